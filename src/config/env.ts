@@ -1,0 +1,82 @@
+/**
+ * Runtime settings, read once from the environment. Every address the project talks to can be
+ * overridden here; the defaults point at the embedded stack on loopback.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TASK_QUEUE } from './names';
+
+/** Repository root (two levels above this file). */
+export const ROOT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+function env(name: string, fallback: string): string {
+  const v = process.env[name];
+  return v === undefined || v === '' ? fallback : v;
+}
+
+function intEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) {
+    throw new Error(`Environment variable ${name}=${JSON.stringify(raw)} is not a positive integer; unset it or fix it.`);
+  }
+  return n;
+}
+
+/** Port of the embedded PostgreSQL when `DATABASE_URL` is unset. @default 54329 */
+export const EMBEDDED_PG_PORT = intEnv('EMBEDDED_PG_PORT', 54329);
+
+/** Settings of one process, resolved from the environment. */
+export interface Settings {
+  /** Folder for binaries, data and logs of the embedded stack. @default `<root>/.stack` */
+  stackDir: string;
+  /** Temporal frontend `host:port`. @default `127.0.0.1:7233` */
+  temporalAddress: string;
+  /** Temporal namespace. @default `default` */
+  temporalNamespace: string;
+  /** Port of the Temporal Web UI started with the dev server. @default 8233 */
+  temporalUiPort: number;
+  /** PostgreSQL connection string; `undefined` means the embedded server. */
+  databaseUrl: string | undefined;
+  /** MQTT broker URL; `undefined` means the embedded Mosquitto. */
+  mqttUrl: string | undefined;
+  /** Kafka bootstrap brokers, comma separated; `undefined` means the embedded KRaft broker. */
+  kafkaBrokers: string | undefined;
+  /** Main task queue. @default `iot-pipelines` */
+  taskQueue: string;
+}
+
+/** Reads {@link Settings} from `process.env`. */
+export function loadSettings(): Settings {
+  return {
+    stackDir: path.resolve(env('STACK_DIR', path.join(ROOT_DIR, '.stack'))),
+    temporalAddress: env('TEMPORAL_ADDRESS', '127.0.0.1:7233'),
+    temporalNamespace: env('TEMPORAL_NAMESPACE', 'default'),
+    temporalUiPort: intEnv('TEMPORAL_UI_PORT', 8233),
+    databaseUrl: process.env.DATABASE_URL || undefined,
+    mqttUrl: process.env.MQTT_URL || undefined,
+    kafkaBrokers: process.env.KAFKA_BROKERS || undefined,
+    taskQueue: env('TASK_QUEUE', TASK_QUEUE),
+  };
+}
+
+/** Connection string of the embedded PostgreSQL. */
+export function embeddedDatabaseUrl(): string {
+  return `postgres://postgres:postgres@127.0.0.1:${EMBEDDED_PG_PORT}/iot`;
+}
+
+/** Effective PostgreSQL URL: `DATABASE_URL` or the embedded server's. */
+export function databaseUrl(s: Settings = loadSettings()): string {
+  return s.databaseUrl ?? embeddedDatabaseUrl();
+}
+
+/** Effective MQTT URL: `MQTT_URL` or the embedded Mosquitto's (`mqtt://127.0.0.1:1883`). */
+export function mqttUrl(s: Settings = loadSettings()): string {
+  return s.mqttUrl ?? `mqtt://127.0.0.1:${intEnv('EMBEDDED_MQTT_PORT', 1883)}`;
+}
+
+/** Effective Kafka brokers: `KAFKA_BROKERS` or the embedded broker (`127.0.0.1:9092`). */
+export function kafkaBrokers(s: Settings = loadSettings()): string[] {
+  return (s.kafkaBrokers ?? `127.0.0.1:${intEnv('EMBEDDED_KAFKA_PORT', 9092)}`).split(',').map((b) => b.trim());
+}

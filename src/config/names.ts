@@ -1,0 +1,21 @@
+/**
+ * Stable names shared by workers, clients, schedules and the CLI: task queues, search attributes and
+ * workflow ID builders (readable IDs, see DESIGN.md "Names").
+ */
+
+/** The one task queue all workflows and activities of this project run on. */
+export const TASK_QUEUE = 'iot-pipelines';
+
+/** Custom search attributes registered with the dev server, with their Temporal types. */
+export const SEARCH_ATTRIBUTES = {
+  PipelineName: 'Keyword',
+  Source: 'Keyword',
+  DataIntervalStart: 'Datetime',
+} as const;
+
+/** Workflow IDs. */
+export const workflowIds = {
+  mqttIngest: (source: string) => `ingest-mqtt-${source}`,
+  launchImages: (logicalDate: string) => `launch-images-${logicalDate}`,
+  sensorPipeline: (intervalStart: string) => `sensor-pipeline-${intervalStart}`,
+};

@@ -1,0 +1,109 @@
+/**
+ * One idempotent entry to the embedded stack: starts what is missing (Temporal dev server, PostgreSQL,
+ * Mosquitto, Kafka on demand), reuses what already listens, applies migrations, and stops only what it
+ * started.
+ */
+import { Connection } from '@temporalio/client';
+import { databaseUrl, loadSettings, mqttUrl, type Settings } from '../config/env';
+import { migrate } from '../db/migrate';
+import { createPool } from '../db/pool';
+import { hostPort } from './process';
+import { startEmbeddedPostgres } from './postgres';
+import { startMosquitto } from './mosquitto';
+import { startTemporal } from './temporal';
+import { startKafka } from './kafka';
+
+/** Services the stack can provide. */
+export type ServiceName = 'temporal' | 'postgres' | 'mosquitto' | 'kafka';
+
+/** What {@link ensureStack} started, with a `stop()` that stops those in reverse order. */
+export interface Stack {
+  settings: Settings;
+  /** Names of the services this call started (the others were reused or external). */
+  started: ServiceName[];
+  stop(): Promise<void>;
+}
+
+/** Options of {@link ensureStack}. */
+export interface EnsureStackOptions {
+  /** @default ['temporal', 'postgres', 'mosquitto'] (Kafka starts only when asked for) */
+  services?: ServiceName[];
+  log?: (msg: string) => void;
+}
+
+/** Waits until the Temporal frontend answers for the namespace. */
+async function waitForTemporalReady(address: string, namespace: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 2_000 });
+      try {
+        await connection.workflowService.describeNamespace({ namespace });
+        return;
+      } finally {
+        await connection.close();
+      }
+    } catch (e) {
+      lastError = e;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
+  throw new Error(`Temporal at ${address} did not serve namespace ${namespace} within ${timeoutMs} ms: ${String(lastError)}`);
+}
+
+/**
+ * Starts every requested service that is not already reachable and applies the database migrations.
+ * Services given by environment (`DATABASE_URL`, `MQTT_URL`, `KAFKA_BROKERS`) are never started.
+ * @throws Error naming the service that failed to start and its log file.
+ */
+export async function ensureStack(options: EnsureStackOptions = {}): Promise<Stack> {
+  const settings = loadSettings();
+  const log = options.log ?? ((m: string) => console.log(m));
+  const wanted = new Set(options.services ?? ['temporal', 'postgres', 'mosquitto']);
+  const stops: Array<{ name: ServiceName; stop: () => Promise<void> }> = [];
+  const stopAll = async () => {
+    for (const s of stops.reverse()) await s.stop().catch((e: unknown) => log(`stopping ${s.name}: ${String(e)}`));
+    stops.length = 0;
+  };
+  try {
+    const starts: Array<Promise<void>> = [];
+    if (wanted.has('postgres') && !settings.databaseUrl) {
+      starts.push(startEmbeddedPostgres(settings.stackDir).then((s) => void (s && stops.push({ name: 'postgres', stop: s.stop }))));
+    }
+    if (wanted.has('mosquitto') && !settings.mqttUrl) {
+      const { port } = hostPort(new URL(mqttUrl(settings)).host);
+      starts.push(startMosquitto(settings.stackDir, port, log).then((s) => void (s && stops.push({ name: 'mosquitto', stop: s.stop }))));
+    }
+    if (wanted.has('kafka') && !settings.kafkaBrokers) {
+      starts.push(startKafka(settings.stackDir, log).then((s) => void (s && stops.push({ name: 'kafka', stop: s.stop }))));
+    }
+    if (wanted.has('temporal')) {
+      starts.push(
+        startTemporal({
+          stackDir: settings.stackDir,
+          address: settings.temporalAddress,
+          uiPort: settings.temporalUiPort,
+          namespace: settings.temporalNamespace,
+          log,
+        }).then((s) => void (s && stops.push({ name: 'temporal', stop: s.stop }))),
+      );
+    }
+    const results = await Promise.allSettled(starts);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    if (wanted.has('temporal')) await waitForTemporalReady(settings.temporalAddress, settings.temporalNamespace);
+    if (wanted.has('postgres')) {
+      const pool = createPool(databaseUrl(settings));
+      try {
+        await migrate(pool);
+      } finally {
+        await pool.end();
+      }
+    }
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+  return { settings, started: stops.map((s) => s.name), stop: stopAll };
+}

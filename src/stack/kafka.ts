@@ -1,0 +1,99 @@
+/**
+ * Single-node Apache Kafka 4.1.1 in KRaft mode, run from Maven Central jars with the machine's Java.
+ * The jars are fetched once with `mvn dependency:copy-dependencies` into `<stackDir>/kafka/libs`.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { isPortOpen, startService, waitForPort, type ServiceProcess } from './process';
+
+/** Kafka version run by the embedded stack. */
+export const KAFKA_VERSION = '4.1.1';
+
+/** Broker port on 127.0.0.1. @default 9092 */
+export const KAFKA_PORT = Number(process.env.EMBEDDED_KAFKA_PORT || 9092);
+const CONTROLLER_PORT = KAFKA_PORT + 1;
+
+function pom(): string {
+  const dep = (artifact: string) =>
+    `<dependency><groupId>org.apache.kafka</groupId><artifactId>${artifact}</artifactId><version>${KAFKA_VERSION}</version></dependency>`;
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.iot-pipelines</groupId><artifactId>kafka-runtime</artifactId><version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    ${dep('kafka_2.13')}
+    ${dep('kafka-tools')}
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j2-impl</artifactId><version>2.24.3</version></dependency>
+  </dependencies>
+</project>
+`;
+}
+
+/**
+ * Returns the folder of Kafka's jars, fetching them with Maven the first time.
+ * @throws Error saying how to get Java/Maven (or set `KAFKA_BROKERS`) when they are missing.
+ */
+export function ensureKafkaJars(stackDir: string, log: (msg: string) => void = console.log): string {
+  const dir = path.join(stackDir, 'kafka');
+  const libs = path.join(dir, 'libs');
+  if (fs.existsSync(path.join(libs, `kafka_2.13-${KAFKA_VERSION}.jar`))) return libs;
+  for (const tool of ['java', 'mvn']) {
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
+      throw new Error(`${tool} is needed to run the embedded Kafka. Install a JDK 17+ and Maven, or point KAFKA_BROKERS at a broker.`);
+    }
+  }
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'pom.xml'), pom());
+  log(`Fetching Apache Kafka ${KAFKA_VERSION} jars from Maven Central into ${libs}…`);
+  execFileSync('mvn', ['-q', '-B', '-f', path.join(dir, 'pom.xml'), 'dependency:copy-dependencies', `-DoutputDirectory=${libs}`], {
+    stdio: 'inherit',
+  });
+  return libs;
+}
+
+function serverProperties(dataDir: string): string {
+  return [
+    'process.roles=broker,controller',
+    'node.id=1',
+    `controller.quorum.bootstrap.servers=127.0.0.1:${CONTROLLER_PORT}`,
+    `listeners=PLAINTEXT://127.0.0.1:${KAFKA_PORT},CONTROLLER://127.0.0.1:${CONTROLLER_PORT}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${KAFKA_PORT}`,
+    'controller.listener.names=CONTROLLER',
+    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    `log.dirs=${dataDir}`,
+    'num.partitions=4',
+    'offsets.topic.replication.factor=1',
+    'transaction.state.log.replication.factor=1',
+    'transaction.state.log.min.isr=1',
+    'share.coordinator.state.topic.replication.factor=1',
+    'share.coordinator.state.topic.min.isr=1',
+    'group.initial.rebalance.delay.ms=0',
+    'auto.create.topics.enable=true',
+    '',
+  ].join('\n');
+}
+
+/**
+ * Starts the broker unless something already listens on its port; formats storage the first time.
+ * @returns the started process, or `undefined` when an existing broker was reused.
+ */
+export async function startKafka(stackDir: string, log?: (msg: string) => void): Promise<ServiceProcess | undefined> {
+  if (await isPortOpen('127.0.0.1', KAFKA_PORT)) return undefined;
+  const libs = ensureKafkaJars(stackDir, log);
+  const dir = path.join(stackDir, 'kafka');
+  const dataDir = path.join(dir, 'data');
+  const props = path.join(dir, 'server.properties');
+  fs.writeFileSync(props, serverProperties(dataDir));
+  const classpath = path.join(libs, '*');
+  if (!fs.existsSync(path.join(dataDir, 'meta.properties'))) {
+    execFileSync('java', ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64url'), '-c', props, '--standalone'], {
+      stdio: 'ignore',
+    });
+  }
+  const svc = startService('kafka', 'java', ['-Xmx1g', '-cp', classpath, 'kafka.Kafka', props], path.join(stackDir, 'logs'));
+  await waitForPort('Kafka', '127.0.0.1', KAFKA_PORT, 60_000, svc.child, svc.logFile);
+  return svc;
+}

@@ -1,0 +1,35 @@
+/**
+ * Determinism guard: every history recorded by the integration tests (test/histories/*.json) is
+ * replayed against the current workflow code. A change that would break running workflows fails here;
+ * such a change must be guarded with `patched()`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import { Worker } from '@temporalio/worker';
+import { ROOT_DIR } from '../src/config/env';
+import { HISTORIES_DIR } from './support/temporal';
+
+const files = fs.existsSync(HISTORIES_DIR) ? fs.readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json')).sort() : [];
+
+describe('workflow determinism', () => {
+  it('has recorded histories to replay', () => {
+    expect(files.length).toBeGreaterThan(0);
+  });
+
+  it('replays every recorded history against the current workflow code', async () => {
+    const histories = files.map((f) => ({
+      workflowId: path.basename(f, '.json'),
+      history: historyFromJSON(JSON.parse(fs.readFileSync(path.join(HISTORIES_DIR, f), 'utf8'))),
+    }));
+    const failures: string[] = [];
+    for await (const result of Worker.runReplayHistories(
+      { workflowsPath: path.join(ROOT_DIR, 'src', 'workflows', 'index.ts') },
+      histories,
+    )) {
+      if (result.error) failures.push(`${result.workflowId}: ${String(result.error)}`);
+    }
+    expect(failures).toEqual([]);
+  });
+});
