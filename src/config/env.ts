@@ -45,6 +45,10 @@ export interface Settings {
   kafkaBrokers: string | undefined;
   /** Main task queue. @default `iot-pipelines` */
   taskQueue: string;
+  /** Folder of pipeline outputs (launch JSON and images, event counts, …). @default `<root>/output` */
+  outputDir: string;
+  /** Webhook receiving notifications as JSON POSTs; unset = log only. */
+  notifyWebhookUrl: string | undefined;
 }
 
 /** Reads {@link Settings} from `process.env`. */
@@ -58,6 +62,8 @@ export function loadSettings(): Settings {
     mqttUrl: process.env.MQTT_URL || undefined,
     kafkaBrokers: process.env.KAFKA_BROKERS || undefined,
     taskQueue: env('TASK_QUEUE', TASK_QUEUE),
+    outputDir: path.resolve(env('OUTPUT_DIR', path.join(ROOT_DIR, 'output'))),
+    notifyWebhookUrl: process.env.NOTIFY_WEBHOOK_URL || undefined,
   };
 }
 

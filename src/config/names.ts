@@ -1,3 +1,4 @@
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 /**
  * Stable names shared by workers, clients, schedules and the CLI: task queues, search attributes and
  * workflow ID builders (readable IDs, see DESIGN.md "Names").
@@ -18,4 +19,11 @@ export const workflowIds = {
   mqttIngest: (source: string) => `ingest-mqtt-${source}`,
   launchImages: (logicalDate: string) => `launch-images-${logicalDate}`,
   sensorPipeline: (intervalStart: string) => `sensor-pipeline-${intervalStart}`,
+};
+
+/** Typed keys of {@link SEARCH_ATTRIBUTES} for `typedSearchAttributes` (client, schedules, workflows). */
+export const searchAttributeKeys = {
+  PipelineName: defineSearchAttributeKey('PipelineName', SearchAttributeType.KEYWORD),
+  Source: defineSearchAttributeKey('Source', SearchAttributeType.KEYWORD),
+  DataIntervalStart: defineSearchAttributeKey('DataIntervalStart', SearchAttributeType.DATETIME),
 };

@@ -1,0 +1,242 @@
+/**
+ * An MQTT 5 consumer that batches QoS 1 messages into PostgreSQL and sends each PUBACK only after the
+ * batch that holds the message has committed.
+ *
+ * Session: `clean: false` with a session expiry, so the broker keeps the subscription and queues
+ * messages while the consumer is away, and re-sends every message that was delivered but not
+ * acknowledged when the consumer reconnects. Receive Maximum is raised to 65,535 so the broker keeps
+ * sending while earlier messages wait for their batch to commit (the in-flight window is the batch's
+ * upper bound); this is also the back-pressure: when the database is down nothing is acknowledged and
+ * the broker stops sending once the window is full.
+ *
+ * MQTT.js sends the PUBACK as soon as its message handler returns and processes the next packet only
+ * after that, so it cannot batch acknowledgements by itself (mqttjs/MQTT.js#691, #1299). This module
+ * holds back the PUBACK packets MQTT.js emits and sends them after commit; it is the only place that
+ * touches MQTT.js internals, and the exactly-once tests fail if that stops working.
+ */
+import { createHash } from 'node:crypto';
+import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
+import { isTransientDbError } from '../db/errors';
+import type { Pool } from '../db/pool';
+import { writeBatch, type BatchResult, type DeadLetter } from './batch-writer';
+import { parseReading, type Reading } from './reading';
+
+/** Options of {@link MqttBatchConsumer}. */
+export interface MqttConsumerOptions {
+  url: string;
+  /** Stable client id: the broker keeps this session's subscription and unacknowledged messages. */
+  clientId: string;
+  /** Topic filter, e.g. `sensors/uci-occupancy/+` or a shared subscription `$share/g/sensors/#`. */
+  topic: string;
+  /** Source name recorded with every row; when undefined, the second topic level (`sensors/<source>/…`). */
+  source?: string;
+  /** Messages per batch. @default 1000 */
+  batchSize?: number;
+  /** Longest wait before a partial batch is written, ms. @default 500 */
+  flushIntervalMs?: number;
+  /** Session expiry after disconnect, seconds. @default 604800 (7 days) */
+  sessionExpirySeconds?: number;
+  /** Called after every committed batch. */
+  onBatch?: (r: BatchResult) => void;
+  /** Called when a flush fails and will be retried (e.g. database down). */
+  onWaiting?: (reason: string | undefined) => void;
+}
+
+interface Pending {
+  topic: string;
+  payload: Buffer;
+  messageId: number | undefined;
+}
+
+type SendPacket = (packet: { cmd: string; messageId?: number }, cb?: (err?: Error) => void) => void;
+
+/** Topic `sensors/<source>/<device>` → `<source>`; shared-subscription prefixes are not part of received topics. */
+export function sourceFromTopic(topic: string): string | undefined {
+  const parts = topic.split('/');
+  return parts[0] === 'sensors' && parts[1] ? parts[1] : undefined;
+}
+
+/** Batches MQTT messages into PostgreSQL; see the module comment for the delivery guarantees. */
+export class MqttBatchConsumer {
+  private client: MqttClient | undefined;
+  private buffer: Pending[] = [];
+  private heldAcks = new Map<number, { cmd: string; messageId?: number }>();
+  private sendPacket: SendPacket | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private stopped = false;
+  private fatal: Error | undefined;
+  /** Totals since start. */
+  readonly stats = { received: 0, committed: 0, inserted: 0, duplicates: 0, deadLettered: 0, batches: 0 };
+  /** Why the consumer is waiting (e.g. the database is unreachable), or undefined. */
+  waitingReason: string | undefined;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly options: MqttConsumerOptions,
+  ) {}
+
+  private get batchSize(): number {
+    return this.options.batchSize ?? 1000;
+  }
+
+  /** Connects, subscribes with QoS 1 and starts batching. @throws when the broker refuses the connection or subscription. */
+  async start(): Promise<void> {
+    const client = mqtt.connect(this.options.url, {
+      clientId: this.options.clientId,
+      protocolVersion: 5,
+      clean: false,
+      manualConnect: true,
+      reconnectPeriod: 1000,
+      connectTimeout: 10_000,
+      properties: {
+        sessionExpiryInterval: this.options.sessionExpirySeconds ?? 7 * 24 * 3600,
+        receiveMaximum: 65535,
+      },
+      customHandleAcks: (_topic, _message, _packet, done) => done(0),
+    });
+    this.client = client;
+    // A resumed session delivers its queued messages right after CONNACK: hold acknowledgements and
+    // listen before connecting, or those messages would be acknowledged and dropped.
+    this.holdPubacks(client);
+    client.on('message', (topic, payload, packet: IPublishPacket) => this.onMessage(topic, payload, packet));
+    client.on('connect', () => {
+      // A new connection cannot acknowledge packet ids of the old one: the broker re-sends them.
+      this.heldAcks.clear();
+    });
+    await new Promise<void>((resolve, reject) => {
+      const onError = (e: Error) => {
+        client.removeListener('connect', onConnect);
+        client.end(true);
+        reject(e);
+      };
+      const onConnect = () => {
+        client.removeListener('error', onError);
+        resolve();
+      };
+      client.once('connect', onConnect);
+      client.once('error', onError);
+      client.connect();
+    });
+    const granted = await client.subscribeAsync(this.options.topic, { qos: 1 });
+    const bad = granted.find((g) => g.qos !== 1);
+    if (bad) throw new Error(`Broker refused the QoS 1 subscription to ${this.options.topic} (granted ${bad.qos}).`);
+  }
+
+  private holdPubacks(client: MqttClient): void {
+    const internal = client as unknown as { _sendPacket: SendPacket };
+    const original = internal._sendPacket.bind(client);
+    if (typeof original !== 'function') throw new Error('This MQTT.js version has no _sendPacket; deferred PUBACK cannot work.');
+    this.sendPacket = original;
+    internal._sendPacket = (packet, cb) => {
+      if (packet.cmd === 'puback' && packet.messageId !== undefined) {
+        this.heldAcks.set(packet.messageId, packet);
+        cb?.();
+        return;
+      }
+      original(packet, cb);
+    };
+  }
+
+  private onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {
+    if (this.stopped) return;
+    this.stats.received++;
+    this.buffer.push({ topic, payload, messageId: packet.qos > 0 ? packet.messageId : undefined });
+    if (this.buffer.length >= this.batchSize) void this.flush();
+    else if (!this.timer) this.timer = setTimeout(() => void this.flush(), this.options.flushIntervalMs ?? 500);
+  }
+
+  /** Error that stopped the consumer (a permanent database error), if any. */
+  get error(): Error | undefined {
+    return this.fatal;
+  }
+
+  /** Writes everything buffered so far, then acknowledges it. Concurrent calls are serialised. */
+  flush(): Promise<void> {
+    if (this.flushing) return this.flushing.then(() => (this.buffer.length ? this.flush() : undefined));
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (!this.buffer.length) return Promise.resolve();
+    const batch = this.buffer.splice(0, this.buffer.length);
+    this.flushing = this.commit(batch).finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private async commit(batch: Pending[]): Promise<void> {
+    const readings: Reading[] = [];
+    const deadLetters: DeadLetter[] = [];
+    const now = Date.now();
+    for (const m of batch) {
+      const source = this.options.source ?? sourceFromTopic(m.topic);
+      if (!source) {
+        deadLetters.push(this.deadLetter('unknown', m, 'topic', `topic ${m.topic} is not sensors/<source>/<device>`));
+        continue;
+      }
+      const r = parseReading(source, m.payload, now);
+      if (r.ok) readings.push(r.reading);
+      else deadLetters.push(this.deadLetter(source, m, r.code, r.reason));
+    }
+    let delay = 500;
+    for (;;) {
+      try {
+        const result = await writeBatch(this.pool, { source: this.options.source ?? readings[0]?.source ?? 'unknown', consumer: this.options.clientId, readings, deadLetters });
+        this.setWaiting(undefined);
+        this.ackAll(batch);
+        this.stats.committed += batch.length;
+        this.stats.inserted += result.inserted;
+        this.stats.duplicates += result.duplicates;
+        this.stats.deadLettered += result.deadLettered;
+        this.stats.batches++;
+        this.options.onBatch?.(result);
+        return;
+      } catch (e) {
+        if (!isTransientDbError(e) || this.stopped) {
+          // Not acknowledged: the broker re-sends these messages to the next session.
+          if (!isTransientDbError(e)) this.fatal = e as Error;
+          throw e;
+        }
+        this.setWaiting(`database unavailable: ${(e as Error).message}; holding ${batch.length} unacknowledged messages, retrying in ${delay} ms`);
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 10_000);
+      }
+    }
+  }
+
+  private setWaiting(reason: string | undefined): void {
+    if (reason !== this.waitingReason) {
+      this.waitingReason = reason;
+      this.options.onWaiting?.(reason);
+    }
+  }
+
+  private deadLetter(source: string, m: Pending, code: DeadLetter['code'], reason: string): DeadLetter {
+    const dedupeKey = `mqtt:${createHash('sha256').update(m.topic).update('\0').update(m.payload).digest('hex')}`;
+    return { source, origin: { mqttTopic: m.topic, messageId: m.messageId ?? null }, payload: m.payload, code, reason, dedupeKey };
+  }
+
+  private ackAll(batch: Pending[]): void {
+    if (!this.sendPacket) return;
+    for (const m of batch) {
+      if (m.messageId === undefined) continue;
+      const packet = this.heldAcks.get(m.messageId);
+      if (!packet) continue;
+      this.heldAcks.delete(m.messageId);
+      this.sendPacket(packet);
+    }
+  }
+
+  /**
+   * Stops consuming. With `flush` (graceful), commits and acknowledges what is buffered first;
+   * without it, drops the buffer unacknowledged so the broker re-sends it to the next session.
+   */
+  async stop({ flush = true }: { flush?: boolean } = {}): Promise<void> {
+    if (flush) await this.flush().catch(() => {});
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.client?.endAsync(!flush).catch(() => {});
+  }
+}

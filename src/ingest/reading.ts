@@ -1,0 +1,129 @@
+/**
+ * The sensor-reading message: its JSON shape on the wire, validation, and the classified reasons a
+ * message is dead-lettered instead of ingested.
+ *
+ * Wire format (UTF-8 JSON, one reading per message, topic `sensors/<source>/<device_id>`):
+ * `{"device_id":"office-1","ts":"2015-02-04T17:51:00Z","temperature":23.18,"humidity":27.27,"light":426,"co2":721.25,"humidity_ratio":0.0048}`
+ * Units: temperature °C, humidity % RH, light lux, co2 ppm, humidity_ratio kg/kg. Any measurement may be
+ * absent or null; at least one must be present.
+ */
+import { z } from 'zod';
+
+/** Largest accepted payload. @default 65536 bytes */
+export const MAX_PAYLOAD_BYTES = 64 * 1024;
+/** How far in the future an event time may be before it is rejected (clock skew allowance). @default 1 day */
+export const MAX_FUTURE_SKEW_MS = 24 * 3600 * 1000;
+
+/** Why a message was dead-lettered. */
+export type DeadLetterCode =
+  | 'oversized'
+  | 'invalid_utf8'
+  | 'not_json'
+  | 'schema'
+  | 'non_finite'
+  | 'future_timestamp'
+  | 'topic';
+
+/** A validated reading, ready to insert. */
+export interface Reading {
+  source: string;
+  deviceId: string;
+  /** Event time, epoch milliseconds (UTC). */
+  eventTime: number;
+  temperature: number | null;
+  humidity: number | null;
+  light: number | null;
+  co2: number | null;
+  humidityRatio: number | null;
+}
+
+/** Outcome of {@link parseReading}. */
+export type ParseResult = { ok: true; reading: Reading } | { ok: false; code: DeadLetterCode; reason: string };
+
+const measurement = z.number().nullable().optional();
+const schema = z
+  .object({
+    device_id: z.string().min(1).max(200),
+    ts: z.string().min(1).max(64),
+    temperature: measurement,
+    humidity: measurement,
+    light: measurement,
+    co2: measurement,
+    humidity_ratio: measurement,
+  })
+  .strict();
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** Replaces bare NaN/Infinity tokens (invalid JSON some devices send) so they can be reported precisely. */
+const NON_FINITE = /(?<=[:,[]\s*)-?(NaN|Infinity)(?=\s*[,}\]])/;
+
+/**
+ * Validates one message.
+ * @param source data source (first topic level after `sensors/`)
+ * @param payload raw bytes
+ * @param now clock for the future-timestamp check, epoch ms
+ * @returns the reading, or the dead-letter code and a readable reason naming the field
+ */
+export function parseReading(source: string, payload: Uint8Array, now = Date.now()): ParseResult {
+  if (payload.byteLength > MAX_PAYLOAD_BYTES) {
+    return { ok: false, code: 'oversized', reason: `payload is ${payload.byteLength} bytes; the limit is ${MAX_PAYLOAD_BYTES}` };
+  }
+  let text: string;
+  try {
+    text = decoder.decode(payload);
+  } catch {
+    return { ok: false, code: 'invalid_utf8', reason: 'payload is not valid UTF-8' };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    if (NON_FINITE.test(text)) {
+      return { ok: false, code: 'non_finite', reason: 'payload contains NaN or Infinity, which JSON cannot carry; send null for a missing value' };
+    }
+    return { ok: false, code: 'not_json', reason: `payload is not JSON: ${(e as Error).message}` };
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length ? issue.path.join('.') : '(root)';
+    return { ok: false, code: 'schema', reason: `${where}: ${issue?.message ?? 'invalid'}` };
+  }
+  const m = parsed.data;
+  const eventTime = Date.parse(m.ts);
+  if (!Number.isFinite(eventTime) || !/^\d{4}-\d{2}-\d{2}T/.test(m.ts)) {
+    return { ok: false, code: 'schema', reason: `ts: ${JSON.stringify(m.ts)} is not an ISO-8601 timestamp (e.g. 2015-02-04T17:51:00Z)` };
+  }
+  if (eventTime > now + MAX_FUTURE_SKEW_MS) {
+    return { ok: false, code: 'future_timestamp', reason: `ts: ${m.ts} is more than 24 h in the future` };
+  }
+  const values = [m.temperature, m.humidity, m.light, m.co2, m.humidity_ratio];
+  if (values.every((v) => v === undefined || v === null)) {
+    return { ok: false, code: 'schema', reason: 'no measurement: at least one of temperature, humidity, light, co2, humidity_ratio is required' };
+  }
+  return {
+    ok: true,
+    reading: {
+      source,
+      deviceId: m.device_id,
+      eventTime,
+      temperature: m.temperature ?? null,
+      humidity: m.humidity ?? null,
+      light: m.light ?? null,
+      co2: m.co2 ?? null,
+      humidityRatio: m.humidity_ratio ?? null,
+    },
+  };
+}
+
+/** Serialises a reading to its wire format (used by the device simulator). */
+export function encodeReading(r: Omit<Reading, 'source'>): string {
+  const o: Record<string, unknown> = { device_id: r.deviceId, ts: new Date(r.eventTime).toISOString() };
+  if (r.temperature !== null) o.temperature = r.temperature;
+  if (r.humidity !== null) o.humidity = r.humidity;
+  if (r.light !== null) o.light = r.light;
+  if (r.co2 !== null) o.co2 = r.co2;
+  if (r.humidityRatio !== null) o.humidity_ratio = r.humidityRatio;
+  return JSON.stringify(o);
+}

@@ -1,0 +1,74 @@
+/**
+ * The worker process: one Temporal worker on the project's task queue that registers every workflow
+ * and activity. Activities get their clients (pg pool, MQTT URL, model session, …) from here.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities } from '../activities/index';
+import { databaseUrl, loadSettings, mqttUrl, ROOT_DIR, type Settings } from '../config/env';
+import { createPool } from '../db/pool';
+import { loadOccupancyModel } from '../ml/occupancy-model';
+import { createNotifier } from '../notify/index';
+
+/** Entry file of the workflow bundle. */
+export const WORKFLOWS_PATH = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'workflows', 'index.ts');
+
+/**
+ * Worker tuning for low trigger-to-done latency on a single dev server; see README "Benchmarks"
+ * for what was measured.
+ */
+export const WORKER_TUNING: Partial<WorkerOptions> = {
+  maxConcurrentActivityTaskExecutions: 200,
+  maxConcurrentWorkflowTaskExecutions: 40,
+  maxCachedWorkflows: 1000,
+  // Heartbeats reach the server at least every second, so a pause (activity cancellation) arrives fast.
+  maxHeartbeatThrottleInterval: '1 second',
+};
+
+/** A running worker and what it holds. */
+export interface RunningWorker {
+  worker: Worker;
+  /** Resolves when the worker has stopped and its clients are closed. */
+  done: Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Creates and runs the worker on `settings.taskQueue`.
+ * @throws when Temporal or PostgreSQL cannot be reached.
+ */
+export async function startWorker(settings: Settings = loadSettings(), extra: Partial<WorkerOptions> = {}): Promise<RunningWorker> {
+  const pool = createPool(databaseUrl(settings), 20);
+  const model = await loadOccupancyModel();
+  const connection = await NativeConnection.connect({ address: settings.temporalAddress });
+  const worker = await Worker.create({
+    connection,
+    namespace: settings.temporalNamespace,
+    taskQueue: settings.taskQueue,
+    workflowsPath: WORKFLOWS_PATH,
+    activities: createActivities({
+      pool,
+      mqttUrl: mqttUrl(settings),
+      model,
+      notifier: createNotifier({ webhookUrl: settings.notifyWebhookUrl }),
+      outputDir: settings.outputDir,
+      projectDir: ROOT_DIR,
+    }),
+    ...WORKER_TUNING,
+    ...extra,
+  });
+  const done = worker.run().finally(async () => {
+    await connection.close();
+    await pool.end();
+    await model.release();
+  });
+  return {
+    worker,
+    done,
+    shutdown: async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await done;
+    },
+  };
+}

@@ -1,0 +1,224 @@
+/**
+ * The data interval of a run, with Airflow 2 semantics, computed INSIDE workflows (deterministic: plain
+ * integer math on epoch milliseconds, no Node built-ins, no clock reads besides the workflow's own).
+ *
+ * Airflow 2 ("Data interval", https://airflow.apache.org/docs/apache-airflow/2.10.0/authoring-and-scheduling/timetable.html):
+ * an interval schedule's run that fires at T covers `[T − interval, T)`; its logical date is the interval
+ * start. A schedule (see `src/schedules/to-temporal.ts`) passes an {@link IntervalDefinition} in the run's
+ * input (`input.schedule.interval`); Temporal records the fire time in the `TemporalScheduledStartTime`
+ * search attribute, read by {@link scheduledStartTime}.
+ *
+ * Which definitions are computed here:
+ * - `fixed` (`every: 10m` with offset; `@hourly`, `@daily`, `@weekly` in UTC): exact, aligned to the grid
+ *   `epoch + n·every + offset`, so jitter or a manual trigger between two ticks yields the latest complete
+ *   interval (Airflow's `infer_manual_data_interval`).
+ * - `months` (`@monthly` = 1, `@yearly` = 12, in UTC): calendar math (months are not fixed length).
+ * - `once` (`@once`): the empty interval `[T, T]`, like Airflow's `OnceTimetable`.
+ * - `previous-fire` (cron, calendar specs, and presets in a non-UTC time zone): the start is the schedule's
+ *   previous fire time, which needs a cron/time-zone library that must not run in workflow code. The caller
+ *   passes it as `options.previousFireTime` (computed in an activity with `cron-parser`, a later issue);
+ *   without it {@link resolveDataInterval} throws {@link DataIntervalError}.
+ */
+import { workflowInfo } from '@temporalio/workflow';
+
+/** How a run derives its data interval from its scheduled time. Plain JSON: it travels in workflow args. */
+export type IntervalDefinition =
+  | {
+      /** `epoch + n·everyMs + offsetMs` grid (Temporal IntervalSpec). */
+      kind: 'fixed';
+      /** Interval length in milliseconds (whole seconds). */
+      everyMs: number;
+      /** Phase of the grid in milliseconds, `0 <= offsetMs < everyMs`. @default 0 */
+      offsetMs?: number;
+    }
+  | {
+      /** Calendar months in UTC, interval ends on the 1st of a month at 00:00Z. */
+      kind: 'months';
+      /** 1 for `@monthly`, 12 for `@yearly` (aligned to January). */
+      months: 1 | 12;
+    }
+  | { kind: 'once' }
+  | {
+      /** The start is the schedule's previous fire time; see the module comment. */
+      kind: 'previous-fire';
+      /** Cron expression equivalent to the schedule (5 fields), when one exists. */
+      cron?: string;
+      /** IANA time zone of the schedule. */
+      timezone: string;
+    };
+
+/** What a workflow needs in its input to resolve its interval. Extra fields of the input are ignored. */
+export interface DataIntervalInput {
+  /** Explicit interval start (ISO 8601); together with `dataIntervalEnd` it wins over everything (manual runs, backfills). */
+  dataIntervalStart?: string;
+  /** Explicit interval end (ISO 8601), exclusive. */
+  dataIntervalEnd?: string;
+  /** Set by managed schedules (`src/schedules/to-temporal.ts`). */
+  schedule?: {
+    /** Schedule ID. */
+    id: string;
+    /** How to derive the interval from the scheduled time. */
+    interval: IntervalDefinition;
+  };
+}
+
+/** A run's data interval as ISO 8601 strings (UTC, millisecond precision). */
+export interface DataInterval {
+  /** Inclusive start. */
+  dataIntervalStart: string;
+  /** Exclusive end. */
+  dataIntervalEnd: string;
+  /** Airflow's logical date (`execution_date`): equals the interval start. */
+  logicalDate: string;
+}
+
+/** Options of {@link resolveDataInterval}. */
+export interface ResolveOptions {
+  /**
+   * "Now" for runs without a scheduled time (manual start): the latest complete interval before it is used.
+   * @default `new Date()` — inside a workflow this is the deterministic workflow clock.
+   */
+  now?: Date;
+  /** Previous fire time of the schedule, required for `previous-fire` definitions. */
+  previousFireTime?: Date | string;
+}
+
+/** The interval cannot be derived from the input. Not retryable: the input or definition must change. */
+export class DataIntervalError extends Error {
+  override readonly name = 'DataIntervalError';
+  constructor(
+    message: string,
+    readonly definition: IntervalDefinition | undefined,
+  ) {
+    super(message);
+  }
+}
+
+function parseInstant(value: string | Date, what: string): number {
+  const ms = value instanceof Date ? value.getTime() : Date.parse(value);
+  if (!Number.isFinite(ms))
+    throw new DataIntervalError(`${what} ${JSON.stringify(String(value))} is not an ISO 8601 date`, undefined);
+  return ms;
+}
+
+/** Floor division that works for negative numbers (instants before 1970). */
+function floorDiv(a: number, b: number): number {
+  return Math.floor(a / b);
+}
+
+/** Start of the UTC month containing `ms`, shifted by `delta` months. */
+function utcMonthStart(ms: number, delta: number): number {
+  const d = new Date(ms);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + delta, 1);
+}
+
+function result(startMs: number, endMs: number): DataInterval {
+  const start = new Date(startMs).toISOString();
+  return { dataIntervalStart: start, dataIntervalEnd: new Date(endMs).toISOString(), logicalDate: start };
+}
+
+/**
+ * The interval end for a fixed grid: the latest grid point `<= t`.
+ * Source of the grid: Temporal IntervalSpec, "Epoch + (n * every) + offset".
+ */
+export function alignDown(tMs: number, everyMs: number, offsetMs = 0): number {
+  return floorDiv(tMs - offsetMs, everyMs) * everyMs + offsetMs;
+}
+
+/**
+ * Resolves the data interval of a run.
+ *
+ * Order: explicit `input.dataIntervalStart`/`dataIntervalEnd` (both required together) > the schedule's
+ * definition applied to `scheduledStart` (the run's fire time) or, for manual runs, `options.now`.
+ *
+ * @param input the workflow input (see {@link DataIntervalInput}).
+ * @param scheduledStart fire time of a scheduled run (see {@link scheduledStartTime}); `undefined` for manual runs.
+ * @throws {@link DataIntervalError} when neither explicit bounds nor a schedule definition are present, when only one
+ *   explicit bound is given or start > end, or for `previous-fire` definitions without `options.previousFireTime`.
+ */
+export function resolveDataInterval(
+  input: DataIntervalInput,
+  scheduledStart?: Date | string,
+  options: ResolveOptions = {},
+): DataInterval {
+  const { dataIntervalStart, dataIntervalEnd } = input;
+  if (dataIntervalStart !== undefined || dataIntervalEnd !== undefined) {
+    if (dataIntervalStart === undefined || dataIntervalEnd === undefined) {
+      throw new DataIntervalError('give both dataIntervalStart and dataIntervalEnd, or neither', input.schedule?.interval);
+    }
+    const s = parseInstant(dataIntervalStart, 'dataIntervalStart');
+    const e = parseInstant(dataIntervalEnd, 'dataIntervalEnd');
+    if (s > e)
+      throw new DataIntervalError(
+        `dataIntervalStart ${dataIntervalStart} is after dataIntervalEnd ${dataIntervalEnd}`,
+        undefined,
+      );
+    return result(s, e);
+  }
+  const def = input.schedule?.interval;
+  if (!def) {
+    throw new DataIntervalError(
+      'no data interval: the input has neither dataIntervalStart/dataIntervalEnd nor schedule.interval (set by a managed schedule)',
+      undefined,
+    );
+  }
+  const t =
+    scheduledStart !== undefined ? parseInstant(scheduledStart, 'scheduled start') : (options.now ?? new Date()).getTime();
+  switch (def.kind) {
+    case 'fixed': {
+      if (!(def.everyMs > 0)) throw new DataIntervalError(`everyMs must be > 0, got ${def.everyMs}`, def);
+      const end = alignDown(t, def.everyMs, def.offsetMs ?? 0);
+      return result(end - def.everyMs, end);
+    }
+    case 'months': {
+      // Latest month (or year) boundary <= t, then one unit back.
+      let end = utcMonthStart(t, 0);
+      if (def.months === 12) end = Date.UTC(new Date(t).getUTCFullYear(), 0, 1);
+      return result(utcMonthStart(end, -def.months), end);
+    }
+    case 'once':
+      return result(t, t);
+    case 'previous-fire': {
+      if (options.previousFireTime === undefined) {
+        throw new DataIntervalError(
+          `schedule ${input.schedule?.id ?? '?'} (${def.cron ?? 'calendar'} in ${def.timezone}) needs options.previousFireTime: ` +
+            'compute the previous fire time outside the workflow (activity) and pass it',
+          def,
+        );
+      }
+      const prev = parseInstant(options.previousFireTime, 'previousFireTime');
+      if (prev > t) throw new DataIntervalError('previousFireTime is after the scheduled time', def);
+      return result(prev, t);
+    }
+  }
+}
+
+/** Name of the search attribute Temporal sets on runs started by a schedule (its nominal fire time). */
+export const SCHEDULED_START_TIME_ATTRIBUTE = 'TemporalScheduledStartTime';
+
+/**
+ * The fire time of the current run when a schedule started it (also for `trigger()`/backfill runs), else
+ * `undefined` (manual start, child workflow, …). Reads the `TemporalScheduledStartTime` search attribute
+ * from `workflowInfo().typedSearchAttributes` (works with SDK 1.24, checked by test/data-interval.test.ts),
+ * falling back to the deprecated untyped `searchAttributes` map (values are arrays). Call only inside a workflow.
+ */
+export function scheduledStartTime(): Date | undefined {
+  const info = workflowInfo();
+  for (const pair of info.typedSearchAttributes.getAll()) {
+    if (pair.key.name === SCHEDULED_START_TIME_ATTRIBUTE && pair.value instanceof Date) return pair.value;
+  }
+  // eslint-disable-next-line @typescript-eslint/no-deprecated
+  const raw = (info.searchAttributes as Record<string, unknown> | undefined)?.[SCHEDULED_START_TIME_ATTRIBUTE];
+  const first = Array.isArray(raw) ? raw[0] : raw;
+  if (first instanceof Date) return first;
+  if (typeof first === 'string' && Number.isFinite(Date.parse(first))) return new Date(first);
+  return undefined;
+}
+
+/**
+ * {@link resolveDataInterval} for the current run: uses {@link scheduledStartTime}. Call only inside a workflow.
+ * @throws {@link DataIntervalError} see {@link resolveDataInterval}.
+ */
+export function currentDataInterval(input: DataIntervalInput, options: ResolveOptions = {}): DataInterval {
+  return resolveDataInterval(input, scheduledStartTime(), options);
+}

@@ -1,0 +1,8 @@
+/**
+ * Every workflow of the project: the entry the worker bundles and the replay test replays against.
+ * Deterministic code only.
+ */
+export { mqttIngest } from './mqtt-ingest';
+export { launchImages } from './launches';
+export { buildModels } from './model-graph';
+export { sensorPipeline } from './sensor-pipeline';

@@ -1,0 +1,67 @@
+/**
+ * The sensor pipeline (ingest → SQL models → infer) for one data interval: builds the dbt-style models
+ * (one activity per model, see model-graph.ts) with the interval as vars, then predicts room occupancy
+ * for the interval's 10-minute windows with the ONNX model. Scheduled every 10 minutes by
+ * `schedules/sensor-pipeline.yaml`; manual runs pass `dataIntervalStart`/`dataIntervalEnd`.
+ */
+import { ApplicationFailure, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import type { InferenceActivities, PredictOccupancyResult } from '../activities/inference';
+import { searchAttributeKeys } from '../config/names';
+import { currentDataInterval, DataIntervalError, type DataInterval, type DataIntervalInput } from './data-interval';
+import { buildModels, type ModelRunSummary } from './model-graph';
+
+/** Inference: one batch per interval; retried on connection errors (SQL/model errors are non-retryable at the source). */
+export const INFERENCE_ACTIVITY_OPTIONS = {
+  startToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 },
+} as const;
+
+const { predictOccupancy } = proxyActivities<InferenceActivities>(INFERENCE_ACTIVITY_OPTIONS);
+
+/** Input of {@link sensorPipeline}. */
+export interface SensorPipelineInput extends DataIntervalInput {
+  /** Model selectors. @default all models */
+  select?: string[];
+  /** Models built at once. @default 4 */
+  maxParallel?: number;
+}
+
+/** What a run did. */
+export interface SensorPipelineResult extends DataInterval {
+  models: Omit<ModelRunSummary, 'nodes'> & { failed: string[] };
+  /** Undefined when inference was skipped; see `skippedInference`. */
+  inference?: PredictOccupancyResult;
+  skippedInference?: string;
+}
+
+/**
+ * Runs the models, then inference, for the run's data interval.
+ * @throws ApplicationFailure (non-retryable) when the data interval cannot be resolved.
+ */
+export async function sensorPipeline(input: SensorPipelineInput = {}): Promise<SensorPipelineResult> {
+  let interval: DataInterval;
+  try {
+    interval = currentDataInterval(input);
+  } catch (e) {
+    if (e instanceof DataIntervalError) throw ApplicationFailure.nonRetryable(e.message, 'InvalidDataInterval');
+    throw e;
+  }
+  upsertSearchAttributes([
+    { key: searchAttributeKeys.PipelineName, value: 'sensor-pipeline' },
+    { key: searchAttributeKeys.DataIntervalStart, value: new Date(interval.dataIntervalStart) },
+  ]);
+  const summary = await buildModels({
+    select: input.select,
+    maxParallel: input.maxParallel,
+    vars: { data_interval_start: interval.dataIntervalStart, data_interval_end: interval.dataIntervalEnd },
+  });
+  const { nodes, ...counts } = summary;
+  const failed = nodes.filter((n) => n.status !== 'success').map((n) => `${n.name}: ${n.status}${n.message ? ` (${n.message})` : ''}`);
+  const result: SensorPipelineResult = { ...interval, models: { ...counts, failed } };
+  if (summary.error > 0 || summary.skipped > 0) {
+    result.skippedInference = `${summary.error} model(s) failed and ${summary.skipped} were skipped; predictions for this interval would read stale aggregates`;
+    return result;
+  }
+  result.inference = await predictOccupancy({ dataIntervalStart: interval.dataIntervalStart, dataIntervalEnd: interval.dataIntervalEnd });
+  return result;
+}
