@@ -13,33 +13,11 @@ import { WORKER_TUNING, WORKFLOWS_PATH } from '../src/workers/worker';
 import { configure, pause, resume, status } from '../src/workflows/messages';
 import { testPool, uniqueSuffix } from './support/db';
 import { killHard, spawnCli, waitFor } from './support/processes';
+import { countReadings, waitForSubscription } from './support/ingest';
 import { recordHistory, withWorker } from './support/temporal';
 
 const pool = testPool();
 const settings = loadSettings();
-
-async function count(source: string, deviceId?: string): Promise<number> {
-  const r = await pool.query<{ n: string }>(
-    'SELECT count(*) AS n FROM ingest.sensor_readings WHERE source = $1 AND ($2::text IS NULL OR device_id = $2)',
-    [source, deviceId ?? null],
-  );
-  return Number(r.rows[0]?.n);
-}
-
-/** Publishes a valid probe reading until it lands: the consumer's persistent session then exists. */
-async function waitForSubscription(source: string): Promise<void> {
-  let i = 0;
-  await waitFor(
-    'the consumer to subscribe',
-    async () => {
-      const ts = new Date(Date.UTC(2000, 0, 1, 0, i++)).toISOString();
-      await publishRaw(mqttUrl(), [{ topic: `sensors/${source}/probe`, payload: JSON.stringify({ device_id: 'probe', ts, temperature: 0 }) }]);
-      return (await count(source, 'probe')) > 0;
-    },
-    120_000,
-    1000,
-  );
-}
 
 afterAll(async () => {
   await pool.end();
@@ -70,17 +48,17 @@ describe('MQTT ingest', () => {
     });
     try {
       // The first run of the consumer creates the persistent session; wait until it exists.
-      await waitForSubscription(source);
+      await waitForSubscription(pool, source);
       const publishing = replayReadings({ url: mqttUrl(), source, readings, speedup: 'max', window: 100 });
       const device = readings[0]!.deviceId;
-      await waitFor('a first part of the rows', async () => (await count(source, device)) >= 1500, 120_000, 50);
+      await waitFor('a first part of the rows', async () => (await countReadings(pool, source, device)) >= 1500, 120_000, 50);
       await killHard(worker);
-      const atKill = await count(source, device);
+      const atKill = await countReadings(pool, source, device);
       expect(atKill).toBeLessThan(readings.length);
       await publishing;
       worker = spawnCli(['worker'], env);
-      await waitFor('every row', async () => (await count(source, device)) >= readings.length, 120_000, 500).catch(async (e: unknown) => {
-        throw new Error(`${String(e)}; ${await count(source, device)} of ${readings.length} rows; worker output:\n${worker.output().slice(-3000)}`);
+      await waitFor('every row', async () => (await countReadings(pool, source, device)) >= readings.length, 120_000, 500).catch(async (e: unknown) => {
+        throw new Error(`${String(e)}; ${await countReadings(pool, source, device)} of ${readings.length} rows; worker output:\n${worker.output().slice(-3000)}`);
       });
       // Give a redelivery a chance to (wrongly) add rows before checking exactly-once.
       await new Promise((r) => setTimeout(r, 2000));
@@ -97,7 +75,7 @@ describe('MQTT ingest', () => {
       const st = await handle.query(status);
       expect(st.state).toBe('running');
     } finally {
-      await handle.cancel().catch(() => undefined);
+      await handle.terminate('test done').catch(() => undefined);
       await killHard(worker);
     }
   });
@@ -126,11 +104,11 @@ describe('MQTT ingest', () => {
       async ({ client: c, taskQueue }) => {
         const workflowId = `ingest-mqtt-${source}`;
         const handle = await c.workflow.start('mqttIngest', { workflowId, taskQueue, args: [{ source, runForMs: 3_000, flushIntervalMs: 100 }] });
-        await waitForSubscription(source);
+        await waitForSubscription(pool, source);
         await publishRaw(mqttUrl(), messages);
         await waitFor('rows and dead letters', async () => {
           const d = await pool.query('SELECT 1 FROM ingest.dead_letters WHERE source = $1', [source]);
-          return (await count(source, 'dev-1')) === 3 && d.rowCount === bad.length;
+          return (await countReadings(pool, source, 'dev-1')) === 3 && d.rowCount === bad.length;
         });
         const dl = await pool.query<{ error_code: string; reason: string; origin: { mqttTopic: string } }>(
           'SELECT error_code, reason, origin FROM ingest.dead_letters WHERE source = $1 ORDER BY id',
@@ -154,13 +132,16 @@ describe('MQTT ingest', () => {
         });
         await publishRaw(mqttUrl(), [{ topic, payload: valid(3) }]);
         await new Promise((r) => setTimeout(r, 1500));
-        expect(await count(source, 'dev-1')).toBe(3);
+        expect(await countReadings(pool, source, 'dev-1')).toBe(3);
         await handle.signal(resume);
-        await waitFor('the message queued while paused', async () => (await count(source, 'dev-1')) === 4, 30_000);
+        await waitFor('the message queued while paused', async () => (await countReadings(pool, source, 'dev-1')) === 4, 30_000);
         const st = await handle.query(status);
         expect(st.state).toBe('running');
         expect(st.batchSize).toBe(50);
+        // `ingest stop`: cancelling the workflow ends it after the consumer committed what it held.
         await handle.cancel();
+        await expect(handle.result()).rejects.toThrow();
+        expect((await handle.describe()).status.name).toBe('CANCELLED');
         await recordHistory(c, workflowId, 'mqttIngest-dead-letters-pause-resume');
       },
     );

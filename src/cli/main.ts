@@ -3,6 +3,7 @@
  * Every command reads its addresses from the environment (see src/config/env.ts).
  */
 import { Command, InvalidArgumentError } from 'commander';
+import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
 import { loadSettings, mqttUrl } from '../config/env';
 import { ensureStack, type ServiceName } from '../stack/index';
 import { startWorker } from '../workers/worker';
@@ -10,6 +11,16 @@ import { withClient } from './client';
 import { controlIngest, ingestStatus, startIngest } from './ingest';
 import { DATASET_FILES, loadDataset, type SensorDataset } from '../simulator/sensor-files';
 import { replayReadings } from '../simulator/sensor-replay';
+import { databaseUrl, ROOT_DIR } from '../config/env';
+import { createPool } from '../db/pool';
+import { runModels } from '../modelrunner/index';
+import { parseArgs, PIPELINES, runPipeline } from './run';
+import { applySchedules } from './schedules';
+import { runMainJob } from './start';
+import { showStatus } from './status';
+
+// Worker and SDK logs at WARN and above; pipeline output is printed by the commands themselves.
+Runtime.install({ logger: new DefaultLogger((process.env.LOG_LEVEL as LogLevel | undefined) ?? 'WARN') });
 
 const program = new Command();
 program.name('iot-pipelines').description('Durable IoT and data pipelines on Temporal.').showHelpAfterError();
@@ -114,6 +125,71 @@ ingest
   .action(async (source: string) => {
     const s = await withClient(loadSettings(), (c) => ingestStatus(c, source));
     console.log(JSON.stringify(s, null, 2));
+  });
+
+program
+  .command('start')
+  .description('The main job: stack, worker, ingest streams, schedules, real data replay, both pipelines; runs until Ctrl-C.')
+  .action(async () => {
+    await runMainJob(untilSignal);
+  });
+
+program
+  .command('run')
+  .description(`Run a pipeline by name and wait for its result: ${Object.keys(PIPELINES).join(', ')}.`)
+  .argument('<pipeline>', Object.entries(PIPELINES).map(([k, v]) => `${k}: ${v.description}`).join('; '))
+  .argument('[args...]', 'workflow input as key=value pairs (values parsed as JSON when possible)')
+  .action(async (pipeline: string, args: string[]) => {
+    const settings = loadSettings();
+    const input = parseArgs(args);
+    console.log(`Starting ${pipeline} on task queue ${settings.taskQueue}…`);
+    const r = await withClient(settings, (c) => runPipeline(c, settings, pipeline, input));
+    console.log(`${r.workflowId} completed:`);
+    console.log(JSON.stringify(r.result, null, 2));
+  });
+
+const schedules = program.command('schedules').description('Temporal Schedules from schedules/*.yaml.');
+schedules
+  .command('apply')
+  .description('Create missing and update changed schedules; prints the plan first.')
+  .option('--dry-run', 'print the plan only', false)
+  .option('--prune', 'also delete managed schedules that are no longer in the files', false)
+  .action(async (o: { dryRun: boolean; prune: boolean }) => {
+    const r = await withClient(loadSettings(), (c) => applySchedules(c, o));
+    if (r) console.log(`Applied: ${r.created.length} created, ${r.updated.length} updated, ${r.deleted.length} deleted, ${r.unchanged.length} unchanged.`);
+  });
+
+const models = program.command('models').description('dbt-style SQL models in models/ (dbt_project.yml at the repository root).');
+models
+  .command('run')
+  .description('Build the selected models directly against PostgreSQL.')
+  .option('-s, --select <selectors...>', 'node selectors: name, +name, name+, tag:x, path:models/x')
+  .option('--vars <json>', 'vars as a JSON object', '{}')
+  .option('--threads <n>', 'models built at once', positiveInt('--threads'), 4)
+  .action(async (o: { select?: string[]; vars: string; threads: number }) => {
+    let vars: Record<string, unknown>;
+    try {
+      vars = JSON.parse(o.vars) as Record<string, unknown>;
+    } catch (e) {
+      throw new InvalidArgumentError(`--vars is not a JSON object: ${(e as Error).message}`);
+    }
+    const pool = createPool(databaseUrl(loadSettings()), o.threads + 1);
+    try {
+      const r = await runModels({ pool, projectDir: ROOT_DIR, select: o.select, vars, threads: o.threads });
+      for (const n of r.results) console.log(`${n.status.padEnd(8)} ${n.unique_id}  ${n.execution_time.toFixed(2)}s  ${n.message ?? ''}`);
+      console.log(`Done in ${r.elapsed_time.toFixed(2)}s. Artifacts in target/.`);
+      if (r.results.some((n) => n.status === 'error')) process.exitCode = 1;
+    } finally {
+      await pool.end();
+    }
+  });
+
+program
+  .command('status')
+  .description('Recent pipeline runs, ingest streams and schedules.')
+  .action(async () => {
+    const settings = loadSettings();
+    await withClient(settings, (c) => showStatus(c, settings));
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

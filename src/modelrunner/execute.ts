@@ -89,10 +89,11 @@ async function swapIn(db: Queryable, schema: string, name: string, createTmp: (t
   return result;
 }
 
-function adapterResponse(r: pg.QueryResult, fallbackCode: string): NodeResult['adapter_response'] {
-  const code = r.command || fallbackCode;
-  const rows = typeof r.rowCount === 'number' && code === 'SELECT' ? r.rowCount : -1;
-  return { _message: rows >= 0 ? `${code} ${rows}` : code, code, rows_affected: rows };
+function adapterResponse(r: pg.QueryResult, materialized: string): NodeResult['adapter_response'] {
+  // Like dbt-postgres: row count for tables, -1 for views.
+  if (materialized !== 'table') return { _message: 'CREATE VIEW', code: 'CREATE VIEW', rows_affected: -1 };
+  const rows = typeof r.rowCount === 'number' ? r.rowCount : -1;
+  return { _message: `SELECT ${rows}`, code: 'SELECT', rows_affected: rows };
 }
 
 /**
@@ -158,7 +159,7 @@ export async function executeNode(pool: pg.Pool, manifest: Manifest, uniqueId: s
     client?.release();
   }
   const executeEnd = new Date();
-  const response = adapterResponse(result, materialized === 'table' ? 'SELECT' : 'CREATE VIEW');
+  const response = adapterResponse(result, materialized);
   return {
     unique_id: uniqueId,
     status: 'success',

@@ -137,6 +137,8 @@ export async function mqttIngest(input: MqttIngestInput): Promise<void> {
         st.add(await run);
         st.s.lastError = undefined;
       } catch (e) {
+        // The workflow itself was cancelled (`ingest stop`): the consumer has committed what it held; end.
+        if (CancellationScope.current().consideredCancelled) throw e;
         if (!isCancellation(e)) st.s.lastError = e instanceof ActivityFailure ? String(e.cause?.message ?? e.message) : String(e);
       }
       watcher.cancel();

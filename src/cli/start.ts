@@ -1,0 +1,138 @@
+/**
+ * The main job (`npm start`): brings up the stack and the worker, starts the MQTT ingest streams,
+ * applies the schedules, replays the real sensor data, runs the sensor pipeline over the windows the
+ * replay covered, runs the launch pipeline on a real snapshot served locally, prints what happened and
+ * where to look, and keeps running until Ctrl-C.
+ */
+import type { Client } from '@temporalio/client';
+import { databaseUrl, loadSettings, mqttUrl, type Settings } from '../config/env';
+import { searchAttributeKeys, workflowIds } from '../config/names';
+import { createPool, type Pool } from '../db/pool';
+import { LAUNCH_SNAPSHOTS, startLaunchServer } from '../simulator/launch-server';
+import { DATASET_FILES, loadDataset, type SensorDataset } from '../simulator/sensor-files';
+import { replayReadings, type ReplayResult } from '../simulator/sensor-replay';
+import { ensureStack } from '../stack/index';
+import { startWorker } from '../workers/worker';
+import type { LaunchImagesResult } from '../workflows/launches';
+import type { SensorPipelineResult } from '../workflows/sensor-pipeline';
+import { connectClient } from './client';
+import { startIngest } from './ingest';
+import { applySchedules } from './schedules';
+
+const WINDOW_MS = 10 * 60 * 1000;
+
+async function waitForRows(pool: Pool, source: string, r: ReplayResult, expected: number, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let n = 0;
+  while (Date.now() < deadline) {
+    const q = await pool.query<{ n: string }>(
+      'SELECT count(*) AS n FROM ingest.sensor_readings WHERE source = $1 AND event_time BETWEEN to_timestamp($2 / 1000.0) AND to_timestamp($3 / 1000.0)',
+      [source, r.firstEventTime, r.lastEventTime],
+    );
+    n = Number(q.rows[0]?.n);
+    if (n >= expected) return n;
+    await new Promise((res) => setTimeout(res, 500));
+  }
+  return n;
+}
+
+/** Runs the main job; resolves after Ctrl-C once everything has stopped. */
+export async function runMainJob(untilSignal: () => Promise<string>): Promise<void> {
+  const log = (m: string) => console.log(m);
+  const jobStart = Date.now();
+  log('▶ Starting the stack (Temporal dev server, PostgreSQL, Mosquitto)…');
+  const stack = await ensureStack({ log });
+  const settings: Settings = loadSettings();
+  const pool = createPool(databaseUrl(settings), 4);
+  let client: Client | undefined;
+  let closeClient: (() => Promise<void>) | undefined;
+  const worker = await startWorker(settings);
+  const launchServer = await startLaunchServer({ snapshotFile: LAUNCH_SNAPSHOTS['2024-03-30'] });
+  try {
+    log(`▶ Worker polling task queue ${settings.taskQueue}.`);
+    ({ client, close: closeClient } = await connectClient(settings));
+
+    const sources = Object.keys(DATASET_FILES) as SensorDataset[];
+    for (const source of sources) {
+      const r = await startIngest(client, settings, { source });
+      log(`▶ MQTT ingest ${r.workflowId}: ${r.started ? 'started' : 'already running'}.`);
+    }
+
+    log('▶ Applying schedules/ to Temporal…');
+    await applySchedules(client, { log: (l) => log(l.replace(/^/gm, '    ')) });
+
+    // The consumers subscribe within a second or two of the workflows starting; wait for the sessions.
+    await new Promise((r) => setTimeout(r, 3000));
+    const replays: Array<{ source: SensorDataset; replay: ReplayResult; rows: number; landed: number }> = [];
+    for (const source of sources) {
+      const readings = loadDataset(source);
+      log(`▶ Replaying ${readings.length} real readings of ${source} over MQTT (event times shifted to end now)…`);
+      const replay = await replayReadings({
+        url: mqttUrl(settings),
+        source,
+        readings,
+        shiftToNow: true,
+        onProgress: (sent, total) => process.stdout.write(`\r    sent ${sent}/${total}`),
+      });
+      process.stdout.write('\n');
+      const landed = await waitForRows(pool, source, replay, readings.length, 120_000);
+      replays.push({ source, replay, rows: readings.length, landed });
+      log(`    ${landed}/${readings.length} rows committed to ingest.sensor_readings.`);
+    }
+    const dead = await pool.query<{ n: string }>(
+      'SELECT count(*) AS n FROM ingest.dead_letters WHERE source = ANY($1) AND received_at >= $2',
+      [sources, new Date(jobStart)],
+    );
+
+    const first = Math.min(...replays.map((r) => r.replay.firstEventTime));
+    const last = Math.max(...replays.map((r) => r.replay.lastEventTime));
+    const dataIntervalStart = new Date(Math.floor(first / WINDOW_MS) * WINDOW_MS).toISOString();
+    const dataIntervalEnd = new Date(Math.floor(last / WINDOW_MS) * WINDOW_MS + WINDOW_MS).toISOString();
+    log(`▶ Running the sensor pipeline over the replayed windows [${dataIntervalStart}, ${dataIntervalEnd})…`);
+    const sensorId = workflowIds.sensorPipeline(dataIntervalStart);
+    const sensor = (await client.workflow.execute('sensorPipeline', {
+      workflowId: sensorId,
+      taskQueue: settings.taskQueue,
+      args: [{ dataIntervalStart, dataIntervalEnd }],
+      typedSearchAttributes: [{ key: searchAttributeKeys.PipelineName, value: 'sensor-pipeline' }],
+    })) as SensorPipelineResult;
+
+    log(`▶ Running the launch pipeline on the real 2024-03-30 Launch Library snapshot served at ${launchServer.url}…`);
+    const logicalDate = new Date().toISOString().slice(0, 10);
+    const launchId = workflowIds.launchImages(logicalDate);
+    const launches = (await client.workflow.execute('launchImages', {
+      workflowId: launchId,
+      taskQueue: settings.taskQueue,
+      args: [{ url: launchServer.url, logicalDate }],
+      typedSearchAttributes: [{ key: searchAttributeKeys.PipelineName, value: 'launch-images' }],
+    })) as LaunchImagesResult;
+
+    const ui = `http://127.0.0.1:${settings.temporalUiPort}/namespaces/${settings.temporalNamespace}/workflows`;
+    log('\n══ What happened ══');
+    for (const r of replays) log(`  ingest ${r.source}: ${r.landed}/${r.rows} rows ingested`);
+    log(`  dead letters: ${dead.rows[0]?.n ?? 0} (ingest.dead_letters)`);
+    log(`  models: ${sensor.models.success}/${sensor.models.total} built${sensor.models.failed.length ? `; failed: ${sensor.models.failed.join('; ')}` : ''}`);
+    log(
+      sensor.inference
+        ? `  predictions: ${sensor.inference.predicted} windows predicted (${sensor.inference.skipped} windows without light/CO2, i.e. the air-quality station, skipped), model ${sensor.inference.modelVersion}`
+        : `  predictions: skipped (${sensor.skippedInference})`,
+    );
+    log(
+      `  launches: ${launches.launches} launches, ${launches.imagesDownloaded} images downloaded, ${launches.imagesAlreadyPresent} already present, ${launches.imagesFailed.length} failed; images in ${settings.outputDir}/images`,
+    );
+    log('\n══ Where to look ══');
+    log(`  Temporal UI:   ${ui}`);
+    log(`  Workflows:     ${workflowIds.mqttIngest('uci-occupancy')}, ${sensorId}, ${launchId}`);
+    log('  CLI:           npx iot-pipelines ingest status uci-occupancy   |   temporal workflow list   |   temporal schedule list');
+    log(`  PostgreSQL:    ${databaseUrl(settings)}  (ingest.sensor_readings, analytics.sensor_readings_10min, ml.occupancy_predictions)`);
+    log('\nRunning; the schedule fires every 10 minutes. Press Ctrl-C to stop.');
+    await Promise.race([untilSignal(), worker.done]);
+    log('Stopping…');
+  } finally {
+    await closeClient?.().catch(() => undefined);
+    await launchServer.close().catch(() => undefined);
+    await worker.shutdown().catch(() => undefined);
+    await pool.end().catch(() => undefined);
+    await stack.stop();
+  }
+}
