@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index';
 import { databaseUrl, loadSettings, mqttUrl, ROOT_DIR, type Settings } from '../config/env';
+import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { loadOccupancyModel } from '../ml/occupancy-model';
 import { createNotifier } from '../notify/index';
@@ -40,6 +41,8 @@ export interface RunningWorker {
  */
 export async function startWorker(settings: Settings = loadSettings(), extra: Partial<WorkerOptions> = {}): Promise<RunningWorker> {
   const pool = createPool(databaseUrl(settings), 20);
+  // Idempotent; lets a worker run against any PostgreSQL (DATABASE_URL) without a separate step.
+  await migrate(pool);
   const model = await loadOccupancyModel();
   const connection = await NativeConnection.connect({ address: settings.temporalAddress });
   const worker = await Worker.create({
