@@ -2,11 +2,11 @@
  * Single-node Apache Kafka 4.1.1 in KRaft mode, run from Maven Central jars with the machine's Java.
  * The jars are fetched once with `mvn dependency:copy-dependencies` into `<stackDir>/kafka/libs`.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { isPortOpen, startService, waitForPort, type ServiceProcess } from './process';
+import { isPortOpen, runCommand, startService, waitForService, type ServiceProcess } from './process';
 
 /** Kafka version run by the embedded stack. */
 export const KAFKA_VERSION = '4.1.1';
@@ -36,7 +36,7 @@ function pom(): string {
  * Returns the folder of Kafka's jars, fetching them with Maven the first time.
  * @throws Error saying how to get Java/Maven (or set `KAFKA_BROKERS`) when they are missing.
  */
-export function ensureKafkaJars(stackDir: string, log: (msg: string) => void = console.log): string {
+export async function ensureKafkaJars(stackDir: string, log: (msg: string) => void = console.log): Promise<string> {
   const dir = path.join(stackDir, 'kafka');
   const libs = path.join(dir, 'libs');
   if (fs.existsSync(path.join(libs, `kafka_2.13-${KAFKA_VERSION}.jar`))) return libs;
@@ -48,9 +48,7 @@ export function ensureKafkaJars(stackDir: string, log: (msg: string) => void = c
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'pom.xml'), pom());
   log(`Fetching Apache Kafka ${KAFKA_VERSION} jars from Maven Central into ${libs}…`);
-  execFileSync('mvn', ['-q', '-B', '-f', path.join(dir, 'pom.xml'), 'dependency:copy-dependencies', `-DoutputDirectory=${libs}`], {
-    stdio: 'inherit',
-  });
+  await runCommand('mvn', ['-q', '-B', '-f', path.join(dir, 'pom.xml'), 'dependency:copy-dependencies', `-DoutputDirectory=${libs}`]);
   return libs;
 }
 
@@ -82,18 +80,15 @@ function serverProperties(dataDir: string): string {
  */
 export async function startKafka(stackDir: string, log?: (msg: string) => void): Promise<ServiceProcess | undefined> {
   if (await isPortOpen('127.0.0.1', KAFKA_PORT)) return undefined;
-  const libs = ensureKafkaJars(stackDir, log);
+  const libs = await ensureKafkaJars(stackDir, log);
   const dir = path.join(stackDir, 'kafka');
   const dataDir = path.join(dir, 'data');
   const props = path.join(dir, 'server.properties');
   fs.writeFileSync(props, serverProperties(dataDir));
   const classpath = path.join(libs, '*');
   if (!fs.existsSync(path.join(dataDir, 'meta.properties'))) {
-    execFileSync('java', ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64url'), '-c', props, '--standalone'], {
-      stdio: 'ignore',
-    });
+    await runCommand('java', ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64url'), '-c', props, '--standalone'], { quiet: true });
   }
   const svc = startService('kafka', 'java', ['-Xmx1g', '-cp', classpath, 'kafka.Kafka', props], path.join(stackDir, 'logs'));
-  await waitForPort('Kafka', '127.0.0.1', KAFKA_PORT, 60_000, svc.child, svc.logFile);
-  return svc;
+  return waitForService(svc, 'Kafka', '127.0.0.1', KAFKA_PORT, 60_000);
 }

@@ -2,11 +2,11 @@
  * Mosquitto MQTT broker (Debian package `mosquitto`, installed with apt-get when missing) with
  * persistence on, bound to 127.0.0.1.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isPortOpen, startService, waitForPort, type ServiceProcess } from './process';
+import { isPortOpen, runCommand, startService, waitForService, type ServiceProcess } from './process';
 
 const CANDIDATES = ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto', '/usr/bin/mosquitto'];
 
@@ -19,16 +19,18 @@ function findMosquitto(): string | undefined {
  * Returns the mosquitto binary, installing the Debian package when missing and running as root.
  * @throws Error saying how to install Mosquitto (or set `MQTT_URL`) otherwise.
  */
-export function findOrInstallMosquitto(log: (msg: string) => void = console.log): string {
+export async function findOrInstallMosquitto(log: (msg: string) => void = console.log): Promise<string> {
   const found = findMosquitto();
   if (found) return found;
   if (os.userInfo().uid === 0 && spawnSync('sh', ['-c', 'command -v apt-get']).status === 0) {
     log('Installing Mosquitto with apt-get…');
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const install = () => spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'mosquitto'], { stdio: 'inherit', env });
-    if (install().status !== 0) {
-      execFileSync('apt-get', ['update'], { stdio: 'inherit', env });
-      install();
+    const install = () => runCommand('apt-get', ['install', '-y', '--no-install-recommends', 'mosquitto'], { env });
+    try {
+      await install();
+    } catch {
+      await runCommand('apt-get', ['update'], { env });
+      await install();
     }
     const after = findMosquitto();
     if (after) return after;
@@ -65,13 +67,12 @@ export function mosquittoConfig(port: number, dataDir: string): string {
  */
 export async function startMosquitto(stackDir: string, port: number, log?: (msg: string) => void): Promise<ServiceProcess | undefined> {
   if (await isPortOpen('127.0.0.1', port)) return undefined;
-  const bin = findOrInstallMosquitto(log);
+  const bin = await findOrInstallMosquitto(log);
   const dir = path.join(stackDir, 'mosquitto');
   const dataDir = path.join(dir, 'data');
   fs.mkdirSync(dataDir, { recursive: true });
   const conf = path.join(dir, 'mosquitto.conf');
   fs.writeFileSync(conf, mosquittoConfig(port, dataDir));
   const svc = startService('mosquitto', bin, ['-c', conf], path.join(stackDir, 'logs'));
-  await waitForPort('Mosquitto', '127.0.0.1', port, 15_000, svc.child, svc.logFile);
-  return svc;
+  return waitForService(svc, 'Mosquitto', '127.0.0.1', port, 15_000);
 }

@@ -83,6 +83,35 @@ async function stopChild(child: ChildProcess, pidFile: string, graceMs = 10_000)
   fs.rmSync(pidFile, { force: true });
 }
 
+/**
+ * Runs a command to completion without blocking the event loop (other services keep starting).
+ * @throws Error with the command line and exit code when it fails.
+ */
+export function runCommand(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; quiet?: boolean } = {}): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: options.quiet ? 'ignore' : ['ignore', 'inherit', 'inherit'], env: options.env ?? process.env });
+    child.once('error', (e) => reject(new Error(`${command} could not be started: ${e.message}`)));
+    child.once('exit', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`\`${[command, ...args].join(' ')}\` failed (${signal ?? `exit code ${code}`}).`));
+    });
+  });
+}
+
+/**
+ * Waits for a started service's port; stops the service when it does not come up, so nothing is left
+ * running after a failed start.
+ */
+export async function waitForService(svc: ServiceProcess, name: string, host: string, port: number, timeoutMs: number): Promise<ServiceProcess> {
+  try {
+    await waitForPort(name, host, port, timeoutMs, svc.child, svc.logFile);
+    return svc;
+  } catch (e) {
+    await svc.stop();
+    throw e;
+  }
+}
+
 /** Splits `host:port` into its parts. @throws Error when the port is missing or not a number. */
 export function hostPort(address: string): { host: string; port: number } {
   const i = address.lastIndexOf(':');

@@ -2,11 +2,11 @@
  * Temporal dev server: finds or builds the `temporal` CLI and runs `temporal server start-dev` with a
  * SQLite file, the Web UI, eager activity execution and the project's search attributes.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { SEARCH_ATTRIBUTES } from '../config/names';
-import { hostPort, isPortOpen, startService, waitForPort, type ServiceProcess } from './process';
+import { hostPort, isPortOpen, runCommand, startService, waitForService, type ServiceProcess } from './process';
 
 /** CLI module built when no binary is found; later versions carry a `replace` directive and cannot be go-installed. */
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
@@ -29,7 +29,7 @@ function goBinDir(): string | undefined {
  * folder; otherwise builds it with `go install` into `<stackDir>/bin` (about 3 minutes the first time).
  * @throws Error saying how to install the CLI when no binary exists and Go is missing.
  */
-export function findOrBuildTemporalCli(stackDir: string, log: (msg: string) => void = console.log): string {
+export async function findOrBuildTemporalCli(stackDir: string, log: (msg: string) => void = console.log): Promise<string> {
   const fromEnv = process.env.TEMPORAL_CLI_PATH;
   if (fromEnv) {
     if (!fs.existsSync(fromEnv)) throw new Error(`TEMPORAL_CLI_PATH=${fromEnv} does not exist.`);
@@ -48,7 +48,7 @@ export function findOrBuildTemporalCli(stackDir: string, log: (msg: string) => v
   }
   fs.mkdirSync(binDir, { recursive: true });
   log(`Building the Temporal CLI (${TEMPORAL_CLI_MODULE}) into ${binDir}; this takes a few minutes once…`);
-  execFileSync('go', ['install', TEMPORAL_CLI_MODULE], { stdio: 'inherit', env: { ...process.env, GOBIN: binDir } });
+  await runCommand('go', ['install', TEMPORAL_CLI_MODULE], { env: { ...process.env, GOBIN: binDir } });
   return path.join(binDir, 'temporal');
 }
 
@@ -69,7 +69,7 @@ export interface TemporalOptions {
 export async function startTemporal(o: TemporalOptions): Promise<ServiceProcess | undefined> {
   const { host, port } = hostPort(o.address);
   if (await isPortOpen(host, port)) return undefined;
-  const cli = findOrBuildTemporalCli(o.stackDir, o.log);
+  const cli = await findOrBuildTemporalCli(o.stackDir, o.log);
   const dataDir = path.join(o.stackDir, 'temporal');
   fs.mkdirSync(dataDir, { recursive: true });
   const args = [
@@ -85,6 +85,5 @@ export async function startTemporal(o: TemporalOptions): Promise<ServiceProcess 
     ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
   ];
   const svc = startService('temporal', cli, args, path.join(o.stackDir, 'logs'));
-  await waitForPort('Temporal dev server', host, port, 60_000, svc.child, svc.logFile);
-  return svc;
+  return waitForService(svc, 'Temporal dev server', host, port, 60_000);
 }
