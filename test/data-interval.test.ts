@@ -18,7 +18,7 @@ const HOUR = 60 * MIN;
 const DAY = 24 * HOUR;
 
 function input(file: Partial<ScheduleFile>): DataIntervalInput {
-  const f = { id: 'x', workflow: 'w', ...file } as ScheduleFile;
+  const f: ScheduleFile = { id: 'x', workflow: 'w', ...file };
   return { schedule: { id: f.id, interval: intervalDefinition(f) } };
 }
 

@@ -17,8 +17,8 @@ import { ROOT_DIR } from '../src/config/env';
 import { createLaunchActivities, imageFileName, IMAGES_SUBDIR, LAUNCHES_SUBDIR } from '../src/activities/launches';
 import { createNotifier } from '../src/notify/index';
 import { LAUNCH_SNAPSHOTS, startLaunchServer, type LaunchServer, type LaunchServerOptions } from '../src/simulator/launch-server';
-import type { LaunchImagesInput, LaunchImagesResult } from '../src/workflows/launches';
-import { HISTORIES_DIR, recordHistory, withWorker } from './support/temporal';
+import type { launchImages, LaunchImagesInput, LaunchImagesResult } from '../src/workflows/launches';
+import { recordHistory, withWorker } from './support/temporal';
 
 const WORKFLOWS_PATH = path.join(ROOT_DIR, 'src', 'workflows', 'launches.ts');
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -88,8 +88,8 @@ function activitiesFor(outputDir: string, webhookUrl?: string) {
 
 async function run(client: Client, taskQueue: string, input: LaunchImagesInput, tag: string): Promise<{ id: string; result: LaunchImagesResult }> {
   const id = `launchImages-test-${tag}-${randomUUID()}`;
-  const result = await client.workflow.execute('launchImages', { taskQueue, workflowId: id, args: [input] });
-  return { id, result: result as LaunchImagesResult };
+  const result = await client.workflow.execute<typeof launchImages>('launchImages', { taskQueue, workflowId: id, args: [input] });
+  return { id, result };
 }
 
 /** Attempt count of the last `downloadImage` attempt per image URL, read from the workflow history. */
@@ -150,7 +150,7 @@ describe('launchImages workflow', () => {
           expect(fs.readFileSync(path.join(outputDir, IMAGES_SUBDIR, f)).subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
         }
         // The raw page is stored verbatim under launches/<logicalDate>.json.
-        const raw = JSON.parse(fs.readFileSync(path.join(outputDir, LAUNCHES_SUBDIR, '2024-03-30.json'), 'utf8'));
+        const raw: unknown = JSON.parse(fs.readFileSync(path.join(outputDir, LAUNCHES_SUBDIR, '2024-03-30.json'), 'utf8'));
         expect(raw).toEqual(server.document);
         // The webhook received the notification JSON.
         const posted = hooks.filter((h) => h.path === '/hook-2024');

@@ -127,8 +127,9 @@ describe('MQTT ingest', () => {
         await waitFor('paused', async () => (await handle.query(status)).state === 'paused');
         const cfg = await handle.executeUpdate(configure, { args: [{ batchSize: 50 }] });
         expect(cfg.batchSize).toBe(50);
+        const batchSizeMessage: unknown = expect.stringMatching(/batchSize must be an integer/);
         await expect(handle.executeUpdate(configure, { args: [{ batchSize: 0 }] })).rejects.toMatchObject({
-          cause: { message: expect.stringMatching(/batchSize must be an integer/) },
+          cause: { message: batchSizeMessage },
         });
         await publishRaw(mqttUrl(), [{ topic, payload: valid(3) }]);
         await new Promise((r) => setTimeout(r, 1500));

@@ -96,16 +96,19 @@ export function createModelActivities({ pool, projectDir, targetDir, defaultSche
      * each with its parents inside the plan.
      * @throws ApplicationFailure `ModelProjectError` (non-retryable) on project/template/cycle/selection errors.
      */
-    async planModelRun(input: PlanModelRunInput): Promise<PlannedNode[]> {
-      try {
-        const manifest = manifestFor(input.vars);
-        const graph = buildGraph(manifest);
-        const plan = planNodes(graph, selectNodes(graph, input.select));
-        writeManifest(manifest);
-        return plan;
-      } catch (e) {
-        throw toModelFailure(e);
-      }
+    planModelRun(input: PlanModelRunInput): Promise<PlannedNode[]> {
+      // Synchronous work: the Promise executor turns a throw into a rejection, like an async function.
+      return new Promise((resolve) => {
+        try {
+          const manifest = manifestFor(input.vars);
+          const graph = buildGraph(manifest);
+          const plan = planNodes(graph, selectNodes(graph, input.select));
+          writeManifest(manifest);
+          resolve(plan);
+        } catch (e) {
+          throw toModelFailure(e);
+        }
+      });
     },
 
     /**
@@ -122,9 +125,13 @@ export function createModelActivities({ pool, projectDir, targetDir, defaultSche
     },
 
     /** Writes `run_results.json` (elapsed time from the node timings). */
-    async writeRunResults(input: WriteRunResultsInput): Promise<void> {
-      const dir = path.resolve(projectDir, targetDir ?? loadProject(projectDir).targetPath);
-      writeRunResultsFile(dir, makeRunResults(input.results, { invocationId: input.invocationId, args: input.args }));
+    writeRunResults(input: WriteRunResultsInput): Promise<void> {
+      // Synchronous work: the Promise executor turns a throw into a rejection, like an async function.
+      return new Promise((resolve) => {
+        const dir = path.resolve(projectDir, targetDir ?? loadProject(projectDir).targetPath);
+        writeRunResultsFile(dir, makeRunResults(input.results, { invocationId: input.invocationId, args: input.args }));
+        resolve();
+      });
     },
   };
 }

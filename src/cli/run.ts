@@ -3,17 +3,29 @@ import type { Client } from '@temporalio/client';
 import { searchAttributeKeys, workflowIds } from '../config/names';
 import type { Settings } from '../config/env';
 
+/**
+ * `args[key]` as text for a workflow ID: strings as they are, numbers/booleans via `String`, lists and
+ * objects as JSON; `fallback()` when the key is absent or null.
+ */
+function textArg(args: Record<string, unknown>, key: string, fallback: () => string): string {
+  const v = args[key];
+  if (v === undefined || v === null) return fallback();
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return JSON.stringify(v); // lists and objects (parseArgs values are JSON)
+}
+
 /** Pipelines runnable by name, with the workflow type and how its readable workflow ID is built. */
 export const PIPELINES = {
   'launch-images': {
     workflow: 'launchImages',
     description: 'Rocket launches: fetch the Launch Library 2 page → download images → notify',
-    id: (args: Record<string, unknown>) => workflowIds.launchImages(String(args.logicalDate ?? new Date().toISOString().slice(0, 10))),
+    id: (args: Record<string, unknown>) => workflowIds.launchImages(textArg(args, 'logicalDate', () => new Date().toISOString().slice(0, 10))),
   },
   'sensor-pipeline': {
     workflow: 'sensorPipeline',
     description: 'SQL models then occupancy inference for a data interval (dataIntervalStart, dataIntervalEnd)',
-    id: (args: Record<string, unknown>) => workflowIds.sensorPipeline(String(args.dataIntervalStart ?? new Date().toISOString())),
+    id: (args: Record<string, unknown>) => workflowIds.sensorPipeline(textArg(args, 'dataIntervalStart', () => new Date().toISOString())),
   },
   models: {
     workflow: 'buildModels',

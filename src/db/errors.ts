@@ -19,6 +19,7 @@ export function isTransientDbError(e: unknown): boolean {
     if (TRANSIENT_SQLSTATE_PREFIXES.some((p) => code.startsWith(p))) return true;
     if (/^[0-9A-Z]{5}$/.test(code)) return false;
   }
-  const message = String((e as { message?: unknown }).message ?? '');
+  const rawMessage = (e as { message?: unknown }).message;
+  const message = typeof rawMessage === 'string' ? rawMessage : '';
   return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(message);
 }

@@ -149,10 +149,10 @@ export function buildManifest(project: Project, opts: ManifestOptions = {}): Man
     const patch = patches.get(model.name);
     const merged: Partial<ModelConfig> = {};
     mergeConfig(merged, folderConfigFor(project.folderConfig, model));
-    if (patch) mergeConfig(merged, patch.config as Partial<ModelConfig>);
+    if (patch) mergeConfig(merged, patch.config);
     mergeConfig(merged, inFile);
     const config: ModelConfig = {
-      materialized: (merged.materialized ?? 'view') as Materialization,
+      materialized: merged.materialized ?? 'view',
       schema: merged.schema ?? defaultSchema,
       alias: merged.alias ?? model.name,
       tags: [...new Set(merged.tags ?? [])],

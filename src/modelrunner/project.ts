@@ -112,7 +112,7 @@ export function parseConfigValue(file: string, key: string, value: unknown): Par
     case 'schema':
     case 'alias':
       if (typeof value !== 'string' || value === '') throw new ProjectError(file, `config ${key} must be a non-empty string`);
-      return { [key]: value } as Partial<ModelConfig>;
+      return { [key]: value };
     case 'enabled':
       if (typeof value !== 'boolean') throw new ProjectError(file, `config enabled must be true or false`);
       return { enabled: value };
@@ -121,7 +121,7 @@ export function parseConfigValue(file: string, key: string, value: unknown): Par
       if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) {
         throw new ProjectError(file, `config tags must be a string or a list of strings`);
       }
-      return { tags: tags as string[] };
+      return { tags };
     }
     default:
       return {}; // other dbt configs (meta, docs, ...) are accepted and ignored

@@ -15,9 +15,13 @@ export class LogSink implements Notifier {
     this.logger = opts.logger ?? pino({ name: 'notify' });
   }
 
-  async notify(n: Notification): Promise<void> {
-    const full = normalizeNotification(n);
-    const level = full.severity === 'critical' ? 'error' : full.severity === 'warning' ? 'warn' : 'info';
-    this.logger[level]({ notification: full }, full.message);
+  notify(n: Notification): Promise<void> {
+    // Synchronous work: the Promise executor turns a throw into a rejection, like an async function.
+    return new Promise((resolve) => {
+      const full = normalizeNotification(n);
+      const level = full.severity === 'critical' ? 'error' : full.severity === 'warning' ? 'warn' : 'info';
+      this.logger[level]({ notification: full }, full.message);
+      resolve();
+    });
   }
 }

@@ -275,7 +275,7 @@ function displayPath(file: string): string {
 }
 
 function describeValue(v: unknown): string {
-  return typeof v === 'string' ? JSON.stringify(v) : v === undefined ? 'missing' : (JSON.stringify(v) ?? String(v));
+  return typeof v === 'string' ? JSON.stringify(v) : v === undefined ? 'missing' : (JSON.stringify(v) ?? `<${typeof v}>`);
 }
 
 /** Turns one zod issue into `field: reason`. */

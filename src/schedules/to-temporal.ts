@@ -208,7 +208,7 @@ export function toDesiredSchedule(loaded: LoadedSchedule): DesiredSchedule {
     args: canonicalJson([input]),
     memo: memoForComparison(baseMemo),
     searchAttributes: formatSearchAttributes(pairs.map((p) => ({ name: p.key.name, value: p.value }))),
-    intervals: formatIntervals(spec.intervals as { every: number; offset: number }[] | undefined),
+    intervals: formatIntervals(spec.intervals),
     calendars: spec.calendars || spec.cronExpressions ? label : 'none',
     timezone: f.timezone ?? 'UTC',
     start: isoOrNone(spec.startAt),
@@ -262,7 +262,7 @@ export function isManaged(memo: Record<string, unknown> | undefined): boolean {
  */
 export function comparableFromDescription(d: ScheduleDescription): { comparable: Comparable; hash: string | undefined } {
   const action = d.action;
-  const memo = action.memo as Record<string, unknown> | undefined;
+  const memo = action.memo;
   const hasCalendars = (d.spec.calendars?.length ?? 0) > 0;
   const typed = action.typedSearchAttributes;
   const pairs: { name: string; value: unknown }[] =

@@ -45,7 +45,7 @@ function num(v: string | undefined, file: string, line: number, column: string):
  */
 export function loadSensorFile(dataset: SensorDataset, file: string): DeviceReading[] {
   const abs = path.resolve(ROOT_DIR, file);
-  const rows = parse(fs.readFileSync(abs, 'utf8'), { columns: true, skip_empty_lines: true, trim: true }) as Record<string, string>[];
+  const rows = parse<Record<string, string>>(fs.readFileSync(abs, 'utf8'), { columns: true, skip_empty_lines: true, trim: true });
   const deviceId = DATASET_DEVICES[dataset];
   const out = rows.map((r, i): DeviceReading => {
     const line = i + 2;

@@ -69,14 +69,14 @@ export async function ensureStack(options: EnsureStackOptions = {}): Promise<Sta
   try {
     const starts: Array<Promise<void>> = [];
     if (wanted.has('postgres') && !settings.databaseUrl) {
-      starts.push(startEmbeddedPostgres(settings.stackDir).then((s) => void (s && stops.push({ name: 'postgres', stop: s.stop }))));
+      starts.push(startEmbeddedPostgres(settings.stackDir).then((s) => void (s && stops.push({ name: 'postgres', stop: () => s.stop() }))));
     }
     if (wanted.has('mosquitto') && !settings.mqttUrl) {
       const { port } = hostPort(new URL(mqttUrl(settings)).host);
-      starts.push(startMosquitto(settings.stackDir, port, log).then((s) => void (s && stops.push({ name: 'mosquitto', stop: s.stop }))));
+      starts.push(startMosquitto(settings.stackDir, port, log).then((s) => void (s && stops.push({ name: 'mosquitto', stop: () => s.stop() }))));
     }
     if (wanted.has('kafka') && !settings.kafkaBrokers) {
-      starts.push(startKafka(settings.stackDir, log).then((s) => void (s && stops.push({ name: 'kafka', stop: s.stop }))));
+      starts.push(startKafka(settings.stackDir, log).then((s) => void (s && stops.push({ name: 'kafka', stop: () => s.stop() }))));
     }
     if (wanted.has('temporal')) {
       starts.push(
@@ -86,7 +86,7 @@ export async function ensureStack(options: EnsureStackOptions = {}): Promise<Sta
           uiPort: settings.temporalUiPort,
           namespace: settings.temporalNamespace,
           log,
-        }).then((s) => void (s && stops.push({ name: 'temporal', stop: s.stop }))),
+        }).then((s) => void (s && stops.push({ name: 'temporal', stop: () => s.stop() }))),
       );
     }
     const results = await Promise.allSettled(starts);

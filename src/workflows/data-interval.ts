@@ -207,9 +207,8 @@ export function scheduledStartTime(): Date | undefined {
   for (const pair of info.typedSearchAttributes.getAll()) {
     if (pair.key.name === SCHEDULED_START_TIME_ATTRIBUTE && pair.value instanceof Date) return pair.value;
   }
-  // eslint-disable-next-line @typescript-eslint/no-deprecated
   const raw = (info.searchAttributes as Record<string, unknown> | undefined)?.[SCHEDULED_START_TIME_ATTRIBUTE];
-  const first = Array.isArray(raw) ? raw[0] : raw;
+  const first: unknown = Array.isArray(raw) ? raw[0] : raw;
   if (first instanceof Date) return first;
   if (typeof first === 'string' && Number.isFinite(Date.parse(first))) return new Date(first);
   return undefined;
