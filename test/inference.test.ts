@@ -39,6 +39,31 @@ interface Fixture {
   rows: FixtureRow[];
 }
 
+/** `count(*)::int AS n`. */
+interface CountRow {
+  n: number;
+}
+/** A row of the 10-minute aggregate (double precision averages; `count(*)` is bigint, so text). */
+interface AggregateRow {
+  source: string;
+  device_id: string;
+  window_start: Date;
+  avg_temperature: number | null;
+  avg_humidity: number | null;
+  avg_light: number | null;
+  avg_co2: number | null;
+  reading_count: string;
+}
+/** A row of an occupancy predictions table. */
+interface PredictionRow {
+  source: string;
+  device_id: string;
+  window_start: Date;
+  model_version: string;
+  occupied: boolean;
+  probability: number;
+}
+
 const fixture = JSON.parse(readFileSync(path.join(ROOT_DIR, 'ml/fixtures/occupancy_parity.json'), 'utf8')) as Fixture;
 const TOL = fixture.tolerance;
 const SOURCE = 'uci-occupancy';
@@ -189,8 +214,8 @@ describe('predictOccupancy (real PostgreSQL)', () => {
          FROM "${schema}".readings
         GROUP BY 1, 2, 3`,
     );
-    const r = await pool.query(`SELECT count(*)::int AS n FROM ${agg} WHERE avg_light IS NULL OR avg_co2 IS NULL`);
-    nullWindows = r.rows[0].n as number;
+    const r = await pool.query<CountRow>(`SELECT count(*)::int AS n FROM ${agg} WHERE avg_light IS NULL OR avg_co2 IS NULL`);
+    nullWindows = r.rows[0]!.n;
     expect(nullWindows).toBeGreaterThan(10);
   });
 
@@ -202,22 +227,22 @@ describe('predictOccupancy (real PostgreSQL)', () => {
   const byWindow = async (from = '-infinity', to = 'infinity') =>
     new Map(
       (
-        await pool.query(
+        await pool.query<PredictionRow>(
           `SELECT source, device_id, window_start, model_version, occupied, probability FROM ${preds}
             WHERE window_start >= $1::timestamptz AND window_start < $2::timestamptz AND model_version = $3`,
           [from, to, model.modelVersion],
         )
-      ).rows.map((r) => [`${r.source}|${r.device_id}|${(r.window_start as Date).toISOString()}`, r]),
+      ).rows.map((r) => [`${r.source}|${r.device_id}|${r.window_start.toISOString()}`, r]),
     );
 
   it('SQL date_bin features of the real datatest.txt equal the training script features', async () => {
-    const { rows } = await pool.query(`SELECT * FROM ${agg} WHERE device_id = $1`, [DEVICE]);
-    const sql = new Map(rows.map((r) => [(r.window_start as Date).toISOString().replace('.000Z', 'Z'), r]));
+    const { rows } = await pool.query<AggregateRow>(`SELECT * FROM ${agg} WHERE device_id = $1`, [DEVICE]);
+    const sql = new Map(rows.map((r) => [r.window_start.toISOString().replace('.000Z', 'Z'), r]));
     for (const f of fixture.rows) {
       const s = sql.get(f.windowStart);
       expect(s, f.windowStart).toBeDefined();
       for (const c of ['avg_temperature', 'avg_humidity', 'avg_light', 'avg_co2'] as const) {
-        expect(Math.abs((s![c] as number) - f[c]), `${f.windowStart} ${c}`).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(f[c])));
+        expect(Math.abs(s![c]! - f[c]), `${f.windowStart} ${c}`).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(f[c])));
       }
       expect(Number(s!.reading_count)).toBe(f.reading_count);
     }
@@ -235,7 +260,7 @@ describe('predictOccupancy (real PostgreSQL)', () => {
          ($1, 'gone-device', '2015-02-03T00:00:00Z', $3, false, 0.5)`,
       [SOURCE, DEVICE, model.modelVersion],
     );
-    const total = (await pool.query(`SELECT count(*)::int AS n FROM ${agg} WHERE window_start >= $1 AND window_start < $2`, [start, end])).rows[0].n;
+    const total = (await pool.query<CountRow>(`SELECT count(*)::int AS n FROM ${agg} WHERE window_start >= $1 AND window_start < $2`, [start, end])).rows[0]!.n;
 
     const r1 = await act.predictOccupancy({ dataIntervalStart: start, dataIntervalEnd: end, relation: agg });
     expect(r1).toEqual({ windows: total, predicted: total - nullWindows, skipped: nullWindows, modelVersion: model.modelVersion });
@@ -259,11 +284,11 @@ describe('predictOccupancy (real PostgreSQL)', () => {
       expect(after2.get(k)?.probability).toBe(v.probability);
       expect(after2.get(k)?.occupied).toBe(v.occupied);
     }
-    const dup = await pool.query(`SELECT count(*)::int AS n FROM ${preds} WHERE model_version = $1`, [model.modelVersion]);
-    expect(dup.rows[0].n).toBe(after1.size + 1); // + the sentinel outside the interval
+    const dup = await pool.query<CountRow>(`SELECT count(*)::int AS n FROM ${preds} WHERE model_version = $1`, [model.modelVersion]);
+    expect(dup.rows[0]!.n).toBe(after1.size + 1); // + the sentinel outside the interval
 
     // Outside the interval and other versions untouched.
-    const sentinels = await pool.query(`SELECT model_version, probability, occupied FROM ${preds} WHERE NOT (model_version = $1 AND window_start < $2)`, [
+    const sentinels = await pool.query<Pick<PredictionRow, 'model_version' | 'probability' | 'occupied'>>(`SELECT model_version, probability, occupied FROM ${preds} WHERE NOT (model_version = $1 AND window_start < $2)`, [
       model.modelVersion,
       end,
     ]);
@@ -281,8 +306,8 @@ describe('predictOccupancy (real PostgreSQL)', () => {
     const inside = await byWindow(nStart, nEnd);
     expect(inside.size).toBe(72);
     expect([...inside.values()].every((v) => v.probability >= 0 && v.probability <= 1)).toBe(true);
-    const untouched = await pool.query(`SELECT count(*)::int AS n FROM ${preds} WHERE model_version = $1 AND probability = -1`, [model.modelVersion]);
-    expect(untouched.rows[0].n).toBe(after1.size + 1 - 72);
+    const untouched = await pool.query<CountRow>(`SELECT count(*)::int AS n FROM ${preds} WHERE model_version = $1 AND probability = -1`, [model.modelVersion]);
+    expect(untouched.rows[0]!.n).toBe(after1.size + 1 - 72);
   });
 
   it('writes into the real ml.occupancy_predictions by default (unique source, year 2100)', async () => {
@@ -303,7 +328,7 @@ describe('predictOccupancy (real PostgreSQL)', () => {
     try {
       const r = await act.predictOccupancy({ dataIntervalStart: w0, dataIntervalEnd: end, relation: tbl });
       expect(r).toMatchObject({ windows: 2, predicted: 2, skipped: 0 });
-      const { rows } = await pool.query(`SELECT probability FROM ml.occupancy_predictions WHERE source = $1`, [source]);
+      const { rows } = await pool.query<Pick<PredictionRow, 'probability'>>(`SELECT probability FROM ml.occupancy_predictions WHERE source = $1`, [source]);
       expect(rows).toHaveLength(2);
       for (const row of rows) expect(Math.abs(row.probability - f.probability)).toBeLessThanOrEqual(TOL);
     } finally {

@@ -12,6 +12,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { ROOT_DIR } from '../src/config/env';
 import { createPool } from '../src/db/pool';
 import { createModelActivities, MODEL_FAILURE_TYPES } from '../src/activities/models';
+import type { RunResults } from '../src/modelrunner/index';
 import type { buildModels } from '../src/workflows/model-graph';
 import { recordHistory, withWorker } from './support/temporal';
 import { createTestDatabase, type TestDatabase } from './fixtures/dbt-support/database';
@@ -32,8 +33,8 @@ afterAll(async () => {
 });
 
 async function exists(name: string): Promise<boolean> {
-  const r = await db.pool.query(`SELECT to_regclass($1) AS r`, [`analytics.${name}`]);
-  return r.rows[0].r !== null;
+  const r = await db.pool.query<{ r: string | null }>(`SELECT to_regclass($1) AS r`, [`analytics.${name}`]);
+  return r.rows[0]!.r !== null;
 }
 
 describe('buildModels workflow', () => {
@@ -93,8 +94,8 @@ describe('buildModels workflow', () => {
       expect(maxInFlight).toBe(2);
 
       // run_results.json written by the workflow's last activity.
-      const runResults = JSON.parse(fs.readFileSync(path.join(target, 'run_results.json'), 'utf8'));
-      const status = Object.fromEntries(runResults.results.map((r: { unique_id: string; status: string }) => [r.unique_id, r.status]));
+      const runResults = JSON.parse(fs.readFileSync(path.join(target, 'run_results.json'), 'utf8')) as RunResults;
+      const status = Object.fromEntries(runResults.results.map((r) => [r.unique_id, r.status]));
       expect(status).toEqual({
         'model.graph.base': 'success',
         'model.graph.broken': 'error',

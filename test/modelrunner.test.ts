@@ -76,8 +76,8 @@ describe('parse, graph, compile (no database)', () => {
       description: 'Count and sum of the even numbers.',
       depends_on: { nodes: ['model.basic.stg_evens'], macros: [] },
     });
-    expect(totals?.config).toMatchObject({ materialized: 'table', schema: 'analytics', tags: ['finance'] });
-    expect(totals?.raw_code).toBe(fs.readFileSync(path.join(BASIC, 'models/marts/finance/totals.sql'), 'utf8'));
+    expect(totals!.config).toMatchObject({ materialized: 'table', schema: 'analytics', tags: ['finance'] });
+    expect(totals!.raw_code).toBe(fs.readFileSync(path.join(BASIC, 'models/marts/finance/totals.sql'), 'utf8'));
     // config() in the file beats the marts folder's +materialized: table
     expect(m.nodes['model.basic.doubled']?.config.materialized).toBe('view');
     expect(m.nodes['model.basic.base_numbers']?.depends_on.nodes).toEqual(['source.basic.raw.numbers']);
@@ -179,7 +179,7 @@ describe('runModels on PostgreSQL', () => {
     expect(await relkind('analytics', 'doubled')).toBe('v');
     expect(await relkind('analytics', 'totals')).toBe('r');
     expect((await db.pool.query('SELECT cnt, total FROM analytics.totals')).rows).toEqual([{ cnt: 3, total: 12 }]);
-    expect((await db.pool.query('SELECT d FROM analytics.doubled ORDER BY d')).rows.map((r) => r.d)).toEqual([2, 4, 6, 8, 12]);
+    expect((await db.pool.query<{ d: number }>('SELECT d FROM analytics.doubled ORDER BY d')).rows.map((r) => r.d)).toEqual([2, 4, 6, 8, 12]);
 
     // Each model started executing after its parents completed.
     const byId = new Map(run.results.map((r) => [r.unique_id, r]));
@@ -195,7 +195,7 @@ describe('runModels on PostgreSQL', () => {
   });
 
   it('writes manifest.json and run_results.json with dbt field names', () => {
-    const manifest = JSON.parse(fs.readFileSync(path.join(target, 'manifest.json'), 'utf8'));
+    const manifest = JSON.parse(fs.readFileSync(path.join(target, 'manifest.json'), 'utf8')) as Manifest;
     expect(manifest.metadata.project_name).toBe('basic');
     expect(manifest.nodes['model.basic.totals']).toMatchObject({
       unique_id: 'model.basic.totals',
@@ -204,26 +204,26 @@ describe('runModels on PostgreSQL', () => {
       depends_on: { nodes: ['model.basic.stg_evens'] },
       config: { materialized: 'table' },
     });
-    expect(typeof manifest.nodes['model.basic.totals'].raw_code).toBe('string');
-    expect(manifest.sources['source.basic.raw.numbers'].schema).toBe('fixture_src');
+    expect(typeof manifest.nodes['model.basic.totals']!.raw_code).toBe('string');
+    expect(manifest.sources['source.basic.raw.numbers']!.schema).toBe('fixture_src');
 
-    const results = JSON.parse(fs.readFileSync(path.join(target, 'run_results.json'), 'utf8'));
+    const results = JSON.parse(fs.readFileSync(path.join(target, 'run_results.json'), 'utf8')) as RunResults;
     expect(results.metadata.invocation_id).toBe(manifest.metadata.invocation_id);
     expect(typeof results.elapsed_time).toBe('number');
     expect(results.results).toHaveLength(5);
     for (const r of results.results) {
       expect(r).toMatchObject({ status: 'success', failures: null });
-      expect(r.timing.map((t: { name: string }) => t.name)).toEqual(['compile', 'execute']);
+      expect(r.timing.map((t) => t.name)).toEqual(['compile', 'execute']);
       expect(r.execution_time).toBeGreaterThanOrEqual(0);
       expect(typeof r.message).toBe('string');
       expect(typeof r.adapter_response.rows_affected).toBe('number');
     }
-    const totals = results.results.find((r: { unique_id: string }) => r.unique_id === 'model.basic.totals');
-    expect(totals.adapter_response).toMatchObject({ code: 'SELECT', rows_affected: 1 });
-    expect(totals.message).toBe('SELECT 1');
-    expect(totals.compiled_code).toContain('"analytics"."stg_evens"');
-    const view = results.results.find((r: { unique_id: string }) => r.unique_id === 'model.basic.doubled');
-    expect(view.adapter_response.rows_affected).toBe(-1);
+    const totals = results.results.find((r) => r.unique_id === 'model.basic.totals');
+    expect(totals!.adapter_response).toMatchObject({ code: 'SELECT', rows_affected: 1 });
+    expect(totals!.message).toBe('SELECT 1');
+    expect(totals!.compiled_code).toContain('"analytics"."stg_evens"');
+    const view = results.results.find((r) => r.unique_id === 'model.basic.doubled');
+    expect(view!.adapter_response.rows_affected).toBe(-1);
     const compiled = fs.readFileSync(path.join(target, 'compiled', 'basic', 'models', 'marts', 'finance', 'totals.sql'), 'utf8');
     expect(compiled).toContain('from "analytics"."stg_evens"');
   });
@@ -231,12 +231,12 @@ describe('runModels on PostgreSQL', () => {
   it('runs only the selection and rebuilds views in place', async () => {
     const r = await runModels({ pool: db.pool, projectDir: BASIC, targetDir: tmpTarget(), select: ['+doubled'], vars: { factor: 3 } });
     expect(r.results.map((x) => x.unique_id)).toEqual(['model.basic.base_numbers', 'model.basic.doubled']);
-    expect((await db.pool.query('SELECT max(d) AS m FROM analytics.doubled')).rows[0].m).toBe(18);
+    expect((await db.pool.query<{ m: number }>('SELECT max(d) AS m FROM analytics.doubled')).rows[0]!.m).toBe(18);
   });
 
   it('swaps tables atomically: readers see the old table during a build, a failed build keeps it', async () => {
-    const count = async () => Number((await db.pool.query('SELECT count(*) AS c FROM analytics.swap_target')).rows[0].c);
-    const oid = async () => (await db.pool.query(`SELECT 'analytics.swap_target'::regclass::oid AS o`)).rows[0].o;
+    const count = async () => Number((await db.pool.query<{ c: string }>('SELECT count(*) AS c FROM analytics.swap_target')).rows[0]!.c);
+    const oid = async () => (await db.pool.query<{ o: number }>(`SELECT 'analytics.swap_target'::regclass::oid AS o`)).rows[0]!.o;
     expect(await count()).toBe(3);
     const oldOid = await oid();
 
@@ -273,7 +273,7 @@ describe('runModels on PostgreSQL', () => {
     const build = async (mat: string, v: string) => {
       const r = await runModels({ pool: db.pool, projectDir: dir, vars: { mat, v } });
       expect(r.results[0]?.status, r.results[0]?.message ?? '').toBe('success');
-      return (await db.pool.query('SELECT v FROM analytics.flip')).rows[0].v;
+      return (await db.pool.query<{ v: unknown }>('SELECT v FROM analytics.flip')).rows[0]!.v;
     };
     expect(await build('view', '1')).toBe(1);
     expect(await relkind('analytics', 'flip')).toBe('v');

@@ -38,7 +38,7 @@ export interface Reading {
 }
 
 /** Outcome of {@link parseReading}. */
-export type ParseResult = { ok: true; reading: Reading } | { ok: false; code: DeadLetterCode; reason: string };
+export type ParseResult = { ok: true; reading: Reading } | Rejection;
 
 const measurement = z.number().nullable().optional();
 const schema = z
@@ -58,14 +58,19 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 /** Replaces bare NaN/Infinity tokens (invalid JSON some devices send) so they can be reported precisely. */
 const NON_FINITE = /(?<=[:,[]\s*)-?(NaN|Infinity)(?=\s*[,}\]])/;
 
+/** A failed validation step: the dead-letter code and a readable reason naming the field. */
+export interface Rejection {
+  ok: false;
+  code: DeadLetterCode;
+  reason: string;
+}
+
 /**
- * Validates one message.
- * @param source data source (first topic level after `sensors/`)
- * @param payload raw bytes
- * @param now clock for the future-timestamp check, epoch ms
- * @returns the reading, or the dead-letter code and a readable reason naming the field
+ * The checks every message kind shares, in order: size (`oversized`), UTF-8 (`invalid_utf8`), JSON
+ * (`non_finite` for bare NaN/Infinity tokens, otherwise `not_json`).
+ * @returns the parsed JSON value, or the rejection
  */
-export function parseReading(source: string, payload: Uint8Array, now = Date.now()): ParseResult {
+export function decodeJsonPayload(payload: Uint8Array): { ok: true; json: unknown } | Rejection {
   if (payload.byteLength > MAX_PAYLOAD_BYTES) {
     return { ok: false, code: 'oversized', reason: `payload is ${payload.byteLength} bytes; the limit is ${MAX_PAYLOAD_BYTES}` };
   }
@@ -75,29 +80,66 @@ export function parseReading(source: string, payload: Uint8Array, now = Date.now
   } catch {
     return { ok: false, code: 'invalid_utf8', reason: 'payload is not valid UTF-8' };
   }
-  let json: unknown;
   try {
-    json = JSON.parse(text);
+    return { ok: true, json: JSON.parse(text) };
   } catch (e) {
     if (NON_FINITE.test(text)) {
       return { ok: false, code: 'non_finite', reason: 'payload contains NaN or Infinity, which JSON cannot carry; send null for a missing value' };
     }
     return { ok: false, code: 'not_json', reason: `payload is not JSON: ${(e as Error).message}` };
   }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue && issue.path.length ? issue.path.join('.') : '(root)';
-    return { ok: false, code: 'schema', reason: `${where}: ${issue?.message ?? 'invalid'}` };
-  }
-  const m = parsed.data;
-  const eventTime = Date.parse(m.ts);
-  if (!Number.isFinite(eventTime) || !/^\d{4}-\d{2}-\d{2}T/.test(m.ts)) {
-    return { ok: false, code: 'schema', reason: `ts: ${JSON.stringify(m.ts)} is not an ISO-8601 timestamp (e.g. 2015-02-04T17:51:00Z)` };
+}
+
+/**
+ * Checks an event time: an ISO-8601 string (`2015-02-04T17:51:00Z`) or, when `allowEpochMs`, a number
+ * of epoch milliseconds; at most {@link MAX_FUTURE_SKEW_MS} ahead of `now`.
+ * @returns epoch ms, or the rejection (`schema` or `future_timestamp`) naming `field`
+ */
+export function checkEventTime(field: string, value: string | number, now: number, allowEpochMs = false): { ok: true; eventTime: number } | Rejection {
+  let eventTime: number;
+  if (typeof value === 'number') {
+    if (!allowEpochMs || !Number.isFinite(value) || !Number.isInteger(value) || value < 0) {
+      return { ok: false, code: 'schema', reason: `${field}: ${value} is not an ISO-8601 timestamp${allowEpochMs ? ' or epoch milliseconds' : ''}` };
+    }
+    eventTime = value;
+  } else {
+    eventTime = Date.parse(value);
+    if (!Number.isFinite(eventTime) || !/^\d{4}-\d{2}-\d{2}T/.test(value)) {
+      return { ok: false, code: 'schema', reason: `${field}: ${JSON.stringify(value)} is not an ISO-8601 timestamp (e.g. 2015-02-04T17:51:00Z)` };
+    }
   }
   if (eventTime > now + MAX_FUTURE_SKEW_MS) {
-    return { ok: false, code: 'future_timestamp', reason: `ts: ${m.ts} is more than 24 h in the future` };
+    return { ok: false, code: 'future_timestamp', reason: `${field}: ${typeof value === 'number' ? new Date(value).toISOString() : value} is more than 24 h in the future` };
   }
+  return { ok: true, eventTime };
+}
+
+/** The first zod issue as `field: message`. */
+export function describeIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  const where = issue && issue.path.length ? issue.path.join('.') : '(root)';
+  return `${where}: ${issue?.message ?? 'invalid'}`;
+}
+
+/**
+ * Validates one message.
+ * @param source data source (first topic level after `sensors/`)
+ * @param payload raw bytes
+ * @param now clock for the future-timestamp check, epoch ms
+ * @returns the reading, or the dead-letter code and a readable reason naming the field
+ */
+export function parseReading(source: string, payload: Uint8Array, now = Date.now()): ParseResult {
+  const decoded = decodeJsonPayload(payload);
+  if (!decoded.ok) return decoded;
+  const json = decoded.json;
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    return { ok: false, code: 'schema', reason: describeIssue(parsed.error) };
+  }
+  const m = parsed.data;
+  const time = checkEventTime('ts', m.ts, now);
+  if (!time.ok) return time;
+  const eventTime = time.eventTime;
   const values = [m.temperature, m.humidity, m.light, m.co2, m.humidity_ratio];
   if (values.every((v) => v === undefined || v === null)) {
     return { ok: false, code: 'schema', reason: 'no measurement: at least one of temperature, humidity, light, co2, humidity_ratio is required' };
