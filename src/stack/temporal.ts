@@ -81,7 +81,15 @@ export async function startTemporal(o: TemporalOptions): Promise<ServiceProcess 
     '--db-filename', path.join(dataDir, 'temporal.db'),
     '--namespace', o.namespace,
     '--log-level', 'warn',
+    // Latency (bench/README.md): eager activities skip the activity hand-off through matching; the
+    // transfer queue's default poll rate (20/s) otherwise delays every workflow task by up to 50 ms.
     '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
+    '--dynamic-config-value', 'history.transferProcessorMaxPollRPS=1000',
+    '--dynamic-config-value', 'matching.numTaskqueueReadPartitions=1',
+    '--dynamic-config-value', 'matching.numTaskqueueWritePartitions=1',
+    // A dev store: WAL with synchronous=NORMAL steadies latency; a power loss may drop the last transactions.
+    '--sqlite-pragma', 'journal_mode=WAL',
+    '--sqlite-pragma', 'synchronous=NORMAL',
     ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
   ];
   const svc = startService('temporal', cli, args, path.join(o.stackDir, 'logs'));

@@ -1,0 +1,109 @@
+/** Renders the bench results as the markdown pasted into the README. */
+import { PHASE_LABELS, PHASES, type BreakdownSummary } from './history-breakdown';
+import type { ExperimentRow } from './experiments';
+import type { IngestBenchResult } from './ingest-bench';
+import type { LatencyResult } from './latency';
+import type { LaunchBenchResult } from './launch-bench';
+
+/** Everything one `npm run bench` measured. */
+export interface BenchResults {
+  startedAt: string;
+  durationSeconds: number;
+  /** Unmeasured warm-up runs before each latency measurement. */
+  warmup: number;
+  machine: { cpus: number; cpuModel: string; memoryGiB: number; node: string; platform: string };
+  temporal: { address: string; workerOptions: Record<string, unknown> };
+  latency?: {
+    launchImages: LaunchBenchResult;
+    trivialChain: LatencyResult;
+    trivialChainEagerStart: LatencyResult & { eagerlyStarted: number };
+  };
+  ingest?: IngestBenchResult;
+}
+
+const n = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '–');
+const int = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '–');
+
+function breakdownTable(title: string, b: BreakdownSummary): string[] {
+  const out = [`**${title}** — from ${b.runs} histories (server timestamps); server-side start → completed p50 ${n(b.serverTotal.p50, 1)} ms`, '', '| phase | per run | p50 each (ms) | p95 each (ms) | sum per run p50 (ms) |', '|---|---:|---:|---:|---:|'];
+  for (const p of PHASES) {
+    const s = b.phases[p];
+    if (!s.perRun) continue;
+    out.push(`| ${PHASE_LABELS[p]} | ${s.perRun} | ${n(s.each.p50, 1)} | ${n(s.each.p95, 1)} | ${n(s.sumP50, 1)} |`);
+  }
+  out.push('');
+  return out;
+}
+
+/** Markdown for `bench/results/latest.md`. */
+export function renderMarkdown(r: BenchResults): string {
+  const lines = [
+    `# Benchmark results`,
+    '',
+    `\`npm run bench\` on ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC, ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memoryGiB} GiB, Node ${r.machine.node}; took ${r.durationSeconds} s. ` +
+      'Shared machine: other processes may have been running, so treat small differences as noise.',
+    '',
+  ];
+  if (r.latency) {
+    const l = r.latency;
+    lines.push(
+      '## Trigger → done latency (Temporal dev server on this machine)',
+      '',
+      '| workflow | runs (after warm-up) | p50 (ms) | p95 (ms) | max (ms) |',
+      '|---|---:|---:|---:|---:|',
+      `| \`launchImages\`: fetch page → ${l.launchImages.distinctImages} image downloads (4 at a time) → count → notify (webhook), local snapshot ${l.launchImages.snapshot} | ${l.launchImages.summary.n} | ${n(l.launchImages.summary.p50)} | ${n(l.launchImages.summary.p95)} | ${n(l.launchImages.summary.max)} |`,
+      `| trivial chain: 3 no-op activities in sequence (orchestration overhead only) | ${l.trivialChain.summary.n} | ${n(l.trivialChain.summary.p50)} | ${n(l.trivialChain.summary.p95)} | ${n(l.trivialChain.summary.max)} |`,
+      `| trivial chain, started with \`requestEagerStart\` (${l.trivialChainEagerStart.eagerlyStarted} of ${l.trivialChainEagerStart.summary.n + r.warmup} runs eagerly started by the server) | ${l.trivialChainEagerStart.summary.n} | ${n(l.trivialChainEagerStart.summary.p50)} | ${n(l.trivialChainEagerStart.summary.p95)} | ${n(l.trivialChainEagerStart.summary.max)} |`,
+      '',
+      `Measured client side from the start call to the result (gRPC client, worker in the same process with \`WORKER_TUNING\`). ` +
+        `The images folder is emptied before every \`launchImages\` run, so each run downloads all ${l.launchImages.distinctImages} images from the local server.`,
+      '',
+      ...breakdownTable('Trivial chain breakdown', l.trivialChain.breakdown),
+      ...breakdownTable('launchImages breakdown (activities overlap, so sums exceed the wall time)', l.launchImages.breakdown),
+    );
+  }
+  if (r.ingest) {
+    const g = r.ingest;
+    const total = g.mqttToPostgres.messages;
+    lines.push(
+      '## Ingest throughput (MQTT → PostgreSQL)',
+      '',
+      `${total.toLocaleString('en-US')} messages: UCI Occupancy (${g.datasets['uci-occupancy'].rowsPerCopy.toLocaleString('en-US')} rows) + UCI Air Quality (${g.datasets['uci-air-quality'].rowsPerCopy.toLocaleString('en-US')} rows), each replayed ${g.rounds}× with shifted event times, published with QoS 1 (${'500'} in flight per publisher, one publisher per data set).`,
+      '',
+      '| path | messages/s | ratio of consumer to it |',
+      '|---|---:|---:|',
+      `| MQTT QoS 1 → \`MqttBatchConsumer\` (batches of ${g.mqttToPostgres.batchSize}, PUBACK after commit) → PostgreSQL, committed rows | ${int(g.mqttToPostgres.perSecond)} | 1 |`,
+      `| limit (i): raw \`COPY FROM STDIN\` of the same rows into a scratch table with the same key and index | ${int(g.rawCopy.perSecond)} | ${n(g.ratioToCopy, 2)} |`,
+      `| limit (ii): MQTT QoS 1 pass-through, same broker, MQTT.js publish + subscribe, no database | ${int(g.mqttPassThrough.perSecond)} | ${n(g.ratioToPassThrough, 2)} |`,
+      '',
+      `Consumer: ${g.mqttToPostgres.inserted.toLocaleString('en-US')} rows inserted in ${g.mqttToPostgres.batches} batches, ${g.mqttToPostgres.duplicates} duplicates, ${g.mqttToPostgres.deadLettered} dead letters; ` +
+        `publishing took ${g.mqttToPostgres.publishSeconds} s of the ${g.mqttToPostgres.seconds} s to the last commit.`,
+      '',
+    );
+  }
+  lines.push(
+    'The orchestration-latency investigation (server dynamic config, worker and client options) is in `bench/results/latency-experiments.md` (`npm run bench -- --experiments`).',
+    '',
+  );
+  return lines.join('\n');
+}
+
+/** The latency-investigation table. */
+export function renderExperiments(rows: readonly ExperimentRow[]): string[] {
+  const out = [
+    '## Orchestration latency experiments (trivial chain: 3 no-op activities, private dev server)',
+    '',
+    'Trigger → done in ms, runs pooled over separate passes (p50 of each pass in brackets); phase columns are medians per occurrence from the histories.',
+    '',
+    '| server (dynamic config, store) | worker / client | runs | p50 [per pass] | p95 | WFT sched→start | WFT start→complete | activity sched→start | activity start→complete |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const x of rows) {
+    const p50 = x.error ? `failed: ${x.error}` : `${n(x.p50)} [${x.passP50.map((v) => n(v)).join(', ')}]`;
+    out.push(
+      `| ${x.server} | ${x.client} | ${x.runs} | ${p50} | ${n(x.p95)} | ${n(x.wftScheduleToStartP50, 1)} | ${n(x.wftStartToCompleteP50, 1)} | ${n(x.activityScheduleToStartP50, 1)} | ${n(x.activityStartToCompleteP50, 1)} |`,
+    );
+  }
+  out.push('');
+  return out;
+}

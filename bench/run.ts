@@ -1,0 +1,119 @@
+/**
+ * `npm run bench`: benchmarks (not tests) against the real stack, started or reused by `ensureStack`.
+ * Measures trigger → done latency of the launch pipeline and of a trivial three-activity chain, and
+ * MQTT → PostgreSQL ingest throughput beside raw COPY and MQTT pass-through; writes
+ * `bench/results/latest.json` and `latest.md`.
+ *
+ * Options: `--experiments` also runs the orchestration-latency investigation on private dev servers
+ * (port 17233; about 3 more minutes) into `bench/results/latency-experiments.{json,md}`;
+ * `--only=latency,ingest,experiments` runs a subset; `--runs=N` (default 20), `--warmup=N` (default 5),
+ * `--rounds=N` (ingest copies of each data set, default 3).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { databaseUrl, mqttUrl } from '../src/config/env';
+import { ensureStack } from '../src/stack/index';
+import { WORKER_TUNING } from '../src/workers/worker';
+import { runExperiments } from './experiments';
+import { runIngestBench } from './ingest-bench';
+import { runTrivialChainBench } from './latency';
+import { runLaunchBench } from './launch-bench';
+import { renderExperiments, renderMarkdown, type BenchResults } from './report';
+
+/** Whole-run watchdog: the process exits with code 2 after this long. @default 15 min */
+const WATCHDOG_MS = 15 * 60_000;
+
+const RESULTS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
+
+function arg(name: string): string | undefined {
+  const a = process.argv.find((x) => x === `--${name}` || x.startsWith(`--${name}=`));
+  if (a === undefined) return undefined;
+  return a.includes('=') ? a.slice(a.indexOf('=') + 1) : '';
+}
+
+function intArg(name: string, fallback: number): number {
+  const v = arg(name);
+  if (v === undefined) return fallback;
+  const x = Number(v);
+  if (!Number.isInteger(x) || x < 1) throw new Error(`--${name}=${v} is not a positive integer`);
+  return x;
+}
+
+function writeResults(base: string, json: unknown, md: string): void {
+  fs.mkdirSync(RESULTS_DIR, { recursive: true });
+  // Per-run breakdowns are only needed to merge measurements; the summaries are kept.
+  const replacer = (key: string, value: unknown) => (key === 'runBreakdowns' ? undefined : value);
+  fs.writeFileSync(path.join(RESULTS_DIR, `${base}.json`), `${JSON.stringify(json, replacer, 2)}\n`);
+  fs.writeFileSync(path.join(RESULTS_DIR, `${base}.md`), md);
+  console.log(`wrote bench/results/${base}.json and ${base}.md`);
+}
+
+async function main(): Promise<void> {
+  const only = arg('only')?.split(',').filter(Boolean);
+  const parts = new Set(only ?? ['latency', 'ingest', ...(arg('experiments') !== undefined ? ['experiments'] : [])]);
+  const runs = intArg('runs', 20);
+  const warmup = intArg('warmup', 5);
+  const rounds = intArg('rounds', 3);
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const t0 = Date.now();
+  const stack = await ensureStack({ services: ['temporal', 'postgres', 'mosquitto'] });
+  const s = stack.settings;
+  const cpus = os.cpus();
+  const results: BenchResults = {
+    startedAt: new Date(t0).toISOString(),
+    durationSeconds: 0,
+    warmup,
+    machine: { cpus: cpus.length, cpuModel: cpus[0]?.model.trim() ?? 'unknown', memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.versions.node, platform: `${os.platform()} ${os.release()}` },
+    temporal: { address: s.temporalAddress, workerOptions: { ...WORKER_TUNING } },
+  };
+  try {
+    if (parts.has('latency')) {
+      console.log(`latency: launchImages, ${warmup} warm-up + ${runs} runs…`);
+      const launchImages = await runLaunchBench(s, { warmup, runs });
+      console.log(`  launchImages p50 ${launchImages.summary.p50} ms, p95 ${launchImages.summary.p95} ms, max ${launchImages.summary.max} ms`);
+      const common = { address: s.temporalAddress, namespace: s.temporalNamespace, workerOptions: WORKER_TUNING, warmup, runs };
+      console.log(`latency: trivial chain, ${warmup} warm-up + ${runs} runs…`);
+      const trivialChain = await runTrivialChainBench(common);
+      console.log(`  trivial chain p50 ${trivialChain.summary.p50} ms, p95 ${trivialChain.summary.p95} ms, max ${trivialChain.summary.max} ms`);
+      const trivialChainEagerStart = await runTrivialChainBench({ ...common, eagerStart: true });
+      console.log(
+        `  trivial chain (requestEagerStart; ${trivialChainEagerStart.eagerlyStarted}/${warmup + runs} eagerly started) p50 ${trivialChainEagerStart.summary.p50} ms, p95 ${trivialChainEagerStart.summary.p95} ms`,
+      );
+      results.latency = { launchImages, trivialChain, trivialChainEagerStart };
+    }
+    if (parts.has('ingest')) {
+      console.log(`ingest: ${rounds} copies of each data set…`);
+      results.ingest = await runIngestBench({ databaseUrl: databaseUrl(s), mqttUrl: mqttUrl(s), rounds });
+      const g = results.ingest;
+      console.log(
+        `  MQTT→PostgreSQL ${g.mqttToPostgres.perSecond} msg/s; raw COPY ${g.rawCopy.perSecond} rows/s (ratio ${g.ratioToCopy}); MQTT pass-through ${g.mqttPassThrough.perSecond} msg/s (ratio ${g.ratioToPassThrough})`,
+      );
+    }
+    results.durationSeconds = Math.round((Date.now() - t0) / 1000);
+    if (results.latency || results.ingest) writeResults('latest', results, renderMarkdown(results));
+    if (parts.has('experiments')) {
+      console.log('experiments: orchestration latency on private dev servers (port 17233)…');
+      const rows = await runExperiments(s.stackDir, { warmup, runs });
+      writeResults('latency-experiments', { startedAt: new Date().toISOString(), machine: results.machine, runs, warmup, rows }, renderExperiments(rows).join('\n'));
+    }
+  } finally {
+    await stack.stop();
+  }
+}
+
+const watchdog = setTimeout(() => {
+  console.error(`bench: still running after ${WATCHDOG_MS / 60_000} min; exiting.`);
+  process.exit(2);
+}, WATCHDOG_MS);
+watchdog.unref();
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error('bench failed:', e);
+    process.exit(1);
+  },
+);
