@@ -1,13 +1,20 @@
 /**
  * All activities of the project, built from their clients. The worker registers the returned object.
  */
+import type { Client } from '@temporalio/client';
+import { TASK_QUEUE } from '../config/names';
 import type { Pool } from '../db/pool';
 import type { OccupancyModel } from '../ml/occupancy-model';
 import type { Notifier } from '../notify/index';
+import { createDeviceActivities } from './devices';
+import { createEventsActivities } from './events';
 import { createInferenceActivities } from './inference';
 import { createLaunchActivities } from './launches';
 import { createModelActivities } from './models';
 import { createMqttIngestActivities } from './mqtt-ingest';
+import { createQualityActivities } from './quality';
+import { createScheduleActivities } from './schedules';
+import { createWeatherActivities } from './weather';
 
 /** Clients and settings the activities need. */
 export interface ActivityDeps {
@@ -20,6 +27,10 @@ export interface ActivityDeps {
   outputDir: string;
   /** Folder holding `dbt_project.yml`. */
   projectDir: string;
+  /** Temporal client for activities that start or signal workflows (device workflows). */
+  client?: Client;
+  /** Task queue of workflows started by activities. @default TASK_QUEUE */
+  taskQueue?: string;
 }
 
 /** Builds every activity of the project. */
@@ -29,6 +40,11 @@ export function createActivities(deps: ActivityDeps) {
     ...createLaunchActivities(deps),
     ...createModelActivities(deps),
     ...createInferenceActivities(deps),
+    ...createDeviceActivities(deps),
+    ...createQualityActivities({ ...deps, taskQueue: deps.taskQueue ?? TASK_QUEUE }),
+    ...createWeatherActivities(deps),
+    ...createEventsActivities(deps),
+    ...createScheduleActivities(),
   };
 }
 

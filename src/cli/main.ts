@@ -15,9 +15,11 @@ import { databaseUrl, ROOT_DIR } from '../config/env';
 import { createPool } from '../db/pool';
 import { runModels } from '../modelrunner/index';
 import { parseArgs, PIPELINES, runPipeline } from './run';
-import { applySchedules } from './schedules';
+import { registerScheduleCommands } from './schedule-commands';
+import { registerEventsCommands } from './events';
 import { runMainJob } from './start';
 import { showStatus } from './status';
+import { registerFleetCommands } from './fleet';
 
 // Worker and SDK logs at WARN and above; pipeline output is printed by the commands themselves.
 Runtime.install({ logger: new DefaultLogger((process.env.LOG_LEVEL as LogLevel | undefined) ?? 'WARN') });
@@ -148,16 +150,8 @@ program
     console.log(JSON.stringify(r.result, null, 2));
   });
 
-const schedules = program.command('schedules').description('Temporal Schedules from schedules/*.yaml.');
-schedules
-  .command('apply')
-  .description('Create missing and update changed schedules; prints the plan first.')
-  .option('--dry-run', 'print the plan only', false)
-  .option('--prune', 'also delete managed schedules that are no longer in the files', false)
-  .action(async (o: { dryRun: boolean; prune: boolean }) => {
-    const r = await withClient(loadSettings(), (c) => applySchedules(c, o));
-    if (r) console.log(`Applied: ${r.created.length} created, ${r.updated.length} updated, ${r.deleted.length} deleted, ${r.unchanged.length} unchanged.`);
-  });
+registerScheduleCommands(program);
+registerEventsCommands(program);
 
 const models = program.command('models').description('dbt-style SQL models in models/ (dbt_project.yml at the repository root).');
 models
@@ -191,6 +185,8 @@ program
     const settings = loadSettings();
     await withClient(settings, (c) => showStatus(c, settings));
   });
+
+registerFleetCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(`error: ${e instanceof Error ? e.message : String(e)}`);

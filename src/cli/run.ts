@@ -27,6 +27,21 @@ export const PIPELINES = {
     description: 'SQL models then occupancy inference for a data interval (dataIntervalStart, dataIntervalEnd)',
     id: (args: Record<string, unknown>) => workflowIds.sensorPipeline(textArg(args, 'dataIntervalStart', () => new Date().toISOString())),
   },
+  'events-stats': {
+    workflow: 'eventsStats',
+    description: 'Per-(date, user) event counts of a data interval from the events API (dataIntervalStart, dataIntervalEnd, apiUrl)',
+    id: (args: Record<string, unknown>) => `events-stats-${textArg(args, 'dataIntervalStart', () => new Date().toISOString())}`,
+  },
+  weather: {
+    workflow: 'weatherPipeline',
+    description: 'Open-Meteo forecast → clean (SI units) → store → dashboard (url, location, latitude, longitude)',
+    id: (args: Record<string, unknown>) => `weather-${textArg(args, 'location', () => 'default')}-${new Date().toISOString()}`,
+  },
+  'quality-checks': {
+    workflow: 'qualityChecks',
+    description: 'Data-quality checks over a data interval (dataIntervalStart, dataIntervalEnd, source, groups)',
+    id: (args: Record<string, unknown>) => `quality-checks-${textArg(args, 'dataIntervalStart', () => new Date().toISOString())}`,
+  },
   models: {
     workflow: 'buildModels',
     description: 'Build the dbt-style models, one activity per model (select, vars, maxParallel)',

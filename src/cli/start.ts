@@ -4,12 +4,17 @@
  * replay covered, runs the launch pipeline on a real snapshot served locally, prints what happened and
  * where to look, and keeps running until Ctrl-C.
  */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Client } from '@temporalio/client';
-import { databaseUrl, loadSettings, mqttUrl, type Settings } from '../config/env';
+import { startDashboard, type Dashboard } from '../dashboard/server';
+import type { QualityChecksResult } from '../workflows/quality-checks';
+import type { WeatherResult } from '../workflows/weather';
+import { databaseUrl, loadSettings, mqttUrl, ROOT_DIR, type Settings } from '../config/env';
 import { searchAttributeKeys, workflowIds } from '../config/names';
 import { createPool, type Pool } from '../db/pool';
 import { LAUNCH_SNAPSHOTS, startLaunchServer } from '../simulator/launch-server';
-import { DATASET_FILES, loadDataset, type SensorDataset } from '../simulator/sensor-files';
+import { DATASET_DEVICES, DATASET_FILES, loadDataset, type SensorDataset } from '../simulator/sensor-files';
 import { replayReadings, type ReplayResult } from '../simulator/sensor-replay';
 import { ensureStack } from '../stack/index';
 import { startWorker } from '../workers/worker';
@@ -21,16 +26,18 @@ import { applySchedules } from './schedules';
 
 const WINDOW_MS = 10 * 60 * 1000;
 
-async function waitForRows(pool: Pool, source: string, r: ReplayResult, expected: number, timeoutMs: number): Promise<number> {
+/** Waits until every replayed reading is in PostgreSQL (matched on its exact event time). */
+async function waitForRows(pool: Pool, source: string, deviceId: string, eventTimes: number[], timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   let n = 0;
   while (Date.now() < deadline) {
     const q = await pool.query<{ n: string }>(
-      'SELECT count(*) AS n FROM ingest.sensor_readings WHERE source = $1 AND event_time BETWEEN to_timestamp($2 / 1000.0) AND to_timestamp($3 / 1000.0)',
-      [source, r.firstEventTime, r.lastEventTime],
+      `SELECT count(*) AS n FROM ingest.sensor_readings
+        WHERE source = $1 AND device_id = $2 AND event_time = ANY (SELECT to_timestamp(t / 1000.0) FROM unnest($3::float8[]) AS t)`,
+      [source, deviceId, eventTimes],
     );
     n = Number(q.rows[0]?.n);
-    if (n >= expected) return n;
+    if (n >= eventTimes.length) return n;
     await new Promise((res) => setTimeout(res, 500));
   }
   return n;
@@ -46,11 +53,14 @@ export async function runMainJob(untilSignal: () => Promise<string>): Promise<vo
   const pool = createPool(databaseUrl(settings), 4);
   let client: Client | undefined;
   let closeClient: (() => Promise<void>) | undefined;
+  let dashboard: Dashboard | undefined;
   const worker = await startWorker(settings);
   const launchServer = await startLaunchServer({ snapshotFile: LAUNCH_SNAPSHOTS['2024-03-30'] });
   try {
     log(`▶ Worker polling task queue ${settings.taskQueue}.`);
     ({ client, close: closeClient } = await connectClient(settings));
+    dashboard = await startDashboard({ pool, client, port: Number(process.env.DASHBOARD_PORT ?? 8090), taskQueue: settings.taskQueue });
+    log(`▶ Dashboard: ${dashboard.url}`);
 
     const sources = Object.keys(DATASET_FILES) as SensorDataset[];
     for (const source of sources) {
@@ -75,7 +85,13 @@ export async function runMainJob(untilSignal: () => Promise<string>): Promise<vo
         onProgress: (sent, total) => process.stdout.write(`\r    sent ${sent}/${total}`),
       });
       process.stdout.write('\n');
-      const landed = await waitForRows(pool, source, replay, readings.length, 120_000);
+      const landed = await waitForRows(
+        pool,
+        source,
+        DATASET_DEVICES[source],
+        readings.map((r) => r.eventTime + replay.shiftMs),
+        120_000,
+      );
       replays.push({ source, replay, rows: readings.length, landed });
       log(`    ${landed}/${readings.length} rows committed to ingest.sensor_readings.`);
     }
@@ -107,6 +123,24 @@ export async function runMainJob(untilSignal: () => Promise<string>): Promise<vo
       typedSearchAttributes: [{ key: searchAttributeKeys.PipelineName, value: 'launch-images' }],
     })) as LaunchImagesResult;
 
+    log('▶ Running the data-quality checks over the replayed windows…');
+    const quality = (await client.workflow.execute('qualityChecks', {
+      workflowId: `quality-checks-${dataIntervalStart}`,
+      taskQueue: settings.taskQueue,
+      args: [{ dataIntervalStart, dataIntervalEnd, groups: ['sensors'] }],
+      typedSearchAttributes: [{ key: searchAttributeKeys.PipelineName, value: 'quality-checks' }],
+    })) as QualityChecksResult;
+
+    // The live Open-Meteo API is the default; the main job uses a real snapshot so it works offline.
+    const forecastFile = path.join(ROOT_DIR, 'data', 'weather-forecast', 'openmeteo_gfs_slc_2024-05-07T20.json');
+    log(`▶ Running the weather pipeline on a real Open-Meteo snapshot (${path.relative(ROOT_DIR, forecastFile)})…`);
+    const weather = (await client.workflow.execute('weatherPipeline', {
+      workflowId: `weather-slc-${new Date().toISOString()}`,
+      taskQueue: settings.taskQueue,
+      args: [{ url: pathToFileURL(forecastFile).href, location: 'slc' }],
+      typedSearchAttributes: [{ key: searchAttributeKeys.PipelineName, value: 'weather' }],
+    })) as WeatherResult;
+
     const ui = `http://127.0.0.1:${settings.temporalUiPort}/namespaces/${settings.temporalNamespace}/workflows`;
     log('\n══ What happened ══');
     for (const r of replays) log(`  ingest ${r.source}: ${r.landed}/${r.rows} rows ingested`);
@@ -120,7 +154,10 @@ export async function runMainJob(untilSignal: () => Promise<string>): Promise<vo
     log(
       `  launches: ${launches.launches} launches, ${launches.imagesDownloaded} images downloaded, ${launches.imagesAlreadyPresent} already present, ${launches.imagesFailed.length} failed; images in ${settings.outputDir}/images`,
     );
+    log(`  quality checks: ${quality.findings} findings, ${quality.newAlerts} new alerts (ops alerts table; dashboard)`);
+    log(`  weather: ${weather.rows} hourly rows cleaned for ${weather.location} (${weather.hours} hours from ${weather.firstHour})`);
     log('\n══ Where to look ══');
+    log(`  Dashboard:     ${dashboard.url}`);
     log(`  Temporal UI:   ${ui}`);
     log(`  Workflows:     ${workflowIds.mqttIngest('uci-occupancy')}, ${sensorId}, ${launchId}`);
     log('  CLI:           npx iot-pipelines ingest status uci-occupancy   |   temporal workflow list   |   temporal schedule list');
@@ -131,6 +168,7 @@ export async function runMainJob(untilSignal: () => Promise<string>): Promise<vo
   } finally {
     await closeClient?.().catch(() => undefined);
     await launchServer.close().catch(() => undefined);
+    await dashboard?.close().catch(() => undefined);
     await worker.shutdown().catch(() => undefined);
     await pool.end().catch(() => undefined);
     await stack.stop();

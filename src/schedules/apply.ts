@@ -6,6 +6,8 @@
  *   `conflict` and apply never touches it.
  * - Desired vs described are compared in normalized form field by field (detects drift made in the UI/CLI)
  *   and by the hash stored in the action memo (covers cron/calendar text, which the server compiles).
+ * - `paused` and `note` are applied at creation only (Airflow's `is_paused_upon_creation`); afterwards the
+ *   live state belongs to `schedules pause|unpause`, the UI or the temporal CLI, and apply keeps it.
  * - Delete candidates (managed, no longer in the files) come from `list()`, which reads the visibility
  *   store: eventually consistent, a schedule created a moment ago may be missing for ~1 s. Each candidate
  *   is described again before deletion and must still carry the mark. `idPrefix` restricts candidates.
@@ -152,7 +154,9 @@ export async function applyPlan(client: Client, plan: Plan, options: ApplyOption
           if (!isManaged(previous.memo))
             throw new Error(`schedule ${item.id} lost its managedBy memo since planning; not updating it`);
           touched = true;
-          return update;
+          // `paused`/`note` are creation-only (like Airflow's is_paused_upon_creation): keep the live state,
+          // so an apply never unpauses a schedule someone paused with `schedules pause` or in the UI.
+          return { ...update, state: { ...update.state, paused: previous.state.paused, note: previous.state.note } };
         });
         if (touched) result.updated.push(item.id);
         break;

@@ -4,7 +4,7 @@
  * Field names are camelCase. Airflow → here:
  * `schedule_interval="@daily"` → `preset: "@daily"`; `"0 5 * * *"` → `cron`; `timedelta(minutes=10)` → `every: 10m`
  * (+ `offset`); `start_date`/`end_date` → `start`/`end`; `catchup=False` → a short `catchupWindow`;
- * `max_active_runs=1` → `overlap: buffer_one`; `is_paused_upon_creation` → `paused`; `params` → `args`.
+ * `max_active_runs=1` → `overlap: buffer_one`; `is_paused_upon_creation` → `paused` (creation only); `params` → `args`.
  *
  * ```yaml
  * id: sensor-pipeline            # schedule ID, [a-z0-9-]
@@ -14,14 +14,17 @@
  * every: 10m                     # exactly one of preset | cron | every | calendar
  * offset: 0s                     # only with every
  * timezone: UTC                  # IANA name; calendars, cron and presets only
- * start: 2024-01-01T00:00:00Z    # optional, inclusive
- * end: 2030-01-01T00:00:00Z      # optional, inclusive
+ * start: 2024-01-01T00:00:00Z    # optional: start of the first data interval (Airflow start_date)
+ * end: 2030-01-01T00:00:00Z      # optional: last fire time, inclusive (intervals end at or before it)
  * overlap: buffer_one            # skip | buffer_one | buffer_all | cancel_other | terminate_other | allow_all
  * catchupWindow: 1h
  * pauseOnFailure: false
  * jitter: 0s
- * paused: false
+ * paused: false                  # at creation only; then `schedules pause|unpause`
  * note: ""
+ * skip: [{ month: DECEMBER, dayOfMonth: 25 }]   # calendar specs whose times never fire
+ * executionTimeout: 1h           # workflow execution / run / task timeouts of every run
+ * retry: { maximumAttempts: 3, initialInterval: 1m }   # workflow retry policy (default: none, like Temporal)
  * memo: { owner: data-team }     # copied to the memo of every started run
  * searchAttributes: { Source: mqtt }   # on every started run, Keyword attributes registered on the server
  * args: { bucketMinutes: 5 }     # the run's input object (see src/schedules/to-temporal.ts)
@@ -153,6 +156,19 @@ const baseSchema = z.strictObject({
   jitter: duration.optional(),
   paused: z.boolean().optional(),
   note: z.string().optional(),
+  skip: z.union([calendarSpec, z.array(calendarSpec).min(1)]).optional(),
+  executionTimeout: duration.optional(),
+  runTimeout: duration.optional(),
+  taskTimeout: duration.optional(),
+  retry: z
+    .strictObject({
+      maximumAttempts: z.number().int().min(0).optional(),
+      initialInterval: duration.optional(),
+      backoffCoefficient: z.number().min(1).optional(),
+      maximumInterval: duration.optional(),
+      nonRetryableErrorTypes: z.array(z.string().min(1)).optional(),
+    })
+    .optional(),
   memo: z.record(z.string(), z.unknown()).optional(),
   searchAttributes: z.record(z.string(), z.string()).optional(),
   args: z.record(z.string(), z.unknown()).optional(),
@@ -241,6 +257,13 @@ export const scheduleFileSchema = baseSchema.superRefine((f, ctx) => {
         message: `is not a settable search attribute; allowed: ${SETTABLE_SEARCH_ATTRIBUTES.join(', ') || '(none)'} (PipelineName comes from pipelineName)`,
       });
     }
+  }
+  if (f.args?.incremental === true && (f.overlap ?? 'skip') === 'allow_all') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['overlap'],
+      message: 'must not be allow_all with args.incremental: Temporal hands runs the last completion result (the watermark) only with the other policies',
+    });
   }
   if (f.args && 'schedule' in f.args) {
     ctx.addIssue({

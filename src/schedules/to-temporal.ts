@@ -22,7 +22,7 @@ import type {
   ScheduleSpec,
   ScheduleUpdateOptions,
 } from '@temporalio/client';
-import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributePair } from '@temporalio/common';
+import { defineSearchAttributeKey, SearchAttributeType, type RetryPolicy, type SearchAttributePair } from '@temporalio/common';
 import { TASK_QUEUE } from '../config/names';
 import type { IntervalDefinition } from '../workflows/data-interval';
 import { formatDuration, parseDuration, type LoadedSchedule, type Preset, type ScheduleFile } from './schema';
@@ -58,8 +58,9 @@ export const COMPARABLE_FIELDS = [
   'overlap',
   'catchupWindow',
   'pauseOnFailure',
-  'paused',
-  'note',
+  'skip',
+  'timeouts',
+  'retry',
 ] as const;
 export type ComparableField = (typeof COMPARABLE_FIELDS)[number];
 
@@ -141,9 +142,36 @@ function specLabel(f: ScheduleFile): string {
   return `calendar ${canonicalJson(f.calendar)}`;
 }
 
+/**
+ * Temporal `startAt` for a file `start`. `start` is Airflow's `start_date`: the start of the first data
+ * interval. Runs cover `[T − interval, T)`, so the first fire is one period later:
+ * - `every` / UTC `@hourly|@daily|@weekly`: `start + every` (Temporal fires on the grid at or after it);
+ * - UTC `@monthly|@yearly`: one month (year) after the first boundary at or after `start`;
+ * - `@once`: `start` itself (the run happens at start);
+ * - cron, calendars, presets in another time zone: `start` (the first match at or after it opens the first
+ *   interval; its run gets the empty interval, see src/workflows/data-interval.ts).
+ */
+export function temporalStartAt(f: ScheduleFile): Date | undefined {
+  if (f.start === undefined) return undefined;
+  const start = Date.parse(f.start);
+  const def = intervalDefinition(f);
+  if (def.kind === 'fixed') return new Date(start + def.everyMs);
+  if (def.kind === 'months') {
+    const d = new Date(start);
+    if (def.months === 1) {
+      const first = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1) < start ? d.getUTCMonth() + 1 : d.getUTCMonth();
+      return new Date(Date.UTC(d.getUTCFullYear(), first + 1, 1));
+    }
+    const firstYear = Date.UTC(d.getUTCFullYear(), 0, 1) < start ? d.getUTCFullYear() + 1 : d.getUTCFullYear();
+    return new Date(Date.UTC(firstYear + 1, 0, 1));
+  }
+  return new Date(start);
+}
+
 function buildSpec(f: ScheduleFile): ScheduleSpec {
   const spec: ScheduleSpec = { timezone: f.timezone ?? 'UTC', jitter: ms(f.jitter, 0) };
-  if (f.start !== undefined) spec.startAt = new Date(f.start);
+  const startAt = temporalStartAt(f);
+  if (startAt !== undefined) spec.startAt = startAt;
   if (f.end !== undefined) spec.endAt = new Date(f.end);
   if (f.every !== undefined) spec.intervals = [{ every: ms(f.every, 0), offset: ms(f.offset, 0) }];
   else if (f.preset === '@once') {
@@ -153,7 +181,34 @@ function buildSpec(f: ScheduleFile): ScheduleSpec {
   } else if (f.preset !== undefined) spec.calendars = [PRESET_CALENDARS[f.preset]];
   else if (f.cron !== undefined) spec.cronExpressions = [f.cron];
   else if (f.calendar !== undefined) spec.calendars = (Array.isArray(f.calendar) ? f.calendar : [f.calendar]) as CalendarSpec[];
+  if (f.skip !== undefined) spec.skip = (Array.isArray(f.skip) ? f.skip : [f.skip]) as CalendarSpec[];
   return spec;
+}
+
+function skipLabel(count: number): string {
+  return count === 0 ? 'none' : `${count} skip calendar${count === 1 ? '' : 's'}`;
+}
+
+function timeoutsLabel(t: { execution?: number; run?: number; task?: number }): string {
+  const part = (name: string, v: number | undefined) => `${name} ${v ? formatDuration(v) : 'none'}`;
+  return [part('execution', t.execution), part('run', t.run), part('task', t.task)].join(', ');
+}
+
+/** Normalized retry policy text, `none` when unset. Durations as text; only the keys that are set. */
+function retryLabel(r: RetryPolicy | undefined): string {
+  if (!r) return 'none';
+  const dur = (v: unknown) => {
+    const n = durationMs(v);
+    return n === undefined ? undefined : formatDuration(n);
+  };
+  return canonicalJson({
+    maximumAttempts: r.maximumAttempts || undefined,
+    // The SDK fills in 1s when unset (compileRetryPolicy); normalize both sides to it.
+    initialInterval: dur(r.initialInterval ?? 1000),
+    backoffCoefficient: r.backoffCoefficient || undefined,
+    maximumInterval: dur(r.maximumInterval),
+    nonRetryableErrorTypes: r.nonRetryableErrorTypes?.length ? [...r.nonRetryableErrorTypes] : undefined,
+  });
 }
 
 function formatIntervals(list: readonly { every: number | string; offset?: number | string }[] | undefined): string {
@@ -201,6 +256,15 @@ export function toDesiredSchedule(loaded: LoadedSchedule): DesiredSchedule {
   const overlap = (f.overlap ?? 'skip').toUpperCase() as Exclude<ScheduleOverlapPolicy, undefined>;
   const catchupWindow = ms(f.catchupWindow, ms(DEFAULT_CATCHUP_WINDOW, 0));
   const pairs = searchAttributePairs(f);
+  const retry: RetryPolicy | undefined = f.retry
+    ? {
+        ...(f.retry.maximumAttempts !== undefined ? { maximumAttempts: f.retry.maximumAttempts } : {}),
+        ...(f.retry.initialInterval !== undefined ? { initialInterval: ms(f.retry.initialInterval, 0) } : {}),
+        ...(f.retry.backoffCoefficient !== undefined ? { backoffCoefficient: f.retry.backoffCoefficient } : {}),
+        ...(f.retry.maximumInterval !== undefined ? { maximumInterval: ms(f.retry.maximumInterval, 0) } : {}),
+        ...(f.retry.nonRetryableErrorTypes !== undefined ? { nonRetryableErrorTypes: f.retry.nonRetryableErrorTypes } : {}),
+      }
+    : undefined;
   const comparable: Comparable = {
     workflow: f.workflow,
     taskQueue: f.taskQueue ?? TASK_QUEUE,
@@ -217,10 +281,15 @@ export function toDesiredSchedule(loaded: LoadedSchedule): DesiredSchedule {
     overlap,
     catchupWindow: formatDuration(catchupWindow),
     pauseOnFailure: String(f.pauseOnFailure ?? false),
-    paused: String(f.paused ?? false),
-    note: f.note ?? '',
+    skip: skipLabel(spec.skip?.length ?? 0),
+    timeouts: timeoutsLabel({ execution: ms(f.executionTimeout, 0), run: ms(f.runTimeout, 0), task: ms(f.taskTimeout, 0) }),
+    retry: retryLabel(retry),
   };
-  const hash = createHash('sha256').update(canonicalJson(comparable)).digest('hex').slice(0, 16);
+  // The skip calendars come back compiled from the server: their text is covered by the hash only.
+  const hash = createHash('sha256')
+    .update(canonicalJson(comparable) + (f.skip !== undefined ? canonicalJson(f.skip) : ''))
+    .digest('hex')
+    .slice(0, 16);
   const action: ScheduleOptions['action'] = {
     type: 'startWorkflow',
     workflowType: f.workflow,
@@ -229,9 +298,14 @@ export function toDesiredSchedule(loaded: LoadedSchedule): DesiredSchedule {
     args: [input],
     memo: { ...baseMemo, scheduleHash: hash },
     typedSearchAttributes: pairs,
+    ...(f.executionTimeout !== undefined ? { workflowExecutionTimeout: ms(f.executionTimeout, 0) } : {}),
+    ...(f.runTimeout !== undefined ? { workflowRunTimeout: ms(f.runTimeout, 0) } : {}),
+    ...(f.taskTimeout !== undefined ? { workflowTaskTimeout: ms(f.taskTimeout, 0) } : {}),
+    ...(retry ? { retry } : {}),
   };
   const policies = { overlap, catchupWindow, pauseOnFailure: f.pauseOnFailure ?? false };
-  const state = { paused: f.paused ?? false, note: f.note ?? '' };
+  // `paused`/`note` apply at creation only (Airflow's is_paused_upon_creation); apply keeps the live state.
+  const state = { paused: f.paused ?? false, note: f.note ?? (f.paused ? 'paused on creation by schedule file' : '') };
   return {
     id: f.id,
     file: loaded.file,
@@ -244,9 +318,16 @@ export function toDesiredSchedule(loaded: LoadedSchedule): DesiredSchedule {
       policies,
       state,
       memo: { managedBy: MANAGED_BY, scheduleFile: loaded.file },
+      // On the schedule itself too, so `temporal schedule list --query` can filter schedules.
+      typedSearchAttributes: pairs,
     },
     update: { spec, action, policies, state },
   };
+}
+
+function durationMs(v: unknown): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  return typeof v === 'number' ? v : typeof v === 'string' ? parseDuration(v) : undefined;
 }
 
 /** True when a described schedule carries this project's ownership mark (schedule memo `managedBy`). */
@@ -293,8 +374,13 @@ export function comparableFromDescription(d: ScheduleDescription): { comparable:
       overlap: String(d.policies.overlap ?? 'SKIP'),
       catchupWindow: formatDuration(d.policies.catchupWindow),
       pauseOnFailure: String(d.policies.pauseOnFailure),
-      paused: String(d.state.paused),
-      note: d.state.note ?? '',
+      skip: skipLabel(d.spec.skip?.length ?? 0),
+      timeouts: timeoutsLabel({
+        execution: durationMs(action.workflowExecutionTimeout),
+        run: durationMs(action.workflowRunTimeout),
+        task: durationMs(action.workflowTaskTimeout),
+      }),
+      retry: retryLabel(action.retry),
     },
   };
 }

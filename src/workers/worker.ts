@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index';
 import { databaseUrl, loadSettings, mqttUrl, ROOT_DIR, type Settings } from '../config/env';
@@ -45,6 +46,9 @@ export async function startWorker(settings: Settings = loadSettings(), extra: Pa
   await migrate(pool);
   const model = await loadOccupancyModel();
   const connection = await NativeConnection.connect({ address: settings.temporalAddress });
+  // Activities that signal or start workflows (device entity workflows) use an ordinary client.
+  const clientConnection = await Connection.connect({ address: settings.temporalAddress });
+  const client = new Client({ connection: clientConnection, namespace: settings.temporalNamespace });
   const worker = await Worker.create({
     connection,
     namespace: settings.temporalNamespace,
@@ -57,12 +61,15 @@ export async function startWorker(settings: Settings = loadSettings(), extra: Pa
       notifier: createNotifier({ webhookUrl: settings.notifyWebhookUrl }),
       outputDir: settings.outputDir,
       projectDir: ROOT_DIR,
+      client,
+      taskQueue: settings.taskQueue,
     }),
     ...WORKER_TUNING,
     ...extra,
   });
   const done = worker.run().finally(async () => {
     await connection.close();
+    await clientConnection.close();
     await pool.end();
     await model.release();
   });

@@ -14,12 +14,24 @@
  *   interval (Airflow's `infer_manual_data_interval`).
  * - `months` (`@monthly` = 1, `@yearly` = 12, in UTC): calendar math (months are not fixed length).
  * - `once` (`@once`): the empty interval `[T, T]`, like Airflow's `OnceTimetable`.
- * - `previous-fire` (cron, calendar specs, and presets in a non-UTC time zone): the start is the schedule's
- *   previous fire time, which needs a cron/time-zone library that must not run in workflow code. The caller
- *   passes it as `options.previousFireTime` (computed in an activity with `cron-parser`, a later issue);
- *   without it {@link resolveDataInterval} throws {@link DataIntervalError}.
+ * - `previous-fire` (cron, calendar specs, and presets in a non-UTC time zone): the interval is
+ *   `[previous match, latest match ≤ T)` of the schedule's spec. Time zones and DST must not be computed in
+ *   workflow code, so {@link resolveRunInterval} asks Temporal itself in the `scheduleIntervalAt` activity
+ *   (src/activities/schedules.ts, `ListScheduleMatchingTimes`): the interval follows exactly what the
+ *   schedule fires, DST included, and the answer is recorded in history (replay-safe). The synchronous
+ *   {@link resolveDataInterval} takes it as `options.previousFireTime` and throws without it.
+ *   The first fire of a schedule (no earlier match, e.g. the first one at or after `start`) only opens the
+ *   first interval: it gets the empty interval `[T, T)`, like `@once` (Airflow starts the first run one
+ *   period after `start_date`).
+ *
+ * DST (checked on the dev server by test/data-interval.test.ts): a daily 02:30 schedule in
+ * America/New_York or Europe/Berlin does not fire on the spring-forward day (02:30 does not exist), so the
+ * next run's interval spans 47 h; a daily 01:30 in America/New_York fires twice on the fall-back day
+ * (01:30 EDT and 01:30 EST, the second run covering 1 h), while Europe/Berlin's ambiguous 02:30 fires
+ * once, at the later (CET) instant (25 h interval). Intervals stay contiguous in every case.
  */
-import { workflowInfo } from '@temporalio/workflow';
+import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { ScheduleActivities } from '../activities/schedules';
 
 /** How a run derives its data interval from its scheduled time. Plain JSON: it travels in workflow args. */
 export type IntervalDefinition =
@@ -220,4 +232,38 @@ export function scheduledStartTime(): Date | undefined {
  */
 export function currentDataInterval(input: DataIntervalInput, options: ResolveOptions = {}): DataInterval {
   return resolveDataInterval(input, scheduledStartTime(), options);
+}
+
+/** Options of the `scheduleIntervalAt` activity: a few quick RPCs to the Temporal frontend. */
+export const SCHEDULE_ACTIVITY_OPTIONS = {
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 10 },
+} as const;
+
+const { scheduleIntervalAt } = proxyActivities<ScheduleActivities>(SCHEDULE_ACTIVITY_OPTIONS);
+
+/**
+ * The data interval of the current run for every definition kind: like {@link currentDataInterval}, and for
+ * `previous-fire` definitions it asks the schedule's matching times (activity `scheduleIntervalAt`, which the
+ * worker must register). Call only inside a workflow.
+ * @throws {@link DataIntervalError} when the input has no interval, or a `previous-fire` run has no scheduled
+ * time or the schedule never matched before it.
+ */
+export async function resolveRunInterval(input: DataIntervalInput): Promise<DataInterval> {
+  const def = input.schedule?.interval;
+  if (input.dataIntervalStart !== undefined || input.dataIntervalEnd !== undefined || def?.kind !== 'previous-fire') {
+    return currentDataInterval(input);
+  }
+  const at = scheduledStartTime();
+  if (at === undefined) {
+    throw new DataIntervalError(
+      `schedule ${input.schedule?.id ?? '?'}: a cron/calendar run started outside its schedule needs dataIntervalStart and dataIntervalEnd`,
+      def,
+    );
+  }
+  const matches = await scheduleIntervalAt({ scheduleId: input.schedule!.id, at: at.toISOString() });
+  if (matches.end === null) {
+    throw new DataIntervalError(`schedule ${input.schedule!.id} never matched at or before ${at.toISOString()}`, def);
+  }
+  return resolveDataInterval(input, matches.end, { previousFireTime: matches.start ?? matches.end });
 }

@@ -6,3 +6,7 @@ export { mqttIngest } from './mqtt-ingest';
 export { launchImages } from './launches';
 export { buildModels } from './model-graph';
 export { sensorPipeline } from './sensor-pipeline';
+export { deviceEntity } from './device';
+export { qualityChecks } from './quality-checks';
+export { weatherPipeline } from './weather';
+export { eventsStats } from './events';

@@ -1,14 +1,17 @@
 /**
- * `buildModels`: builds the dbt-style SQL models (src/modelrunner) with ONE ACTIVITY PER MODEL, in
- * dependency order, at most `maxParallel` at once. A failed model marks its descendants `skipped`;
- * independent branches continue. Writes `target/run_results.json` and returns a small summary.
+ * `buildModels`: runs the dbt-style project (src/modelrunner) with ONE ACTIVITY PER NODE (model, seed
+ * or test), in dependency order, at most `maxParallel` at once. A failed node (a SQL error, or a test
+ * failing with severity error in `build`) marks its descendants `skipped`; independent branches
+ * continue. Connection errors are retried per node with backoff; SQL and project errors are not.
+ * `resume: true` runs only what failed or was skipped in the previous run. Writes
+ * `target/run_results.json` and returns a small summary.
  *
  * Callable as a workflow, or as a plain async function from another workflow (e.g. the sensor
  * pipeline) running on a worker that registers the model activities.
  */
 import { ActivityFailure, ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { createModelActivities } from '../activities/models';
-import { failedResult } from '../modelrunner/results';
+import { failedResult, isFailedStatus } from '../modelrunner/results';
 import { runDag } from '../modelrunner/schedule';
 import type { NodeResult, NodeStatus } from '../modelrunner/types';
 
@@ -40,12 +43,26 @@ const { runModelNode } = proxyActivities<ModelActivities>(MODEL_NODE_ACTIVITY_OP
 
 /** Input of {@link buildModels}. */
 export interface BuildModelsInput {
-  /** Node selectors (`name`, `+name`, `name+`, `tag:x`, `path:models/x`). @default all models */
+  /** `run` (models), `seed`, `test`, or `build` (all three, tests blocking their downstream). @default 'run' */
+  which?: 'run' | 'build' | 'test' | 'seed';
+  /** Node selectors (dbt syntax, see src/modelrunner/graph.ts). @default every node of the command */
   select?: string[];
+  /** Selectors removed from the selection. @default [] */
+  exclude?: string[];
   /** Run vars (override dbt_project.yml `vars:`). @default {} */
   vars?: Record<string, unknown>;
-  /** Models built at once. @default {@link DEFAULT_MAX_PARALLEL} */
+  /** Nodes run at once. @default {@link DEFAULT_MAX_PARALLEL} */
   maxParallel?: number;
+  /** Rebuild incremental models from scratch. @default false */
+  fullRefresh?: boolean;
+  /**
+   * Run only the nodes that failed, errored or were skipped last time; `previousResults` (e.g. built
+   * from the previous run's summary `nodes`) or else the worker's `target/run_results.json` says which.
+   * @default false
+   */
+  resume?: boolean;
+  /** Statuses of the previous run by unique ID. */
+  previousResults?: Record<string, NodeStatus>;
 }
 
 /** Per-model line of {@link ModelRunSummary}. */
@@ -55,16 +72,23 @@ export interface ModelRunNodeSummary {
   status: NodeStatus;
   /** Error or skip reason (truncated to {@link SUMMARY_MESSAGE_MAX}); the command tag on success. */
   message?: string;
-  /** Rows written (tables); -1 for views. */
+  /** Rows written (tables, seeds); -1 for views. */
   rowsAffected?: number;
+  /** Tests: failing rows. */
+  failures?: number;
 }
 
-/** Result of {@link buildModels}: counts and one small line per model, in plan order. */
+/**
+ * Result of {@link buildModels}: counts and one small line per node, in plan order. `success` counts
+ * built models and seeds and passing (or warning) tests; `error` counts errors and failing tests.
+ */
 export interface ModelRunSummary {
   total: number;
   success: number;
   error: number;
   skipped: number;
+  /** Tests that failed with severity warn (also counted in `success`). */
+  warn?: number;
   nodes: ModelRunNodeSummary[];
 }
 
@@ -85,9 +109,19 @@ function truncate(s: string): string {
  * @throws ActivityFailure when planning fails (project, template, cycle or selection error).
  */
 export async function buildModels(input: BuildModelsInput = {}): Promise<ModelRunSummary> {
-  const plan = await planModelRun({ select: input.select, vars: input.vars });
-  const outcomes = await runDag(plan, input.maxParallel ?? DEFAULT_MAX_PARALLEL, (node) =>
-    runModelNode({ uniqueId: node.uniqueId, vars: input.vars }),
+  const plan = await planModelRun({
+    which: input.which,
+    select: input.select,
+    exclude: input.exclude,
+    vars: input.vars,
+    resume: input.resume,
+    previousResults: input.previousResults,
+  });
+  const outcomes = await runDag(
+    plan,
+    input.maxParallel ?? DEFAULT_MAX_PARALLEL,
+    (node) => runModelNode({ uniqueId: node.uniqueId, vars: input.vars, ...(input.fullRefresh ? { fullRefresh: true } : {}) }),
+    (r) => isFailedStatus(r.status),
   );
   const names = new Map(plan.map((n) => [n.uniqueId, n.name]));
   const results: NodeResult[] = plan.map((node) => {
@@ -100,20 +134,32 @@ export async function buildModels(input: BuildModelsInput = {}): Promise<ModelRu
   await writeRunResults({
     results,
     invocationId: workflowInfo().runId,
-    args: { which: 'buildModels', workflowId: workflowInfo().workflowId, select: input.select ?? [], vars: input.vars ?? {} },
+    args: {
+      which: input.which ?? 'run',
+      workflow: 'buildModels',
+      workflowId: workflowInfo().workflowId,
+      select: input.select ?? [],
+      exclude: input.exclude ?? [],
+      vars: input.vars ?? {},
+      full_refresh: input.fullRefresh ?? false,
+      resume: input.resume ?? false,
+    },
   });
   const nodes: ModelRunNodeSummary[] = results.map((r) => ({
     uniqueId: r.unique_id,
     name: names.get(r.unique_id) ?? r.unique_id,
     status: r.status,
     ...(r.message !== null ? { message: truncate(r.message) } : {}),
-    ...(r.adapter_response.rows_affected !== undefined ? { rowsAffected: r.adapter_response.rows_affected } : {}),
+    ...(r.adapter_response.rows_affected !== undefined && r.failures === null ? { rowsAffected: r.adapter_response.rows_affected } : {}),
+    ...(r.failures !== null ? { failures: r.failures } : {}),
   }));
+  const warn = nodes.filter((n) => n.status === 'warn').length;
   return {
     total: nodes.length,
-    success: nodes.filter((n) => n.status === 'success').length,
-    error: nodes.filter((n) => n.status === 'error').length,
+    success: nodes.filter((n) => n.status === 'success' || n.status === 'pass' || n.status === 'warn').length,
+    error: nodes.filter((n) => n.status === 'error' || n.status === 'fail').length,
     skipped: nodes.filter((n) => n.status === 'skipped').length,
+    ...(warn > 0 ? { warn } : {}),
     nodes,
   };
 }

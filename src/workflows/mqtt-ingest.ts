@@ -1,26 +1,23 @@
 /**
  * Long-running MQTT ingest supervisor, one per source (workflow ID `ingest-mqtt-<source>`). It runs the
- * consumer activity in a loop, restarts it on failure (activity retries with backoff), pauses and
- * resumes on signals, answers the `status` query, takes `configure` updates, and continues-as-new with
- * its state before the history grows large. Messages never pass through workflow history.
+ * consumer activity in a loop — one session, or `members` sessions on a shared subscription
+ * (`$share/<group>/<topic>`) so several workers split the topic — restarts it on failure (activity
+ * retries with backoff), pauses and resumes on signals, answers the `status` query, takes `configure`
+ * updates, and continues-as-new with its state before the history grows large (see
+ * stream-supervisor.ts). Messages never pass through workflow history.
  */
-import {
-  ActivityCancellationType,
-  ActivityFailure,
-  CancellationScope,
-  condition,
-  continueAsNew,
-  isCancellation,
-  proxyActivities,
-  setHandler,
-  workflowInfo,
-  allHandlersFinished,
-} from '@temporalio/workflow';
-import type { ConsumeMqttStats, MqttIngestActivities } from '../activities/mqtt-ingest';
-import { configure, pause, resume, status, type StreamConfig, type StreamStatus } from './messages';
+import { ActivityCancellationType, continueAsNew, proxyActivities } from '@temporalio/workflow';
+import type { MqttIngestActivities } from '../activities/mqtt-ingest';
+import type { MessageKind } from '../ingest/kinds';
+import type { StreamStatus } from './messages';
+import { superviseStream } from './stream-supervisor';
 
-/** Consumer activity runs before continue-as-new even if the server does not suggest it. @default 500 */
-export const MAX_RUNS_PER_HISTORY = 500;
+export { MAX_RUNS_PER_HISTORY } from './stream-supervisor';
+
+/** Largest batch: the MQTT Receive Maximum (the broker's in-flight window per session). */
+export const MQTT_MAX_BATCH = 65535;
+/** Largest number of shared-subscription sessions per stream. */
+export const MQTT_MAX_MEMBERS = 32;
 
 /** Timeouts and retries of the consumer activity: restarts forever with backoff; heartbeats detect a dead worker. */
 export const CONSUMER_ACTIVITY_OPTIONS = {
@@ -38,6 +35,15 @@ export interface MqttIngestInput {
   source: string;
   /** @default `sensors/<source>/+` */
   topic?: string;
+  /** What the topic carries. @default 'sensor' */
+  kind?: MessageKind;
+  /**
+   * Sessions splitting the topic through the shared subscription `$share/<shareGroup>/<topic>`;
+   * 1 = a plain subscription. Changeable with `configure`. @default 1
+   */
+  members?: number;
+  /** Shared-subscription group. @default `ingest-<source>` */
+  shareGroup?: string;
   /** @default 1000 */
   batchSize?: number;
   /** @default 500 */
@@ -48,107 +54,43 @@ export interface MqttIngestInput {
   carried?: StreamStatus;
 }
 
-/** The stream's state, kept in one place and carried across continue-as-new. */
-class StreamState {
-  readonly s: StreamStatus;
-  constructor(input: MqttIngestInput) {
-    this.s = input.carried ?? {
-      source: input.source,
-      state: 'running',
-      received: 0,
-      committed: 0,
-      inserted: 0,
-      duplicates: 0,
-      deadLettered: 0,
-      batches: 0,
-      runs: 0,
-      batchSize: input.batchSize ?? 1000,
-      flushIntervalMs: input.flushIntervalMs ?? 500,
-    };
-  }
-  get paused(): boolean {
-    return this.s.state === 'paused' || this.s.state === 'pausing';
-  }
-  add(r: ConsumeMqttStats): void {
-    this.s.received += r.received;
-    this.s.committed += r.committed;
-    this.s.inserted += r.inserted;
-    this.s.duplicates += r.duplicates;
-    this.s.deadLettered += r.deadLettered;
-    this.s.batches += r.batches;
-    this.s.runs++;
-    this.s.lastRunEndedAt = r.endedAt;
-  }
-}
-
-/** Supervises the MQTT consumer of one source; never returns on its own. */
+/** Supervises the MQTT consumer(s) of one source; never returns on its own. */
 export async function mqttIngest(input: MqttIngestInput): Promise<void> {
-  const st = new StreamState(input);
-  let runsThisHistory = 0;
-  let consumerRunning = false;
-  setHandler(status, () => ({ ...st.s }));
-  setHandler(pause, (reason) => {
-    if (st.s.state === 'running') st.s.state = consumerRunning ? 'pausing' : 'paused';
-    st.s.pausedReason = reason;
-  });
-  setHandler(resume, () => {
-    st.s.state = 'running';
-    st.s.pausedReason = undefined;
-  });
-  setHandler(
-    configure,
-    (c: StreamConfig) => {
-      if (c.batchSize !== undefined) st.s.batchSize = c.batchSize;
-      if (c.flushIntervalMs !== undefined) st.s.flushIntervalMs = c.flushIntervalMs;
-      return { batchSize: st.s.batchSize, flushIntervalMs: st.s.flushIntervalMs };
+  const state: StreamStatus = input.carried ?? {
+    source: input.source,
+    state: 'running',
+    received: 0,
+    committed: 0,
+    inserted: 0,
+    duplicates: 0,
+    deadLettered: 0,
+    batches: 0,
+    runs: 0,
+    batchSize: input.batchSize ?? 1000,
+    flushIntervalMs: input.flushIntervalMs ?? 500,
+    stream: 'mqtt',
+    kind: input.kind ?? 'sensor',
+    members: input.members ?? 1,
+  };
+  // Shared mode is fixed at start: switching a running stream from a plain to a shared subscription
+  // would leave the plain session queueing messages nobody reads.
+  const shared = (input.members ?? 1) > 1 || input.shareGroup !== undefined;
+  await superviseStream({
+    state,
+    maxBatchSize: MQTT_MAX_BATCH,
+    maxMembers: shared ? MQTT_MAX_MEMBERS : 1,
+    runMember: (member, s) => {
+      return consumeMqtt({
+        source: input.source,
+        topic: input.topic,
+        kind: input.kind,
+        shareGroup: shared ? (input.shareGroup ?? `ingest-${input.source}`) : undefined,
+        member: shared ? member : undefined,
+        batchSize: s.batchSize,
+        flushIntervalMs: s.flushIntervalMs,
+        runForMs: input.runForMs,
+      });
     },
-    {
-      validator: (c: StreamConfig) => {
-        if (c.batchSize !== undefined && (!Number.isInteger(c.batchSize) || c.batchSize < 1 || c.batchSize > 65535)) {
-          throw new Error(`batchSize must be an integer from 1 to 65535 (the MQTT Receive Maximum); got ${c.batchSize}`);
-        }
-        if (c.flushIntervalMs !== undefined && (!Number.isInteger(c.flushIntervalMs) || c.flushIntervalMs < 10 || c.flushIntervalMs > 60_000)) {
-          throw new Error(`flushIntervalMs must be an integer from 10 to 60000; got ${c.flushIntervalMs}`);
-        }
-      },
-    },
-  );
-
-  for (;;) {
-    if (st.paused) await condition(() => !st.paused || workflowInfo().continueAsNewSuggested);
-    if (!st.paused) {
-      const scope = new CancellationScope();
-      consumerRunning = true;
-      const run = scope.run(() =>
-        consumeMqtt({
-          source: input.source,
-          topic: input.topic,
-          batchSize: st.s.batchSize,
-          flushIntervalMs: st.s.flushIntervalMs,
-          runForMs: input.runForMs,
-        }),
-      );
-      const watcher = new CancellationScope();
-      void watcher.run(() => condition(() => st.paused)).then(
-        () => scope.cancel(),
-        () => undefined,
-      );
-      try {
-        st.add(await run);
-        st.s.lastError = undefined;
-      } catch (e) {
-        // The workflow itself was cancelled (`ingest stop`): the consumer has committed what it held; end.
-        if (CancellationScope.current().consideredCancelled) throw e;
-        if (!isCancellation(e)) st.s.lastError = e instanceof ActivityFailure ? String(e.cause?.message ?? e.message) : String(e);
-      }
-      watcher.cancel();
-      consumerRunning = false;
-      if (st.s.state === 'pausing') st.s.state = 'paused';
-      runsThisHistory++;
-    }
-    if (workflowInfo().continueAsNewSuggested || runsThisHistory >= MAX_RUNS_PER_HISTORY) {
-      await condition(allHandlersFinished);
-      await continueAsNew<typeof mqttIngest>({ ...input, carried: st.s });
-    }
-  }
+    continueAsNew: (carried) => continueAsNew<typeof mqttIngest>({ ...input, carried }),
+  });
 }

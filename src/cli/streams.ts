@@ -1,0 +1,182 @@
+/**
+ * `kafka` and `streams` commands: create topics, produce telemetry or real sensor files to Kafka, and
+ * start / stop / pause / resume / status of every stream (MQTT `ingest-mqtt-<source>`, Kafka
+ * `ingest-kafka-<group>-<topic>`). A stream is named `mqtt:<source>` or `kafka:<group>:<topic>`.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { kafkaBrokers, loadSettings } from '../config/env';
+import { searchAttributeKeys, workflowIds } from '../config/names';
+import { createTopic } from '../ingest/kafka-client';
+import { isMessageKind, type MessageKind } from '../ingest/kinds';
+import { produceReadings, produceTelemetry } from '../simulator/kafka-producer';
+import { DATASET_FILES, loadDataset, type SensorDataset } from '../simulator/sensor-files';
+import { kafkaIngestWorkflowId, type KafkaIngestInput } from '../workflows/kafka-ingest';
+import { pause, resume, status, type StreamStatus } from '../workflows/messages';
+import type { MqttIngestInput } from '../workflows/mqtt-ingest';
+import { withClient } from './client';
+
+/** A stream reference parsed from `mqtt:<source>` or `kafka:<group>:<topic>`. */
+export type StreamRef = { stream: 'mqtt'; source: string } | { stream: 'kafka'; groupId: string; topic: string };
+
+/** Parses a stream name. @throws InvalidArgumentError for anything else. */
+export function parseStreamRef(s: string): StreamRef {
+  const [kind, a, b] = s.split(':');
+  if (kind === 'mqtt' && a && b === undefined) return { stream: 'mqtt', source: a };
+  if (kind === 'kafka' && a && b) return { stream: 'kafka', groupId: a, topic: b };
+  throw new InvalidArgumentError(`Stream ${JSON.stringify(s)} must be mqtt:<source> or kafka:<group>:<topic>.`);
+}
+
+/** Workflow ID of a stream. */
+export function streamWorkflowId(ref: StreamRef): string {
+  return ref.stream === 'mqtt' ? workflowIds.mqttIngest(ref.source) : kafkaIngestWorkflowId(ref.groupId, ref.topic);
+}
+
+/** Status of a stream plus the live heartbeat details of its running consumer activities. */
+export interface LiveStreamStatus extends StreamStatus {
+  workflowId: string;
+  /** One entry per running member activity: its heartbeat details and its last failure, if any. */
+  live: Array<{ activityId: string; attempt: number; details?: unknown; lastFailure?: string }>;
+}
+
+/**
+ * Queries `status` and adds what the running consumers report in their heartbeats (messages in the
+ * current run, rate, waiting reason, lag), which the workflow only learns when a run ends.
+ */
+export async function streamStatus(client: Client, workflowId: string): Promise<LiveStreamStatus> {
+  const handle = client.workflow.getHandle(workflowId);
+  const [s, d] = await Promise.all([handle.query(status), handle.describe()]);
+  const conv = client.options.loadedDataConverter.payloadConverter;
+  const live = (d.raw.pendingActivities ?? []).map((a) => {
+    const payload = a.heartbeatDetails?.payloads?.[0];
+    return {
+      activityId: String(a.activityId),
+      attempt: a.attempt ?? 1,
+      details: payload ? conv.fromPayload(payload) : undefined,
+      lastFailure: a.lastFailure?.message ?? undefined,
+    };
+  });
+  return { ...s, workflowId, live };
+}
+
+/** Starts a stream workflow (idempotent). @returns whether this call started it. */
+export async function startStream(client: Client, taskQueue: string, ref: StreamRef, o: { kind?: MessageKind; members?: number; topic?: string; batchSize?: number; flushIntervalMs?: number; source?: string }): Promise<{ workflowId: string; started: boolean }> {
+  const workflowId = streamWorkflowId(ref);
+  try {
+    if (ref.stream === 'mqtt') {
+      const input: MqttIngestInput = { source: ref.source, kind: o.kind, members: o.members, topic: o.topic, batchSize: o.batchSize, flushIntervalMs: o.flushIntervalMs };
+      await client.workflow.start('mqttIngest', {
+        workflowId,
+        taskQueue,
+        args: [input],
+        typedSearchAttributes: [
+          { key: searchAttributeKeys.PipelineName, value: 'mqtt-ingest' },
+          { key: searchAttributeKeys.Source, value: ref.source },
+        ],
+      });
+    } else {
+      const input: KafkaIngestInput = { topic: ref.topic, groupId: ref.groupId, source: o.source, kind: o.kind, members: o.members, batchSize: o.batchSize, flushIntervalMs: o.flushIntervalMs };
+      await client.workflow.start('kafkaIngest', {
+        workflowId,
+        taskQueue,
+        args: [input],
+        typedSearchAttributes: [
+          { key: searchAttributeKeys.PipelineName, value: 'kafka-ingest' },
+          { key: searchAttributeKeys.Source, value: o.source ?? ref.topic },
+        ],
+      });
+    }
+    return { workflowId, started: true };
+  } catch (e) {
+    if (e instanceof WorkflowExecutionAlreadyStartedError) return { workflowId, started: false };
+    throw e;
+  }
+}
+
+function positiveInt(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer, got ${JSON.stringify(v)}.`);
+    return n;
+  };
+}
+
+function kindArg(v: string): MessageKind {
+  if (!isMessageKind(v)) throw new InvalidArgumentError(`--kind must be sensor, modem or gps, got ${JSON.stringify(v)}.`);
+  return v;
+}
+
+/** Adds `kafka topics create`, `kafka produce` and `streams start|stop|pause|resume|status` to `program`. */
+export function registerStreamCommands(program: Command): void {
+  const kafka = program.command('kafka').description('Kafka topics and producers (KAFKA_BROKERS, default the embedded broker).');
+  kafka
+    .command('topics')
+    .command('create')
+    .argument('<topic>')
+    .option('--partitions <n>', 'partition count', positiveInt('--partitions'), 4)
+    .action(async (topic: string, o: { partitions: number }) => {
+      const created = await createTopic(kafkaBrokers(), topic, o.partitions);
+      console.log(created ? `Created ${topic} with ${o.partitions} partitions.` : `${topic} already exists.`);
+    });
+  kafka
+    .command('produce')
+    .description('Publish modem telemetry (default) or a real sensor data set, keyed by device.')
+    .argument('<topic>')
+    .option('--dataset <name>', `replay a real data set instead: ${Object.keys(DATASET_FILES).join(', ')}`)
+    .option('--count <n>', 'telemetry records to send', positiveInt('--count'), 10_000)
+    .option('--rate <n>', "records per second, or 'max'", 'max')
+    .option('--devices <n>', 'modems in the simulated fleet', positiveInt('--devices'), 1000)
+    .option('--pad <bytes>', 'pad each telemetry record to this size (e.g. 1024)', positiveInt('--pad'))
+    .action(async (topic: string, o: { dataset?: string; count: number; rate: string; devices: number; pad?: number }) => {
+      const rate = o.rate === 'max' ? 'max' : Number(o.rate);
+      if (rate !== 'max' && !(rate > 0)) throw new InvalidArgumentError(`--rate must be a positive number or 'max', got ${o.rate}.`);
+      const onProgress = (n: number) => process.stdout.write(`\rsent ${n}`);
+      let r;
+      if (o.dataset) {
+        if (!(o.dataset in DATASET_FILES)) throw new InvalidArgumentError(`Unknown data set ${o.dataset}.`);
+        r = await produceReadings({ brokers: kafkaBrokers(), topic, rate, readings: loadDataset(o.dataset as SensorDataset), onProgress });
+      } else {
+        r = await produceTelemetry({ brokers: kafkaBrokers(), topic, count: o.count, rate, devices: o.devices, padTo: o.pad, onProgress });
+      }
+      console.log(`\nSent ${r.sent} records in ${r.elapsedMs} ms (${r.rate}/s).`);
+    });
+
+  const streams = program.command('streams').description('Control every stream: mqtt:<source> or kafka:<group>:<topic>.');
+  streams
+    .command('start')
+    .argument('<stream>', 'mqtt:<source> or kafka:<group>:<topic>')
+    .option('--kind <kind>', 'sensor, modem or gps (default sensor for MQTT, modem for Kafka)', kindArg)
+    .option('--members <n>', 'parallel consumers (Kafka group members; MQTT shared-subscription sessions)', positiveInt('--members'))
+    .option('--topic <filter>', 'MQTT topic filter (default sensors/<source>/+)')
+    .option('--source <name>', 'Kafka: source recorded with rows (default the topic)')
+    .option('--batch-size <n>', 'messages per batch', positiveInt('--batch-size'))
+    .option('--flush-interval <ms>', 'longest wait before a partial batch is written', positiveInt('--flush-interval'))
+    .action(async (stream: string, o: { kind?: MessageKind; members?: number; topic?: string; source?: string; batchSize?: number; flushInterval?: number }) => {
+      const settings = loadSettings();
+      const r = await withClient(settings, (c) => startStream(c, settings.taskQueue, parseStreamRef(stream), { ...o, flushIntervalMs: o.flushInterval }));
+      console.log(r.started ? `Started ${r.workflowId}.` : `${r.workflowId} is already running.`);
+    });
+  for (const action of ['pause', 'resume', 'stop'] as const) {
+    streams
+      .command(action)
+      .argument('<stream>')
+      .option('--reason <text>', 'why (pause only)')
+      .action(async (stream: string, o: { reason?: string }) => {
+        const workflowId = streamWorkflowId(parseStreamRef(stream));
+        await withClient(loadSettings(), async (c) => {
+          const h = c.workflow.getHandle(workflowId);
+          if (action === 'pause') await h.signal(pause, o.reason);
+          else if (action === 'resume') await h.signal(resume);
+          else await h.cancel();
+        });
+        console.log(`${action}: sent to ${workflowId}.`);
+      });
+  }
+  streams
+    .command('status')
+    .argument('<stream>')
+    .action(async (stream: string) => {
+      const s = await withClient(loadSettings(), (c) => streamStatus(c, streamWorkflowId(parseStreamRef(stream))));
+      console.log(JSON.stringify(s, null, 2));
+    });
+}

@@ -1,0 +1,90 @@
+/**
+ * Long-running Kafka ingest supervisor, one per (consumer group, topic): workflow ID
+ * `ingest-kafka-<group>-<topic>`. It runs `members` consumer-group member activities in parallel
+ * (changeable with `configure`: a new member joins the group and Kafka rebalances), restarts them on
+ * failure, and takes the same `pause` / `resume` / `configure` / `status` messages as the MQTT stream
+ * (see stream-supervisor.ts). Exactly-once effect comes from the consumer (positions stored in the
+ * batch transaction); messages never pass through workflow history.
+ */
+import { ActivityCancellationType, continueAsNew, proxyActivities } from '@temporalio/workflow';
+import type { KafkaIngestActivities } from '../activities/kafka-ingest';
+import type { MessageKind } from '../ingest/kinds';
+import type { StreamStatus } from './messages';
+import { superviseStream } from './stream-supervisor';
+
+/** Largest transaction in messages. */
+export const KAFKA_MAX_BATCH = 100_000;
+/** Largest number of members per stream. */
+export const KAFKA_MAX_MEMBERS = 64;
+
+/** Consumer activity options: restarts forever with backoff; heartbeats detect a dead worker within 15 s. */
+export const KAFKA_CONSUMER_ACTIVITY_OPTIONS = {
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '15 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+} as const;
+
+const { consumeKafka } = proxyActivities<KafkaIngestActivities>(KAFKA_CONSUMER_ACTIVITY_OPTIONS);
+
+/** Input of {@link kafkaIngest}. */
+export interface KafkaIngestInput {
+  topic: string;
+  groupId: string;
+  /** Source name recorded with every row. @default the topic */
+  source?: string;
+  /** What the topic carries. @default 'modem' */
+  kind?: MessageKind;
+  /** Group members (parallel consumer activities). @default 1 */
+  members?: number;
+  /** @default 5000 */
+  batchSize?: number;
+  /** @default 500 */
+  flushIntervalMs?: number;
+  /** How long each member activity run lasts, ms. @default 300000 */
+  runForMs?: number;
+  /** State carried over continue-as-new. */
+  carried?: StreamStatus;
+}
+
+/** The workflow ID of a Kafka stream. */
+export function kafkaIngestWorkflowId(groupId: string, topic: string): string {
+  return `ingest-kafka-${groupId}-${topic}`;
+}
+
+/** Supervises the group members of one (group, topic); never returns on its own. */
+export async function kafkaIngest(input: KafkaIngestInput): Promise<void> {
+  const state: StreamStatus = input.carried ?? {
+    source: input.source ?? input.topic,
+    state: 'running',
+    received: 0,
+    committed: 0,
+    inserted: 0,
+    duplicates: 0,
+    deadLettered: 0,
+    batches: 0,
+    runs: 0,
+    batchSize: input.batchSize ?? 5000,
+    flushIntervalMs: input.flushIntervalMs ?? 500,
+    stream: 'kafka',
+    kind: input.kind ?? 'modem',
+    members: input.members ?? 1,
+  };
+  await superviseStream({
+    state,
+    maxBatchSize: KAFKA_MAX_BATCH,
+    maxMembers: KAFKA_MAX_MEMBERS,
+    runMember: (member, s) =>
+      consumeKafka({
+        topic: input.topic,
+        groupId: input.groupId,
+        source: input.source,
+        kind: input.kind,
+        member,
+        batchSize: s.batchSize,
+        flushIntervalMs: s.flushIntervalMs,
+        runForMs: input.runForMs,
+      }),
+    continueAsNew: (carried) => continueAsNew<typeof kafkaIngest>({ ...input, carried }),
+  });
+}
