@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
+    setupFiles: ['test/support/setup.ts'],
     // Temporal workers run native code: one process per test file, files one at a time on 2 cores.
     pool: 'forks',
     fileParallelism: false,

@@ -4,6 +4,7 @@ import type { ExperimentRow } from './experiments';
 import type { IngestBenchResult } from './ingest-bench';
 import type { LatencyResult } from './latency';
 import type { LaunchBenchResult } from './launch-bench';
+import type { ModelsBenchResult } from './models/main';
 
 /** Everything one `npm run bench` measured. */
 export interface BenchResults {
@@ -19,6 +20,7 @@ export interface BenchResults {
     trivialChainEagerStart: LatencyResult & { eagerlyStarted: number };
   };
   ingest?: IngestBenchResult;
+  models?: Omit<ModelsBenchResult, 'markdown'>;
 }
 
 const n = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '–');

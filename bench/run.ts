@@ -21,6 +21,7 @@ import { runExperiments } from './experiments';
 import { runIngestBench } from './ingest-bench';
 import { runTrivialChainBench } from './latency';
 import { runLaunchBench } from './launch-bench';
+import { runModelsBench } from './models/main';
 import { renderExperiments, renderMarkdown, type BenchResults } from './report';
 
 /** Whole-run watchdog: the process exits with code 2 after this long. @default 15 min */
@@ -53,7 +54,7 @@ function writeResults(base: string, json: unknown, md: string): void {
 
 async function main(): Promise<void> {
   const only = arg('only')?.split(',').filter(Boolean);
-  const parts = new Set(only ?? ['latency', 'ingest', ...(arg('experiments') !== undefined ? ['experiments'] : [])]);
+  const parts = new Set(only ?? ['latency', 'ingest', 'models', ...(arg('experiments') !== undefined ? ['experiments'] : [])]);
   const runs = intArg('runs', 20);
   const warmup = intArg('warmup', 5);
   const rounds = intArg('rounds', 3);
@@ -92,8 +93,18 @@ async function main(): Promise<void> {
         `  MQTT→PostgreSQL ${g.mqttToPostgres.perSecond} msg/s; raw COPY ${g.rawCopy.perSecond} rows/s (ratio ${g.ratioToCopy}); MQTT pass-through ${g.mqttPassThrough.perSecond} msg/s (ratio ${g.ratioToPassThrough})`,
       );
     }
+    const sections: string[] = [];
+    if (parts.has('models')) {
+      console.log('models: dbt-style project built directly, as a workflow, and by dbt-core…');
+      const { markdown, ...models } = await runModelsBench();
+      results.models = models;
+      sections.push(markdown);
+      console.log(`  speed-up vs dbt build: direct ${models.speedup.direct}×, workflow ${models.speedup.workflow}×`);
+    }
     results.durationSeconds = Math.round((Date.now() - t0) / 1000);
-    if (results.latency || results.ingest) writeResults('latest', results, renderMarkdown(results));
+    if (results.latency || results.ingest || results.models) {
+      writeResults('latest', results, [renderMarkdown(results), ...sections].join('\n\n'));
+    }
     if (parts.has('experiments')) {
       console.log('experiments: orchestration latency on private dev servers (port 17233)…');
       const rows = await runExperiments(s.stackDir, { warmup, runs });

@@ -137,7 +137,7 @@ describe('fleet telemetry and device workflows', () => {
         const state = () => h.query<DeviceStateView>('deviceState');
         // Phase 1: 30 fixes over ~1.5 s (20 per second, original order).
         await replayGps({ fixes: trip.slice(0, 30), source, mqttUrl: mqttUrl(), speedup: (trip[29]!.eventTime - trip[0]!.eventTime) / 1500 });
-        await waitFor('first 30 fixes stored', async () => ingest.received.length === 30, 10_000);
+        await waitFor('first 30 fixes stored', () => ingest.received.length === 30, 10_000);
         const stoppedAt = Date.now();
         await waitFor('the silence alert', async () => (await state().catch(() => undefined))?.status === 'silent', 20_000);
         const silentAfter = Date.now() - stoppedAt;

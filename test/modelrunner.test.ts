@@ -381,7 +381,8 @@ describe('the sensor pipeline models (models/ at the repo root)', () => {
   it('reads the source from the schema named by the ingest_schema var', async () => {
     await db.pool.query(`CREATE SCHEMA ingest_copy; CREATE TABLE ingest_copy.sensor_readings (LIKE ingest.sensor_readings INCLUDING ALL)`);
     await insert('ingest_copy', [['copy-src', 'dx', '2024-03-01T00:04:00Z', 18.5, 30, 10, 450, 0.004]]);
-    const r = await runModels({ pool: db.pool, projectDir: ROOT_DIR, targetDir: tmpTarget(), vars: { ingest_schema: 'ingest_copy' } });
+    // A full refresh: the incremental mart is rebuilt from the copy only (an incremental run would keep the other windows).
+    const r = await runModels({ pool: db.pool, projectDir: ROOT_DIR, targetDir: tmpTarget(), vars: { ingest_schema: 'ingest_copy' }, fullRefresh: true });
     expect(r.results.every((x) => x.status === 'success')).toBe(true);
     expect(r.results[0]?.compiled_code).toContain('from "ingest_copy"."sensor_readings"');
     const mart = await db.pool.query('SELECT source, avg_temperature, reading_count FROM analytics.sensor_readings_10min');

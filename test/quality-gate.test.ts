@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../src/activities/index';
 import { createQualityActivities } from '../src/activities/quality';
-import { mqttUrl, ROOT_DIR } from '../src/config/env';
+import { kafkaBrokers, mqttUrl, ROOT_DIR } from '../src/config/env';
 import { loadOccupancyModel } from '../src/ml/occupancy-model';
 import { createNotifier } from '../src/notify/index';
 import { loadQualityRules } from '../src/quality/rules';
@@ -48,7 +48,7 @@ describe('data-quality gate of the sensor pipeline', () => {
     const model = await loadOccupancyModel();
     const notifier = createNotifier();
     const activities = {
-      ...createActivities({ pool, mqttUrl: mqttUrl(), model, notifier, outputDir: fs.mkdtempSync(path.join(ROOT_DIR, '.stack', 'test-gate-')), projectDir: ROOT_DIR }),
+      ...createActivities({ pool, mqttUrl: mqttUrl(), kafkaBrokers: kafkaBrokers(), lakeDir: path.join(ROOT_DIR, '.stack', 'test-lake'), model, notifier, outputDir: fs.mkdtempSync(path.join(ROOT_DIR, '.stack', 'test-gate-')), projectDir: ROOT_DIR }),
       ...createQualityActivities({ pool, notifier, taskQueue: 'unused' }),
     };
     try {

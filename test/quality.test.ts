@@ -201,7 +201,7 @@ describe('quality checks', () => {
             return s.openAlerts.length === rows.filter((r) => r.device_id === dev).length;
           }, 30_000);
         }
-        await waitFor('one notification per alert', async () => notifier.sent.filter((n) => n.dedupeKey.endsWith('/raised') && rows.some((r) => n.dedupeKey === `alert/${r.id}/raised`)).length === rows.length, 30_000);
+        await waitFor('one notification per alert', () => notifier.sent.filter((n) => n.dedupeKey.endsWith('/raised') && rows.some((r) => n.dedupeKey === `alert/${r.id}/raised`)).length === rows.length, 30_000);
         const keys = notifier.sent.map((n) => n.dedupeKey);
         expect(new Set(keys).size).toBe(keys.length);
         // The summary is notified once per window even though the window ran twice.

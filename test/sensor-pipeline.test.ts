@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createActivities } from '../src/activities/index';
-import { mqttUrl, ROOT_DIR } from '../src/config/env';
+import { kafkaBrokers, mqttUrl, ROOT_DIR } from '../src/config/env';
 import { loadOccupancyModel } from '../src/ml/occupancy-model';
 import { createNotifier } from '../src/notify/index';
 import { loadSensorFile } from '../src/simulator/sensor-files';
@@ -39,6 +39,8 @@ describe('sensor pipeline', () => {
     const activities = createActivities({
       pool,
       mqttUrl: mqttUrl(),
+      kafkaBrokers: kafkaBrokers(),
+      lakeDir: path.join(ROOT_DIR, '.stack', 'test-lake'),
       model,
       notifier: createNotifier(),
       outputDir: fs.mkdtempSync(path.join(ROOT_DIR, '.stack', 'test-output-')),

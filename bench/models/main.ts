@@ -36,8 +36,8 @@ const PROJECT = path.join(HERE, 'project');
 const VENV = path.join(HERE, '.venv');
 const DBT = path.join(VENV, 'bin', 'dbt');
 
-/** Builds per variant; the median is reported. @default 3 */
-export const RUNS = 3;
+/** Builds per variant; the median is reported. @default 5 */
+export const RUNS = 5;
 /** Raw readings generated (40 devices × 6 days at 5-minute steps ≈ 69k rows). */
 const DEVICES = 40;
 const DAYS = 6;
@@ -80,7 +80,10 @@ function ensureDbt(): string {
     execFileSync('python3', ['-m', 'venv', VENV], { stdio: 'inherit' });
     execFileSync(path.join(VENV, 'bin', 'pip'), ['install', '-q', 'dbt-core<1.12', 'dbt-postgres'], { stdio: 'inherit' });
   }
-  return execFileSync(DBT, ['--version'], { encoding: 'utf8', env: dbtEnv() }).split('\n')[1]?.trim() ?? 'dbt';
+  const out = execFileSync(DBT, ['--version'], { encoding: 'utf8', env: dbtEnv() });
+  const core = /installed:\s*([\w.]+)/.exec(out)?.[1] ?? '?';
+  const pg = /postgres:\s*([\w.]+)/.exec(out)?.[1] ?? '?';
+  return `dbt-core ${core}, dbt-postgres ${pg}`;
 }
 
 function dbtEnv(): NodeJS.ProcessEnv {
@@ -251,7 +254,7 @@ export async function runModelsBench(): Promise<ModelsBenchResult> {
             client.workflow.execute<typeof buildModels>('buildModels', {
               taskQueue,
               workflowId: `bench-buildModels-${randomUUID()}`,
-              args: [{ which: 'build', maxParallel: THREADS }],
+              args: [{ which: 'build', maxParallel: Number(process.env.BENCH_WF_PARALLEL ?? THREADS) }],
             }),
           );
           if (summary.error > 0 || summary.skipped > 0) throw new Error(`workflow build: ${JSON.stringify(summary.nodes.filter((n) => n.status !== 'success' && n.status !== 'pass'))}`);

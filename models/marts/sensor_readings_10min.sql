@@ -2,7 +2,20 @@
 -- model (trained elsewhere) reads avg_temperature, avg_humidity, avg_light, avg_co2 and reading_count
 -- per (source, device_id, window_start).
 -- Windows are aligned on 2000-01-01 00:00 UTC: [window_start, window_start + 10 min).
-{{ config(materialized='table') }}
+--
+-- Incremental, keyed on the data interval: the first build (or --full-refresh) aggregates every
+-- reading; afterwards a run with vars data_interval_start / data_interval_end recomputes only the
+-- windows that start in [date_bin(data_interval_start), data_interval_end) from ALL their readings
+-- and upserts them on (source, device_id, window_start). Re-running an interval, or intervals that
+-- overlap, never duplicates a window. Without the vars an incremental run recomputes every window.
+{{ config(
+    materialized='incremental',
+    unique_key=['source', 'device_id', 'window_start'],
+    incremental_strategy='merge'
+) }}
+
+{%- set interval_start = var('data_interval_start', none) -%}
+{%- set interval_end = var('data_interval_end', none) %}
 
 select
     source,
@@ -14,4 +27,9 @@ select
     avg(co2)::double precision                                              as avg_co2,
     count(*)::bigint                                                        as reading_count
 from {{ ref('stg_sensor_readings') }}
+{% if is_incremental() and interval_start is not none and interval_end is not none %}
+-- Readings of the windows that start inside the interval (the last window may reach past its end).
+where event_time >= date_bin('10 minutes', '{{ interval_start }}'::timestamptz, TIMESTAMPTZ '2000-01-01 00:00:00+00')
+  and date_bin('10 minutes', event_time, TIMESTAMPTZ '2000-01-01 00:00:00+00') < '{{ interval_end }}'::timestamptz
+{% endif %}
 group by 1, 2, 3

@@ -1,6 +1,7 @@
 /**
- * Model-runner activities used by the `buildModels` workflow: plan the run (parse the project, write
- * `target/manifest.json`), build one model per activity, write `target/run_results.json`.
+ * Model-runner activities used by the `buildModels` workflow: plan the run (parse the project, select,
+ * write `target/manifest.json`), build one node (model, seed or test) per activity, write
+ * `target/run_results.json`.
  *
  * Errors: SQL errors (syntax, undefined table, bad data...) and project/template errors are
  * non-retryable ApplicationFailures naming the node; connection loss, server shutdown, deadlocks are
@@ -12,10 +13,13 @@ import type { Pool } from '../db/pool';
 import { makeRunResults, writeManifest, writeRunResultsFile } from '../modelrunner/artifacts';
 import { ModelExecutionError, ModelRunnerError } from '../modelrunner/errors';
 import { executeNode } from '../modelrunner/execute';
-import { buildGraph, planNodes, selectNodes } from '../modelrunner/graph';
 import { buildManifest } from '../modelrunner/manifest';
-import { loadProject } from '../modelrunner/project';
-import type { Manifest, NodeResult, PlannedNode } from '../modelrunner/types';
+import { planRun, type RunCommand } from '../modelrunner/plan';
+import { loadProject, projectFingerprint } from '../modelrunner/project';
+import type { Manifest, NodeResult, NodeStatus, PlannedNode } from '../modelrunner/types';
+
+/** Parsed manifests kept per activity set (one per distinct vars). @default 16 */
+export const MANIFEST_CACHE_SIZE = 16;
 
 /** ApplicationFailure types raised by the model activities. */
 export const MODEL_FAILURE_TYPES = {
@@ -40,16 +44,26 @@ export interface ModelActivityDeps {
 
 /** Input of `planModelRun`. */
 export interface PlanModelRunInput {
-  /** Node selectors (`name`, `+name`, `name+`, `tag:x`, `path:models/x`); empty = all models. */
+  /** What to run: models (`run`), `seed`s, `test`s, or all in DAG order (`build`). @default 'run' */
+  which?: RunCommand;
+  /** Node selectors (see src/modelrunner/graph.ts); empty = every node of the command. */
   select?: string[];
+  /** Selectors removed from the selection. */
+  exclude?: string[];
   /** Run vars, override the project's `vars:`. */
   vars?: Record<string, unknown>;
+  /** Only what did not succeed in the previous run (from `previousResults` or `run_results.json`). @default false */
+  resume?: boolean;
+  /** Statuses of the previous run by unique ID (for `resume` and `result:` selectors). */
+  previousResults?: Record<string, NodeStatus>;
 }
 
 /** Input of `runModelNode`. */
 export interface RunModelNodeInput {
   uniqueId: string;
   vars?: Record<string, unknown>;
+  /** Rebuild incremental models from scratch. @default false */
+  fullRefresh?: boolean;
 }
 
 /** Input of `writeRunResults`. */
@@ -87,8 +101,18 @@ export function toModelFailure(e: unknown, uniqueId?: string): unknown {
 
 /** Builds the model activities. */
 export function createModelActivities({ pool, projectDir, targetDir, defaultSchema }: ModelActivityDeps) {
-  const manifestFor = (vars?: Record<string, unknown>): Manifest =>
-    buildManifest(loadProject(projectDir), { vars, targetDir, defaultSchema });
+  // Parsing renders every template: reuse the manifest while the project's files and the vars are unchanged.
+  const cache = new Map<string, { fingerprint: string; manifest: Manifest }>();
+  const manifestFor = (vars?: Record<string, unknown>): Manifest => {
+    const key = JSON.stringify(vars ?? {});
+    const fingerprint = projectFingerprint(projectDir);
+    const hit = cache.get(key);
+    if (hit && hit.fingerprint === fingerprint) return hit.manifest;
+    const manifest = buildManifest(loadProject(projectDir), { vars, targetDir, defaultSchema });
+    if (cache.size >= MANIFEST_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+    cache.set(key, { fingerprint, manifest });
+    return manifest;
+  };
 
   return {
     /**
@@ -101,8 +125,13 @@ export function createModelActivities({ pool, projectDir, targetDir, defaultSche
       return new Promise((resolve) => {
         try {
           const manifest = manifestFor(input.vars);
-          const graph = buildGraph(manifest);
-          const plan = planNodes(graph, selectNodes(graph, input.select));
+          const { plan } = planRun(manifest, {
+            which: input.which ?? 'run',
+            select: input.select,
+            exclude: input.exclude,
+            resume: input.resume,
+            previousResults: input.previousResults,
+          });
           writeManifest(manifest);
           resolve(plan);
         } catch (e) {
@@ -112,13 +141,14 @@ export function createModelActivities({ pool, projectDir, targetDir, defaultSche
     },
 
     /**
-     * Compiles and builds one model (see src/modelrunner/execute.ts).
+     * Builds one model, loads one seed or runs one test (see src/modelrunner/execute.ts). A failing
+     * test is a result (`fail`/`warn` with `failures`), not an exception.
      * @throws ApplicationFailure `ModelSqlError` / `ModelProjectError` (non-retryable) naming the node,
      *   or `ModelTransientError` (retryable).
      */
     async runModelNode(input: RunModelNodeInput): Promise<NodeResult> {
       try {
-        return await executeNode(pool, manifestFor(input.vars), input.uniqueId, { threadId: 'activity' });
+        return await executeNode(pool, manifestFor(input.vars), input.uniqueId, { threadId: 'activity', fullRefresh: input.fullRefresh });
       } catch (e) {
         throw toModelFailure(e, input.uniqueId);
       }

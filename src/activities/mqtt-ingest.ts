@@ -3,10 +3,13 @@
  * that returns its stats after `runForMs` so the supervising workflow can record progress and
  * continue-as-new. Messages never pass through workflow history.
  */
-import { Context, heartbeat } from '@temporalio/activity';
+import { heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from '../db/pool';
-import { MqttBatchConsumer } from '../ingest/mqtt-consumer';
+import type { DeviceActivitySink } from '../ingest/device-activity';
+import { isMessageKind, type MessageKind } from '../ingest/kinds';
+import { MqttBatchConsumer, sharedTopic } from '../ingest/mqtt-consumer';
+import { runConsumerLoop, type ConsumerRunStats } from './stream-common';
 
 /** Input of `consumeMqtt`. */
 export interface ConsumeMqttInput {
@@ -14,7 +17,16 @@ export interface ConsumeMqttInput {
   source: string;
   /** Topic filter. @default `sensors/<source>/+` */
   topic?: string;
-  /** MQTT client id (persistent session). @default `iot-pipelines-ingest-<source>` */
+  /** What the topic carries. @default 'sensor' */
+  kind?: MessageKind;
+  /**
+   * Shared-subscription group: when set, subscribes `$share/<group>/<topic>` so the members of the
+   * group (one session each) split the topic.
+   */
+  shareGroup?: string;
+  /** Member index within the share group; part of the default client id. */
+  member?: number;
+  /** MQTT client id (persistent session). @default `iot-pipelines-ingest-<source>` (`…-m<member>` when shared) */
   clientId?: string;
   /** @default 1000 */
   batchSize?: number;
@@ -22,77 +34,84 @@ export interface ConsumeMqttInput {
   flushIntervalMs?: number;
   /** How long this activity consumes before returning its stats, ms. @default 60000 */
   runForMs?: number;
+  /** Return early (with `waitingReason`) after waiting this long for the database, ms. @default 15000 */
+  returnWhenWaitingMs?: number;
 }
 
 /** Stats of one `consumeMqtt` run; also sent as heartbeat details while it runs. */
-export interface ConsumeMqttStats {
-  received: number;
-  committed: number;
-  inserted: number;
-  duplicates: number;
-  deadLettered: number;
-  batches: number;
-  /** Why the consumer waits (e.g. database down), if it does. */
-  waitingReason?: string;
-  startedAt: string;
-  endedAt?: string;
-}
+export type ConsumeMqttStats = ConsumerRunStats;
 
 /** Clients the MQTT activities need. */
 export interface MqttIngestDeps {
   pool: Pool;
   mqttUrl: string;
+  /** Receives per-device summaries after each committed batch (device entity workflows). */
+  deviceSink?: DeviceActivitySink;
 }
 
 /** Builds the MQTT ingest activities. */
-export function createMqttIngestActivities({ pool, mqttUrl }: MqttIngestDeps) {
+export function createMqttIngestActivities({ pool, mqttUrl, deviceSink }: MqttIngestDeps) {
   return {
     /**
      * Consumes `topic` with QoS 1 into PostgreSQL for `runForMs`, heartbeating every second.
-     * On cancellation (pause) it commits and acknowledges what it holds, then returns.
-     * @throws ApplicationFailure (non-retryable) when the subscription is refused or the input is invalid.
+     * On cancellation (pause) it commits and acknowledges what it holds, then returns. When the
+     * database has been unreachable for `returnWhenWaitingMs` it returns with `waitingReason`, leaving
+     * what it holds unacknowledged (the broker re-sends it to the next run).
+     * @throws ApplicationFailure (non-retryable) when the input is invalid; the broker's refusal or a
+     * permanent database error fails the attempt (retried with backoff by the workflow's policy).
      */
     async consumeMqtt(input: ConsumeMqttInput): Promise<ConsumeMqttStats> {
       if (!/^[A-Za-z0-9_.-]+$/.test(input.source)) {
         throw ApplicationFailure.nonRetryable(`source ${JSON.stringify(input.source)} must match [A-Za-z0-9_.-]+`, 'InvalidInput');
       }
-      const ctx = Context.current();
+      if (input.kind !== undefined && !isMessageKind(input.kind)) {
+        throw ApplicationFailure.nonRetryable(`kind ${JSON.stringify(input.kind)} must be sensor, modem or gps`, 'InvalidInput');
+      }
       const startedAt = new Date().toISOString();
+      const started = Date.now();
+      const filter = input.topic ?? `sensors/${input.source}/+`;
+      let topic = filter;
+      try {
+        if (input.shareGroup) topic = sharedTopic(input.shareGroup, filter);
+      } catch (e) {
+        throw ApplicationFailure.nonRetryable((e as Error).message, 'InvalidInput');
+      }
+      const base = `iot-pipelines-ingest-${input.source}`;
       const consumer = new MqttBatchConsumer(pool, {
         url: mqttUrl,
-        clientId: input.clientId ?? `iot-pipelines-ingest-${input.source}`,
-        topic: input.topic ?? `sensors/${input.source}/+`,
+        clientId: input.clientId ?? (input.shareGroup ? `${base}-m${input.member ?? 0}` : base),
+        topic,
         source: input.source,
+        kind: input.kind,
         batchSize: input.batchSize,
         flushIntervalMs: input.flushIntervalMs,
+        deviceSink,
       });
-      const details = (): ConsumeMqttStats => ({ ...consumer.stats, waitingReason: consumer.waitingReason, startedAt });
+      const details = (): ConsumeMqttStats => ({
+        ...consumer.stats,
+        ratePerSecond: consumer.rate.perSecond(Date.now(), started),
+        waitingReason: consumer.waitingReason ?? (consumer.connected ? undefined : 'not connected to the MQTT broker'),
+        lastError: consumer.lastError,
+        member: input.member,
+        startedAt,
+      });
+      heartbeat(details());
       await consumer.start();
-      const beat = setInterval(() => heartbeat(details()), 1000);
       try {
-        await new Promise<void>((resolve, reject) => {
-          const done = setTimeout(resolve, input.runForMs ?? 60_000);
-          const check = setInterval(() => {
-            if (consumer.error) {
-              clearTimeout(done);
-              clearInterval(check);
-              reject(consumer.error);
-            }
-          }, 200);
-          ctx.cancellationSignal.addEventListener('abort', () => {
-            clearTimeout(done);
-            clearInterval(check);
-            resolve();
-          });
+        const ended = await runConsumerLoop({
+          details,
+          waitingSince: () => consumer.waitingSince,
+          fatal: () => consumer.error,
+          runForMs: input.runForMs,
+          returnWhenWaitingMs: input.returnWhenWaitingMs,
         });
-        await consumer.stop({ flush: true });
+        const stats = details();
+        await consumer.stop({ flush: ended !== 'waiting' });
+        return { ...stats, ...consumer.stats, endedAt: new Date().toISOString() };
       } catch (e) {
         await consumer.stop({ flush: false });
         throw e;
-      } finally {
-        clearInterval(beat);
       }
-      return { ...details(), endedAt: new Date().toISOString() };
     },
   };
 }

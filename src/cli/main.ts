@@ -11,15 +11,14 @@ import { withClient } from './client';
 import { controlIngest, ingestStatus, startIngest } from './ingest';
 import { DATASET_FILES, loadDataset, type SensorDataset } from '../simulator/sensor-files';
 import { replayReadings } from '../simulator/sensor-replay';
-import { databaseUrl, ROOT_DIR } from '../config/env';
-import { createPool } from '../db/pool';
-import { runModels } from '../modelrunner/index';
+import { registerModelCommands } from './models';
 import { parseArgs, PIPELINES, runPipeline } from './run';
 import { registerScheduleCommands } from './schedule-commands';
 import { registerEventsCommands } from './events';
 import { runMainJob } from './start';
 import { showStatus } from './status';
 import { registerFleetCommands } from './fleet';
+import { registerStreamCommands } from './streams';
 
 // Worker and SDK logs at WARN and above; pipeline output is printed by the commands themselves.
 Runtime.install({ logger: new DefaultLogger((process.env.LOG_LEVEL as LogLevel | undefined) ?? 'WARN') });
@@ -153,30 +152,7 @@ program
 registerScheduleCommands(program);
 registerEventsCommands(program);
 
-const models = program.command('models').description('dbt-style SQL models in models/ (dbt_project.yml at the repository root).');
-models
-  .command('run')
-  .description('Build the selected models directly against PostgreSQL.')
-  .option('-s, --select <selectors...>', 'node selectors: name, +name, name+, tag:x, path:models/x')
-  .option('--vars <json>', 'vars as a JSON object', '{}')
-  .option('--threads <n>', 'models built at once', positiveInt('--threads'), 4)
-  .action(async (o: { select?: string[]; vars: string; threads: number }) => {
-    let vars: Record<string, unknown>;
-    try {
-      vars = JSON.parse(o.vars) as Record<string, unknown>;
-    } catch (e) {
-      throw new InvalidArgumentError(`--vars is not a JSON object: ${(e as Error).message}`);
-    }
-    const pool = createPool(databaseUrl(loadSettings()), o.threads + 1);
-    try {
-      const r = await runModels({ pool, projectDir: ROOT_DIR, select: o.select, vars, threads: o.threads });
-      for (const n of r.results) console.log(`${n.status.padEnd(8)} ${n.unique_id}  ${n.execution_time.toFixed(2)}s  ${n.message ?? ''}`);
-      console.log(`Done in ${r.elapsed_time.toFixed(2)}s. Artifacts in target/.`);
-      if (r.results.some((n) => n.status === 'error')) process.exitCode = 1;
-    } finally {
-      await pool.end();
-    }
-  });
+registerModelCommands(program);
 
 program
   .command('status')
@@ -187,6 +163,7 @@ program
   });
 
 registerFleetCommands(program);
+registerStreamCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(`error: ${e instanceof Error ? e.message : String(e)}`);

@@ -47,6 +47,8 @@ export interface Settings {
   taskQueue: string;
   /** Folder of pipeline outputs (launch JSON and images, event counts, …). @default `<root>/output` */
   outputDir: string;
+  /** Root of the Parquet data lake. @default `<root>/lake` */
+  lakeDir: string;
   /** Webhook receiving notifications as JSON POSTs; unset = log only. */
   notifyWebhookUrl: string | undefined;
 }
@@ -63,6 +65,7 @@ export function loadSettings(): Settings {
     kafkaBrokers: process.env.KAFKA_BROKERS || undefined,
     taskQueue: env('TASK_QUEUE', TASK_QUEUE),
     outputDir: path.resolve(env('OUTPUT_DIR', path.join(ROOT_DIR, 'output'))),
+    lakeDir: path.resolve(env('LAKE_DIR', path.join(ROOT_DIR, 'lake'))),
     notifyWebhookUrl: process.env.NOTIFY_WEBHOOK_URL || undefined,
   };
 }

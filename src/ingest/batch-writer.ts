@@ -1,11 +1,16 @@
 /**
- * Writes one batch of readings and dead letters to PostgreSQL in ONE transaction, idempotently:
- * readings are keyed by (source, device_id, event_time) and dead letters by a dedupe key, both with
- * `ON CONFLICT DO NOTHING`, so a redelivered batch changes nothing. The caller acknowledges the
- * messages to the broker only after this resolves.
+ * Writes one batch of records and dead letters to PostgreSQL in ONE transaction, idempotently:
+ * sensor readings are keyed by (source, device_id, event_time), modem telemetry by (source, device_id,
+ * interface, event_time), GPS fixes by (source, device_id, seq), dead letters by a dedupe key, all with
+ * `ON CONFLICT DO NOTHING`, so a redelivered batch changes nothing. The latest status per device is
+ * upserted in the same transaction (a newer event time wins; older, out-of-order records never
+ * overwrite it). The caller acknowledges the messages to the broker only after this resolves.
  */
 import type { Pool, PoolClient } from '../db/pool';
+import type { DeviceActivity } from './device-activity';
+import type { GpsFix } from './gps';
 import type { DeadLetterCode, Reading } from './reading';
+import type { ModemTelemetry } from './telemetry';
 
 /** A message that could not be ingested. */
 export interface DeadLetter {
@@ -26,103 +31,243 @@ export interface Batch {
   consumer: string;
   readings: Reading[];
   deadLetters: DeadLetter[];
+  /** Modem telemetry records. @default [] */
+  telemetry?: ModemTelemetry[];
+  /** GPS fixes. @default [] */
+  gpsFixes?: GpsFix[];
+  /** Upsert the latest status of every device in the batch into `ingest.device_status`. @default true */
+  deviceStatus?: boolean;
+  /**
+   * Messages of the batch that were skipped before writing because they were already committed (Kafka
+   * offsets below the stored position); counted as duplicates in the lineage row. @default 0
+   */
+  skipped?: number;
 }
 
 /** What a committed batch did. */
 export interface BatchResult {
   batchId: number;
+  /** Messages written (valid records + dead letters), not counting `skipped`. */
   messages: number;
+  /** Rows inserted over all record tables. */
   inserted: number;
-  /** Readings already present (redeliveries or repeated device sends). */
+  /** Records already present (redeliveries or repeated device sends) plus skipped messages. */
   duplicates: number;
   deadLettered: number;
+  /** One summary per device of the batch, for a {@link DeviceActivitySink}. */
+  devices: DeviceActivity[];
+}
+
+interface AnyRecord {
+  source: string;
+  deviceId: string;
+  eventTime: number;
+}
+
+type Kind = 'sensor' | 'modem' | 'gps';
+
+function statusOf(kind: Kind, r: AnyRecord): Record<string, number | string | null> {
+  if (kind === 'sensor') {
+    const x = r as Reading;
+    return { temperature: x.temperature, humidity: x.humidity, light: x.light, co2: x.co2, humidity_ratio: x.humidityRatio };
+  }
+  if (kind === 'modem') {
+    const x = r as ModemTelemetry;
+    return { model: x.model, interface: x.interface, interface_status: x.interfaceStatus, cpu_usage: x.cpuUsage, memory_usage: x.memoryUsage };
+  }
+  const x = r as GpsFix;
+  return { latitude: x.latitude, longitude: x.longitude, track_id: x.trackId, seq: x.seq };
+}
+
+/** Per-device summary of a batch: count, event-time range, and the newest record's values. */
+export function summariseDevices(batch: Pick<Batch, 'readings' | 'telemetry' | 'gpsFixes'>): Array<DeviceActivity & { kind: Kind }> {
+  const by = new Map<string, DeviceActivity & { kind: Kind }>();
+  const add = (kind: Kind, records: AnyRecord[]) => {
+    for (const r of records) {
+      const key = `${r.source}\0${r.deviceId}`;
+      const d = by.get(key);
+      if (!d) {
+        by.set(key, { source: r.source, deviceId: r.deviceId, count: 1, firstEventTime: r.eventTime, lastEventTime: r.eventTime, latest: statusOf(kind, r), kind });
+        continue;
+      }
+      d.count++;
+      if (r.eventTime < d.firstEventTime) d.firstEventTime = r.eventTime;
+      if (r.eventTime >= d.lastEventTime) {
+        d.lastEventTime = r.eventTime;
+        d.latest = statusOf(kind, r);
+        d.kind = kind;
+      }
+    }
+  };
+  add('sensor', batch.readings);
+  add('modem', batch.telemetry ?? []);
+  add('gps', batch.gpsFixes ?? []);
+  // Stable lock order for concurrent upserts (avoids deadlocks between consumers).
+  return [...by.values()].sort((a, b) => (a.source + '\0' + a.deviceId < b.source + '\0' + b.deviceId ? -1 : 1));
 }
 
 /**
- * Inserts readings with one `INSERT … SELECT FROM unnest(…)` (a single round trip for any batch size)
- * and dead letters likewise, then records the batch in `ingest.batches`; all in one transaction.
- * Extra statements inside the same transaction can be added with `within` (e.g. storing Kafka offsets).
+ * Runs `fn` in a transaction on one pooled connection.
+ * @throws the error of `fn` or of COMMIT, after rolling back.
+ */
+export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query('BEGIN');
+    const r = await fn(client);
+    await client.query('COMMIT');
+    return r;
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => {
+      broken = true;
+    });
+    throw e;
+  } finally {
+    // A connection that failed mid-transaction is not returned to the pool.
+    client.release(broken);
+  }
+}
+
+/**
+ * Writes `batch` on `client`, which must be inside a transaction (see {@link withTransaction}):
+ * record rows with `INSERT … SELECT FROM unnest(…)` (one round trip per table for any batch size),
+ * dead letters, device status upserts and the lineage row in `ingest.batches`.
+ */
+export async function insertBatch(client: PoolClient, batch: Batch): Promise<BatchResult> {
+  const { rows } = await client.query<{ id: string }>("SELECT nextval('ingest.batches_id_seq') AS id");
+  const batchId = Number(rows[0]?.id);
+  const r = batch.readings;
+  const t = batch.telemetry ?? [];
+  const g = batch.gpsFixes ?? [];
+  let inserted = 0;
+  if (r.length) {
+    const res = await client.query(
+      `INSERT INTO ingest.sensor_readings
+         (source, device_id, event_time, temperature, humidity, light, co2, humidity_ratio, batch_id)
+       SELECT s, d, to_timestamp(t / 1000.0), te, hu, li, co, hr, $9
+         FROM unnest($1::text[], $2::text[], $3::float8[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], $8::float8[])
+           AS u(s, d, t, te, hu, li, co, hr)
+       ON CONFLICT (source, device_id, event_time) DO NOTHING`,
+      [
+        r.map((x) => x.source),
+        r.map((x) => x.deviceId),
+        r.map((x) => x.eventTime),
+        r.map((x) => x.temperature),
+        r.map((x) => x.humidity),
+        r.map((x) => x.light),
+        r.map((x) => x.co2),
+        r.map((x) => x.humidityRatio),
+        batchId,
+      ],
+    );
+    inserted += res.rowCount ?? 0;
+  }
+  if (t.length) {
+    const res = await client.query(
+      `INSERT INTO ingest.modem_telemetry
+         (source, device_id, interface, event_time, model, interface_status, cpu_usage, memory_usage, batch_id)
+       SELECT s, d, i, to_timestamp(t / 1000.0), m, st, c, mu, $9
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::text[], $7::float8[], $8::float8[])
+           AS u(s, d, i, t, m, st, c, mu)
+       ON CONFLICT (source, device_id, interface, event_time) DO NOTHING`,
+      [
+        t.map((x) => x.source),
+        t.map((x) => x.deviceId),
+        t.map((x) => x.interface),
+        t.map((x) => x.eventTime),
+        t.map((x) => x.model),
+        t.map((x) => x.interfaceStatus),
+        t.map((x) => x.cpuUsage),
+        t.map((x) => x.memoryUsage),
+        batchId,
+      ],
+    );
+    inserted += res.rowCount ?? 0;
+  }
+  if (g.length) {
+    const res = await client.query(
+      `INSERT INTO ingest.gps_fixes (source, device_id, seq, event_time, track_id, latitude, longitude, batch_id)
+       SELECT s, d, q, to_timestamp(t / 1000.0), tr, la, lo, $8
+         FROM unnest($1::text[], $2::text[], $3::int8[], $4::float8[], $5::text[], $6::float8[], $7::float8[]) AS u(s, d, q, t, tr, la, lo)
+       ON CONFLICT (source, device_id, seq) DO NOTHING`,
+      [g.map((x) => x.source), g.map((x) => x.deviceId), g.map((x) => x.seq), g.map((x) => x.eventTime), g.map((x) => x.trackId), g.map((x) => x.latitude), g.map((x) => x.longitude), batchId],
+    );
+    inserted += res.rowCount ?? 0;
+  }
+  const d = batch.deadLetters;
+  const deadLettered = d.length
+    ? ((
+        await client.query(
+          `INSERT INTO ingest.dead_letters (source, origin, payload, error_code, reason, dedupe_key, batch_id)
+           SELECT s, o::jsonb, p, c, r, k, $7
+             FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[]) AS u(s, o, p, c, r, k)
+           ON CONFLICT (dedupe_key) DO NOTHING`,
+          [
+            d.map((x) => x.source),
+            d.map((x) => JSON.stringify(x.origin)),
+            d.map((x) => Buffer.from(x.payload)),
+            d.map((x) => x.code),
+            d.map((x) => x.reason),
+            d.map((x) => x.dedupeKey),
+            batchId,
+          ],
+        )
+      ).rowCount ?? 0)
+    : 0;
+  const devices = summariseDevices(batch);
+  if (devices.length && batch.deviceStatus !== false) {
+    await client.query(
+      `INSERT INTO ingest.device_status AS ds (source, device_id, kind, event_time, status)
+       SELECT s, d, k, to_timestamp(t / 1000.0), st::jsonb
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::text[]) AS u(s, d, k, t, st)
+       ON CONFLICT (source, device_id) DO UPDATE
+         SET kind = EXCLUDED.kind, event_time = EXCLUDED.event_time, status = EXCLUDED.status, updated_at = now()
+         WHERE ds.event_time < EXCLUDED.event_time`,
+      [
+        devices.map((x) => x.source),
+        devices.map((x) => x.deviceId),
+        devices.map((x) => x.kind),
+        devices.map((x) => x.lastEventTime),
+        devices.map((x) => JSON.stringify(x.latest ?? {})),
+      ],
+    );
+  }
+  let first = Infinity;
+  let last = -Infinity;
+  for (const x of [r, t, g] as AnyRecord[][]) {
+    for (const y of x) {
+      if (y.eventTime < first) first = y.eventTime;
+      if (y.eventTime > last) last = y.eventTime;
+    }
+  }
+  const valid = r.length + t.length + g.length;
+  const skipped = batch.skipped ?? 0;
+  const messages = valid + d.length;
+  await client.query(
+    `INSERT INTO ingest.batches (id, source, consumer, messages, rows_inserted, duplicates, dead_letters, first_event, last_event)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8 / 1000.0), to_timestamp($9 / 1000.0))`,
+    [batchId, batch.source, batch.consumer, messages + skipped, inserted, valid - inserted + skipped, deadLettered, valid ? first : null, valid ? last : null],
+  );
+  return {
+    batchId,
+    messages,
+    inserted,
+    duplicates: valid - inserted + skipped,
+    deadLettered,
+    devices: devices.map(({ kind: _kind, ...rest }) => rest),
+  };
+}
+
+/**
+ * Writes `batch` in one transaction (see {@link insertBatch}). Extra statements inside the same
+ * transaction can be added with `within` (e.g. storing Kafka offsets).
  * @throws the database error; the transaction is rolled back and nothing is written.
  */
 export async function writeBatch(pool: Pool, batch: Batch, within?: (client: PoolClient) => Promise<void>): Promise<BatchResult> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const { rows } = await client.query<{ id: string }>("SELECT nextval('ingest.batches_id_seq') AS id");
-    const batchId = Number(rows[0]?.id);
-    const r = batch.readings;
-    const inserted = r.length
-      ? ((
-          await client.query(
-            `INSERT INTO ingest.sensor_readings
-               (source, device_id, event_time, temperature, humidity, light, co2, humidity_ratio, batch_id)
-             SELECT s, d, to_timestamp(t / 1000.0), te, hu, li, co, hr, $9
-               FROM unnest($1::text[], $2::text[], $3::float8[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], $8::float8[])
-                 AS u(s, d, t, te, hu, li, co, hr)
-             ON CONFLICT (source, device_id, event_time) DO NOTHING`,
-            [
-              r.map((x) => x.source),
-              r.map((x) => x.deviceId),
-              r.map((x) => x.eventTime),
-              r.map((x) => x.temperature),
-              r.map((x) => x.humidity),
-              r.map((x) => x.light),
-              r.map((x) => x.co2),
-              r.map((x) => x.humidityRatio),
-              batchId,
-            ],
-          )
-        ).rowCount ?? 0)
-      : 0;
-    const d = batch.deadLetters;
-    const deadLettered = d.length
-      ? ((
-          await client.query(
-            `INSERT INTO ingest.dead_letters (source, origin, payload, error_code, reason, dedupe_key, batch_id)
-             SELECT s, o::jsonb, p, c, r, k, $7
-               FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[]) AS u(s, o, p, c, r, k)
-             ON CONFLICT (dedupe_key) DO NOTHING`,
-            [
-              d.map((x) => x.source),
-              d.map((x) => JSON.stringify(x.origin)),
-              d.map((x) => Buffer.from(x.payload)),
-              d.map((x) => x.code),
-              d.map((x) => x.reason),
-              d.map((x) => x.dedupeKey),
-              batchId,
-            ],
-          )
-        ).rowCount ?? 0)
-      : 0;
+  return withTransaction(pool, async (client) => {
+    const result = await insertBatch(client, batch);
     if (within) await within(client);
-    let first = Infinity;
-    let last = -Infinity;
-    for (const x of r) {
-      if (x.eventTime < first) first = x.eventTime;
-      if (x.eventTime > last) last = x.eventTime;
-    }
-    const messages = r.length + d.length;
-    await client.query(
-      `INSERT INTO ingest.batches (id, source, consumer, messages, rows_inserted, duplicates, dead_letters, first_event, last_event)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8 / 1000.0), to_timestamp($9 / 1000.0))`,
-      [
-        batchId,
-        batch.source,
-        batch.consumer,
-        messages,
-        inserted,
-        r.length - inserted,
-        deadLettered,
-        r.length ? first : null,
-        r.length ? last : null,
-      ],
-    );
-    await client.query('COMMIT');
-    return { batchId, messages, inserted, duplicates: r.length - inserted, deadLettered };
-  } catch (e) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw e;
-  } finally {
-    client.release();
-  }
+    return result;
+  });
 }

@@ -19,7 +19,9 @@ import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import { isTransientDbError } from '../db/errors';
 import type { Pool } from '../db/pool';
 import { writeBatch, type BatchResult, type DeadLetter } from './batch-writer';
-import { parseReading, type Reading } from './reading';
+import type { DeviceActivitySink } from './device-activity';
+import { parseMessages, type MessageKind, type RawMessage } from './kinds';
+import { RateWindow } from './rate';
 
 /** Options of {@link MqttBatchConsumer}. */
 export interface MqttConsumerOptions {
@@ -36,6 +38,10 @@ export interface MqttConsumerOptions {
   flushIntervalMs?: number;
   /** Session expiry after disconnect, seconds. @default 604800 (7 days) */
   sessionExpirySeconds?: number;
+  /** What the topic carries. @default 'sensor' */
+  kind?: MessageKind;
+  /** Receives one summary per device after each committed batch. */
+  deviceSink?: DeviceActivitySink;
   /** Called after every committed batch. */
   onBatch?: (r: BatchResult) => void;
   /** Called when a flush fails and will be retried (e.g. database down). */
@@ -50,10 +56,20 @@ interface Pending {
 
 type SendPacket = (packet: { cmd: string; messageId?: number }, cb?: (err?: Error) => void) => void;
 
-/** Topic `sensors/<source>/<device>` → `<source>`; shared-subscription prefixes are not part of received topics. */
+/** Topic `<prefix>/<source>/<device>` (e.g. `sensors/…`, `modems/…`, `fleet/…`) → `<source>`; shared-subscription prefixes are not part of received topics. */
 export function sourceFromTopic(topic: string): string | undefined {
   const parts = topic.split('/');
-  return parts[0] === 'sensors' && parts[1] ? parts[1] : undefined;
+  return parts.length >= 3 && parts[0] && parts[1] ? parts[1] : undefined;
+}
+
+/**
+ * A shared subscription (`$share/<group>/<filter>`): the broker hands each message to one of the
+ * group's sessions, so several workers split one topic. MQTT 5 §4.8.2.
+ * @throws Error when the group name contains `/`, `+` or `#`.
+ */
+export function sharedTopic(group: string, filter: string): string {
+  if (!group || /[/+#]/.test(group)) throw new Error(`Shared subscription group ${JSON.stringify(group)} must be non-empty without / + #.`);
+  return `$share/${group}/${filter}`;
 }
 
 /** Batches MQTT messages into PostgreSQL; see the module comment for the delivery guarantees. */
@@ -68,8 +84,16 @@ export class MqttBatchConsumer {
   private fatal: Error | undefined;
   /** Totals since start. */
   readonly stats = { received: 0, committed: 0, inserted: 0, duplicates: 0, deadLettered: 0, batches: 0 };
+  /** Committed messages per second. */
+  readonly rate = new RateWindow(60);
   /** Why the consumer is waiting (e.g. the database is unreachable), or undefined. */
   waitingReason: string | undefined;
+  /** Since when it waits, epoch ms. */
+  waitingSince: number | undefined;
+  /** Last transient error seen (kept after recovery, for status). */
+  lastError: string | undefined;
+  /** Broker connection state. */
+  connected = false;
 
   constructor(
     private readonly pool: Pool,
@@ -100,9 +124,27 @@ export class MqttBatchConsumer {
     // listen before connecting, or those messages would be acknowledged and dropped.
     this.holdPubacks(client);
     client.on('message', (topic, payload, packet: IPublishPacket) => this.onMessage(topic, payload, packet));
+    let connections = 0;
     client.on('connect', () => {
       // A new connection cannot acknowledge packet ids of the old one: the broker re-sends them.
       this.heldAcks.clear();
+      this.connected = true;
+      // After a reconnect, subscribe again even when the broker says the session is present:
+      // Mosquitto 2.0 does not restore shared subscriptions from persistence after a restart, and
+      // re-subscribing an existing subscription is harmless (MQTT 5 §3.8.4: it replaces it, queued
+      // messages are kept).
+      if (connections++ > 0) {
+        // `resubscribe: true` makes MQTT.js send the SUBSCRIBE although it believes it is subscribed.
+        client.subscribeAsync({ [this.options.topic]: { qos: 1 }, resubscribe: true } as unknown as string).catch((e: unknown) => {
+          this.lastError = `resubscribe: ${(e as Error).message}`;
+        });
+      }
+    });
+    client.on('close', () => {
+      this.connected = false;
+    });
+    client.on('error', (e) => {
+      this.lastError = `broker: ${e.message}`;
     });
     await new Promise<void>((resolve, reject) => {
       const onError = (e: Error) => {
@@ -167,25 +209,44 @@ export class MqttBatchConsumer {
   }
 
   private async commit(batch: Pending[]): Promise<void> {
-    const readings: Reading[] = [];
+    const kind = this.options.kind ?? 'sensor';
     const deadLetters: DeadLetter[] = [];
-    const now = Date.now();
+    const bySource = new Map<string, RawMessage[]>();
     for (const m of batch) {
       const source = this.options.source ?? sourceFromTopic(m.topic);
       if (!source) {
-        deadLetters.push(this.deadLetter('unknown', m, 'topic', `topic ${m.topic} is not sensors/<source>/<device>`));
+        deadLetters.push(this.deadLetter('unknown', m, 'topic', `topic ${m.topic} is not <prefix>/<source>/<device>`));
         continue;
       }
-      const r = parseReading(source, m.payload, now);
-      if (r.ok) readings.push(r.reading);
-      else deadLetters.push(this.deadLetter(source, m, r.code, r.reason));
+      let list = bySource.get(source);
+      if (!list) bySource.set(source, (list = []));
+      list.push({ payload: m.payload, origin: { mqttTopic: m.topic, messageId: m.messageId ?? null }, dedupeKey: this.dedupeKey(m) });
     }
+    const now = Date.now();
+    const readings = [];
+    const telemetry = [];
+    const gpsFixes = [];
+    for (const [source, list] of bySource) {
+      const p = parseMessages(kind, source, list, now);
+      readings.push(...p.readings);
+      telemetry.push(...p.telemetry);
+      gpsFixes.push(...p.gpsFixes);
+      deadLetters.push(...p.deadLetters);
+    }
+    const batchSource = this.options.source ?? bySource.keys().next().value ?? 'unknown';
     let delay = 500;
     for (;;) {
       try {
-        const result = await writeBatch(this.pool, { source: this.options.source ?? readings[0]?.source ?? 'unknown', consumer: this.options.clientId, readings, deadLetters });
+        const result = await writeBatch(this.pool, { source: batchSource, consumer: this.options.clientId, readings, telemetry, gpsFixes, deadLetters });
         this.setWaiting(undefined);
         this.ackAll(batch);
+        this.rate.add(batch.length);
+        if (this.options.deviceSink && result.devices.length) {
+          // A sink failure must not undo or block ingest: the rows are committed and acknowledged.
+          this.options.deviceSink.onCommitted(result.devices).catch((e: unknown) => {
+            this.lastError = `device sink: ${(e as Error).message}`;
+          });
+        }
         this.stats.committed += batch.length;
         this.stats.inserted += result.inserted;
         this.stats.duplicates += result.duplicates;
@@ -199,6 +260,7 @@ export class MqttBatchConsumer {
           if (!isTransientDbError(e)) this.fatal = e as Error;
           throw e;
         }
+        this.lastError = `database: ${(e as Error).message}`;
         this.setWaiting(`database unavailable: ${(e as Error).message}; holding ${batch.length} unacknowledged messages, retrying in ${delay} ms`);
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 10_000);
@@ -208,14 +270,19 @@ export class MqttBatchConsumer {
 
   private setWaiting(reason: string | undefined): void {
     if (reason !== this.waitingReason) {
+      if (reason === undefined) this.waitingSince = undefined;
+      else this.waitingSince ??= Date.now();
       this.waitingReason = reason;
       this.options.onWaiting?.(reason);
     }
   }
 
+  private dedupeKey(m: Pending): string {
+    return `mqtt:${createHash('sha256').update(m.topic).update('\0').update(m.payload).digest('hex')}`;
+  }
+
   private deadLetter(source: string, m: Pending, code: DeadLetter['code'], reason: string): DeadLetter {
-    const dedupeKey = `mqtt:${createHash('sha256').update(m.topic).update('\0').update(m.payload).digest('hex')}`;
-    return { source, origin: { mqttTopic: m.topic, messageId: m.messageId ?? null }, payload: m.payload, code, reason, dedupeKey };
+    return { source, origin: { mqttTopic: m.topic, messageId: m.messageId ?? null }, payload: m.payload, code, reason, dedupeKey: this.dedupeKey(m) };
   }
 
   private ackAll(batch: Pending[]): void {
@@ -230,11 +297,26 @@ export class MqttBatchConsumer {
   }
 
   /**
-   * Stops consuming. With `flush` (graceful), commits and acknowledges what is buffered first;
-   * without it, drops the buffer unacknowledged so the broker re-sends it to the next session.
+   * Stops consuming. With `flush` (graceful), commits and acknowledges what is buffered first, giving
+   * up after `flushTimeoutMs` (e.g. the database is down); whatever is not committed then is dropped
+   * unacknowledged, so the broker re-sends it to the next session.
    */
-  async stop({ flush = true }: { flush?: boolean } = {}): Promise<void> {
-    if (flush) await this.flush().catch(() => {});
+  async stop({ flush = true, flushTimeoutMs = 10_000 }: { flush?: boolean; flushTimeoutMs?: number } = {}): Promise<void> {
+    if (flush) {
+      let timer: NodeJS.Timeout | undefined;
+      const gaveUp = await Promise.race([
+        this.flush().then(
+          () => false,
+          () => false,
+        ),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(true), flushTimeoutMs))),
+      ]);
+      clearTimeout(timer);
+      if (gaveUp) {
+        this.stopped = true;
+        await this.flushing?.catch(() => {});
+      }
+    }
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.client?.endAsync(!flush).catch(() => {});

@@ -1,12 +1,15 @@
 /**
- * Context functions shared by the parse (discovery) and compile renders: `var()`, `is_incremental()`,
- * and the argument checks of `ref()` / `source()`.
+ * Context functions shared by the parse (discovery) and compile renders: `var()`, `env_var()`,
+ * `is_incremental()`, the argument checks of `ref()` / `source()`, and Jinja's capitalised literals.
  */
 import { TemplateError } from './errors';
 import { splitKeywords } from './template';
 
-/** Names every model may call. */
-export const CONTEXT_FUNCTIONS = ['ref', 'source', 'config', 'var', 'is_incremental'] as const;
+/** Names every model and singular test may call. */
+export const CONTEXT_FUNCTIONS = ['ref', 'source', 'config', 'var', 'env_var', 'is_incremental'] as const;
+
+/** Jinja's `True`, `False`, `None` (nunjucks only knows the lower-case spellings). */
+export const JINJA_LITERALS = { True: true, False: false, None: null } as const;
 
 /**
  * `var(name, default?)`: the run's value, else the default.
@@ -20,6 +23,22 @@ export function makeVar(file: string, vars: Record<string, unknown>): (...args: 
     if (Object.prototype.hasOwnProperty.call(vars, name)) return vars[name];
     if (positional.length >= 2) return positional[1];
     throw new TemplateError(file, undefined, name, `var('${name}') is not set and has no default`);
+  };
+}
+
+/**
+ * `env_var(name, default?)`: an environment variable, else the default.
+ * @throws TemplateError when unset without a default.
+ */
+export function makeEnvVar(file: string): (...args: unknown[]) => unknown {
+  return (...raw: unknown[]) => {
+    const { positional } = splitKeywords(raw);
+    const name = positional[0];
+    if (typeof name !== 'string') throw new TemplateError(file, undefined, 'env_var', 'env_var() needs a string name');
+    const v = process.env[name];
+    if (v !== undefined) return v;
+    if (positional.length >= 2) return positional[1];
+    throw new TemplateError(file, undefined, name, `env_var('${name}') is not set and has no default`);
   };
 }
 
@@ -49,9 +68,4 @@ export function sourceArgs(file: string, raw: unknown[]): [string, string] {
     throw new TemplateError(file, undefined, 'source', `source() takes 'source_name', 'table_name' as strings`);
   }
   return [positional[0] as string, positional[1] as string];
-}
-
-/** `is_incremental()`: always false until the incremental materialization exists. */
-export function isIncremental(): boolean {
-  return false;
 }

@@ -1,5 +1,6 @@
 /**
- * Stage 5 (execute): builds one model's relation in PostgreSQL.
+ * Stage 5 (execute): builds one node in PostgreSQL: a model's relation, a seed's table, or a test's
+ * failing-row count.
  *
  * Materializations (after dbt-postgres, https://docs.getdbt.com/docs/build/materializations):
  * - `table`: in ONE transaction, `CREATE TABLE <name>__dbt_tmp AS (<sql>)`, rename the existing relation
@@ -9,14 +10,28 @@
  * - `view`: an existing view is replaced in place with `CREATE OR REPLACE VIEW` (dependent views stay);
  *   when that is impossible (columns removed or retyped) or a table stands there, the same swap as
  *   above is used.
+ * - `incremental` (dbt-postgres): the first build, a `--full-refresh` or a non-table in the way → built
+ *   like `table` (plus a unique index on `unique_key` for `merge`). Otherwise the model is compiled with
+ *   `is_incremental()` true into a temporary table, then in the same transaction: `append` inserts it;
+ *   `delete+insert` (the default with a `unique_key`) deletes the target rows with a key in it and
+ *   inserts; `merge` runs `INSERT … ON CONFLICT (unique_key) DO UPDATE` (creating the unique index when
+ *   missing). Only the columns the target has are written.
+ * - `ephemeral`: never built (inlined into its children as a CTE by compile.ts).
+ * - seeds: CSV → table with inferred types (seed.ts); an existing table of the same columns and types is
+ *   truncated and reloaded in one transaction (dependent views stay), otherwise build-then-swap.
+ * - tests: `select count(*) … from (<test sql>)`; 0 rows = `pass`, else `fail` (`warn` with severity warn).
  * Builders of the same relation are serialised with a transaction-level advisory lock.
  */
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { isTransientDbError } from '../db/errors';
 import { compileNode } from './compile';
 import { ModelExecutionError, ModelRunnerError, SelectionError } from './errors';
 import { quoteIdent, quoteRelation } from './identifiers';
-import type { Manifest, NodeResult } from './types';
+import { parseSeed } from './seed';
+import type { Manifest, ManifestNode, NodeResult } from './types';
 
 /** Options of {@link executeNode}. */
 export interface ExecuteOptions {
@@ -24,7 +39,12 @@ export interface ExecuteOptions {
   threadId?: string;
   /** Write compiled SQL under `<target>/compiled/`. @default true */
   writeCompiled?: boolean;
+  /** Rebuild incremental models from scratch (unless they set `full_refresh: false`). @default false */
+  fullRefresh?: boolean;
 }
+
+/** Rows per INSERT statement when loading a seed (PostgreSQL allows 65,535 parameters). */
+export const SEED_INSERT_PARAMS = 30_000;
 
 type Queryable = Pick<pg.PoolClient, 'query'>;
 
@@ -63,13 +83,20 @@ async function dropIfExists(db: Queryable, schema: string, name: string): Promis
   if (kind) await db.query(`DROP ${relationKeyword(kind)} ${quoteRelation(schema, name)} CASCADE`);
 }
 
+/** Schemas known to exist, per pool (forgotten when PostgreSQL says a schema is missing). */
+const ensuredSchemas = new WeakMap<pg.Pool, Set<string>>();
+
 async function ensureSchema(pool: pg.Pool, schema: string): Promise<void> {
+  let known = ensuredSchemas.get(pool);
+  if (!known) ensuredSchemas.set(pool, (known = new Set()));
+  if (known.has(schema)) return;
   try {
     await pool.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
   } catch (e) {
     // Two builders creating the same schema at once: one wins, the other sees a unique violation.
     if ((e as { code?: string }).code !== '23505' && (e as { code?: string }).code !== '42P06') throw e;
   }
+  known.add(schema);
 }
 
 /** Builds `<schema>.<name>__dbt_tmp`, then swaps it in place of whatever is at `<schema>.<name>`. */
@@ -89,13 +116,6 @@ async function swapIn(db: Queryable, schema: string, name: string, createTmp: (t
   return result;
 }
 
-function adapterResponse(r: pg.QueryResult, materialized: string): NodeResult['adapter_response'] {
-  // Like dbt-postgres: row count for tables, -1 for views.
-  if (materialized !== 'table') return { _message: 'CREATE VIEW', code: 'CREATE VIEW', rows_affected: -1 };
-  const rows = typeof r.rowCount === 'number' ? r.rowCount : -1;
-  return { _message: `SELECT ${rows}`, code: 'SELECT', rows_affected: rows };
-}
-
 /**
  * Maps a database error of node `uniqueId` to a {@link ModelExecutionError} (retryable for connection
  * loss, server shutdown, deadlocks, serialization failures; not for SQL errors).
@@ -107,73 +127,263 @@ export function toExecutionError(uniqueId: string, e: unknown): ModelExecutionEr
   return new ModelExecutionError(uniqueId, typeof code === 'string' ? code : undefined, String(message ?? e), isTransientDbError(e));
 }
 
-/**
- * Compiles and builds one model.
- * @returns a `success` {@link NodeResult}; `adapter_response.rows_affected` is the row count of a table
- *   (-1 for views, like dbt-postgres).
- * @throws TemplateError / SelectionError when the node does not compile (not retryable).
- * @throws ModelExecutionError when the database refuses or fails (`retryable` set from the SQLSTATE).
- */
-export async function executeNode(pool: pg.Pool, manifest: Manifest, uniqueId: string, opts: ExecuteOptions = {}): Promise<NodeResult> {
-  const node = manifest.nodes[uniqueId];
-  if (!node) throw new SelectionError(uniqueId, `${uniqueId} is not a model of project ${manifest.metadata.project_name}`);
-  const compileStart = new Date();
-  const compiled = compileNode(manifest, uniqueId, { write: opts.writeCompiled ?? true });
-  const compileEnd = new Date();
-  const { schema, alias, materialized } = node.config;
-  const sql = compiled.compiledCode;
-  let result: pg.QueryResult;
-  let client: pg.PoolClient | undefined;
+function tableResponse(r: pg.QueryResult | undefined, verb = 'SELECT'): NodeResult['adapter_response'] {
+  const rows = typeof r?.rowCount === 'number' ? r.rowCount : -1;
+  return { _message: `${verb} ${rows}`, code: verb, rows_affected: rows };
+}
+
+const VIEW_RESPONSE: NodeResult['adapter_response'] = { _message: 'CREATE VIEW', code: 'CREATE VIEW', rows_affected: -1 };
+
+/** Runs `fn` in a transaction holding the node's advisory lock. */
+async function inLockedTransaction<T>(pool: pg.Pool, node: ManifestNode, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  await ensureSchema(pool, node.config.schema);
+  const client = await pool.connect();
   try {
-    await ensureSchema(pool, schema);
-    client = await pool.connect();
     await client.query('BEGIN');
     try {
       await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`iot_pipelines.models:${node.relation_name}`]);
-      if (materialized === 'table') {
-        result = await swapIn(client, schema, alias, (tmp) => client!.query(`CREATE TABLE ${tmp} AS (\n${sql}\n)`));
-      } else {
-        const existing = await relkind(client, schema, alias);
-        let replaced: pg.QueryResult | undefined;
-        if (existing === 'v') {
-          await client.query('SAVEPOINT replace_view');
-          try {
-            replaced = await client.query(`CREATE OR REPLACE VIEW ${node.relation_name} AS (\n${sql}\n)`);
-            await client.query('RELEASE SAVEPOINT replace_view');
-          } catch (e) {
-            if (!VIEW_REPLACE_REFUSED.has((e as { code?: string }).code ?? '')) throw e;
-            await client.query('ROLLBACK TO SAVEPOINT replace_view');
-          }
-        }
-        result = replaced ?? (await swapIn(client, schema, alias, (tmp) => client!.query(`CREATE VIEW ${tmp} AS (\n${sql}\n)`)));
-      }
+      const out = await fn(client);
       await client.query('COMMIT');
+      return out;
     } catch (e) {
       await client.query('ROLLBACK').catch(() => {});
       throw e;
     }
+  } finally {
+    client.release();
+  }
+}
+
+async function buildView(client: pg.PoolClient, node: ManifestNode, sql: string): Promise<void> {
+  const { schema, alias } = node.config;
+  const existing = await relkind(client, schema, alias);
+  if (existing === 'v') {
+    await client.query('SAVEPOINT replace_view');
+    try {
+      await client.query(`CREATE OR REPLACE VIEW ${node.relation_name} AS (\n${sql}\n)`);
+      await client.query('RELEASE SAVEPOINT replace_view');
+      return;
+    } catch (e) {
+      if (!VIEW_REPLACE_REFUSED.has((e as { code?: string }).code ?? '')) throw e;
+      await client.query('ROLLBACK TO SAVEPOINT replace_view');
+    }
+  }
+  await swapIn(client, schema, alias, (tmp) => client.query(`CREATE VIEW ${tmp} AS (\n${sql}\n)`));
+}
+
+/** Name of the unique index backing `merge` (random suffix: old and new tables coexist during a swap). */
+function uniqueIndexName(alias: string): string {
+  return `${alias.slice(0, 40)}__uk_${randomBytes(4).toString('hex')}`;
+}
+
+async function columnsOf(client: pg.PoolClient, schema: string, name: string, temp = false): Promise<{ name: string; type: string }[]> {
+  const r = await client.query<{ name: string; type: string }>(
+    `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
+       FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE ${temp ? 'n.oid = pg_my_temp_schema() AND $1::text IS NULL' : 'n.nspname = $1'} AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
+      ORDER BY a.attnum`,
+    [temp ? null : schema, name],
+  );
+  return r.rows;
+}
+
+/** True when a unique index or constraint covers exactly `keys`. */
+async function hasUniqueIndex(client: pg.PoolClient, schema: string, name: string, keys: string[]): Promise<boolean> {
+  const r = await client.query<{ cols: string[] }>(
+    `SELECT array_agg(a.attname::text ORDER BY a.attname) AS cols
+       FROM pg_catalog.pg_index i
+       JOIN pg_catalog.pg_class c ON c.oid = i.indrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+       JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey)
+      WHERE n.nspname = $1 AND c.relname = $2 AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
+      GROUP BY i.indexrelid`,
+    [schema, name],
+  );
+  const want = [...keys].sort().join('\u0000');
+  return r.rows.some((row) => row.cols.join('\u0000') === want);
+}
+
+async function buildIncremental(
+  client: pg.PoolClient,
+  manifest: Manifest,
+  node: ManifestNode,
+  opts: ExecuteOptions,
+): Promise<{ sql: string; response: NodeResult['adapter_response'] }> {
+  const { schema, alias } = node.config;
+  const keys = node.config.unique_key ?? [];
+  const strategy = node.config.incremental_strategy ?? (keys.length > 0 ? 'delete+insert' : 'append');
+  if ((strategy === 'merge' || strategy === 'delete+insert') && keys.length === 0) {
+    throw new ModelRunnerError(`${node.unique_id}: incremental_strategy '${strategy}' needs a unique_key`);
+  }
+  const existing = await relkind(client, schema, alias);
+  const fullRefresh = (opts.fullRefresh ?? false) && node.config.full_refresh !== false;
+  if (existing !== 'r' || fullRefresh) {
+    const { compiledCode } = compileNode(manifest, node.unique_id, { write: opts.writeCompiled ?? true, isIncremental: false });
+    const r = await swapIn(client, schema, alias, async (tmp) => {
+      const res = await client.query(`CREATE TABLE ${tmp} AS (\n${compiledCode}\n)`);
+      if (strategy === 'merge') await client.query(`CREATE UNIQUE INDEX ${quoteIdent(uniqueIndexName(alias))} ON ${tmp} (${keys.map((k) => quoteIdent(k)).join(', ')})`);
+      return res;
+    });
+    return { sql: compiledCode, response: tableResponse(r) };
+  }
+  const { compiledCode } = compileNode(manifest, node.unique_id, { write: opts.writeCompiled ?? true, isIncremental: true });
+  const tmpName = `${alias}__dbt_tmp`;
+  const tmp = quoteIdent(tmpName);
+  await client.query(`CREATE TEMPORARY TABLE ${tmp} ON COMMIT DROP AS (\n${compiledCode}\n)`);
+  const target = node.relation_name;
+  const newCols = new Set((await columnsOf(client, '', tmpName, true)).map((c) => c.name));
+  const cols = (await columnsOf(client, schema, alias)).map((c) => c.name).filter((c) => newCols.has(c));
+  for (const k of keys) if (!newCols.has(k)) throw new ModelRunnerError(`${node.unique_id}: unique_key column ${k} is not in the model's output`);
+  const colList = cols.map((c) => quoteIdent(c)).join(', ');
+  let r: pg.QueryResult;
+  if (strategy === 'merge') {
+    if (!(await hasUniqueIndex(client, schema, alias, keys))) {
+      await client.query(`CREATE UNIQUE INDEX ${quoteIdent(uniqueIndexName(alias))} ON ${target} (${keys.map((k) => quoteIdent(k)).join(', ')})`);
+    }
+    const updates = cols.filter((c) => !keys.includes(c)).map((c) => `${quoteIdent(c)} = EXCLUDED.${quoteIdent(c)}`);
+    r = await client.query(
+      `INSERT INTO ${target} (${colList})\nSELECT ${colList} FROM ${tmp}\nON CONFLICT (${keys.map((k) => quoteIdent(k)).join(', ')}) ` +
+        (updates.length > 0 ? `DO UPDATE SET ${updates.join(', ')}` : 'DO NOTHING'),
+    );
+  } else {
+    if (strategy === 'delete+insert') {
+      const match = keys.map((k) => `${target}.${quoteIdent(k)} = ${tmp}.${quoteIdent(k)}`).join(' AND ');
+      await client.query(`DELETE FROM ${target} USING ${tmp} WHERE ${match}`);
+    }
+    r = await client.query(`INSERT INTO ${target} (${colList})\nSELECT ${colList} FROM ${tmp}`);
+  }
+  return { sql: compiledCode, response: tableResponse(r, 'INSERT 0') };
+}
+
+async function loadSeed(client: pg.PoolClient, manifest: Manifest, node: ManifestNode): Promise<NodeResult['adapter_response']> {
+  const file = path.join(manifest.project_root, node.original_file_path);
+  const seed = parseSeed(node.original_file_path, fs.readFileSync(file, 'utf8'), node.config.column_types);
+  const { schema, alias } = node.config;
+  const columnsDdl = seed.columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ');
+  const insertInto = async (relation: string) => {
+    const perRow = Math.max(1, seed.columns.length);
+    const chunk = Math.max(1, Math.floor(SEED_INSERT_PARAMS / perRow));
+    const colList = seed.columns.map((c) => quoteIdent(c.name)).join(', ');
+    for (let i = 0; i < seed.rows.length; i += chunk) {
+      const rows = seed.rows.slice(i, i + chunk);
+      const params: (string | null)[] = [];
+      const tuples = rows.map((row) => {
+        const ph = seed.columns.map((_, j) => {
+          params.push(row[j] ?? null);
+          return `$${params.length}`;
+        });
+        return `(${ph.join(', ')})`;
+      });
+      await client.query(`INSERT INTO ${relation} (${colList}) VALUES ${tuples.join(', ')}`, params);
+    }
+  };
+  const existing = await relkind(client, schema, alias);
+  if (existing === 'r') {
+    const current = await columnsOf(client, schema, alias);
+    // Same columns and types (compared through PostgreSQL's own spelling of the types).
+    const wanted = await client.query<{ t: string }>(
+      `SELECT format_type(to_regtype(t)::oid, NULL) AS t FROM unnest($1::text[]) WITH ORDINALITY AS u(t, i) ORDER BY i`,
+      [seed.columns.map((c) => c.type)],
+    );
+    const same =
+      current.length === seed.columns.length &&
+      current.every((c, i) => c.name === seed.columns[i]?.name && c.type.replace(/\(.*\)/, '') === (wanted.rows[i]?.t ?? '').replace(/\(.*\)/, '') && !/\(/.test(seed.columns[i]?.type ?? ''));
+    if (same) {
+      await client.query(`TRUNCATE ${node.relation_name}`);
+      await insertInto(node.relation_name);
+      return { _message: `INSERT ${seed.rows.length}`, code: 'INSERT', rows_affected: seed.rows.length };
+    }
+  }
+  await swapIn(client, schema, alias, async (tmp) => {
+    const r = await client.query(`CREATE TABLE ${tmp} (${columnsDdl})`);
+    await insertInto(tmp);
+    return r;
+  });
+  return { _message: `INSERT ${seed.rows.length}`, code: 'INSERT', rows_affected: seed.rows.length };
+}
+
+async function runTest(pool: pg.Pool, node: ManifestNode, sql: string): Promise<{ status: 'pass' | 'fail' | 'warn'; failures: number; message: string | null; response: NodeResult['adapter_response'] }> {
+  const r = await pool.query<{ failures: string }>(`select count(*) as failures from (\n${sql}\n) dbt_internal_test`);
+  const failures = Number(r.rows[0]?.failures ?? 0);
+  const severity = node.config.severity ?? 'error';
+  const status = failures === 0 ? 'pass' : severity === 'warn' ? 'warn' : 'fail';
+  const message = failures === 0 ? null : `Got ${failures} result${failures === 1 ? '' : 's'}, configured to ${severity === 'warn' ? 'warn' : 'fail'} if != 0`;
+  return { status, failures, message, response: { _message: 'SELECT 1', code: 'SELECT', rows_affected: 1 } };
+}
+
+/**
+ * Compiles and builds (or tests, or loads) one node.
+ * @returns a {@link NodeResult}: `success` for models and seeds (`rows_affected`: rows of a table or
+ *   seed, -1 for views, like dbt-postgres), `pass` / `fail` / `warn` with `failures` for tests.
+ * @throws TemplateError / SelectionError / ProjectError when the node does not compile or the seed
+ *   does not parse (not retryable).
+ * @throws ModelExecutionError when the database refuses or fails (`retryable` set from the SQLSTATE).
+ */
+export async function executeNode(pool: pg.Pool, manifest: Manifest, uniqueId: string, opts: ExecuteOptions = {}): Promise<NodeResult> {
+  const node = manifest.nodes[uniqueId];
+  if (!node) throw new SelectionError(uniqueId, `${uniqueId} is not a node of project ${manifest.metadata.project_name}`);
+  const compileStart = new Date();
+  let compileEnd = compileStart;
+  let sql: string | null = null;
+  let response: NodeResult['adapter_response'];
+  let status: NodeResult['status'] = 'success';
+  let failures: number | null = null;
+  let message: string | null;
+  try {
+    if (node.resource_type === 'test') {
+      sql = compileNode(manifest, uniqueId, { write: opts.writeCompiled ?? true }).compiledCode;
+      compileEnd = new Date();
+      const t = await runTest(pool, node, sql);
+      ({ status, failures, message, response } = t);
+    } else if (node.resource_type === 'seed') {
+      compileEnd = new Date();
+      response = await inLockedTransaction(pool, node, (client) => loadSeed(client, manifest, node));
+      message = response._message ?? null;
+    } else if (node.config.materialized === 'ephemeral') {
+      sql = compileNode(manifest, uniqueId, { write: opts.writeCompiled ?? true }).compiledCode;
+      compileEnd = new Date();
+      response = {};
+      message = 'EPHEMERAL';
+    } else if (node.config.materialized === 'incremental') {
+      const out = await inLockedTransaction(pool, node, (client) => buildIncremental(client, manifest, node, opts));
+      compileEnd = new Date(compileStart.getTime());
+      sql = out.sql;
+      response = out.response;
+      message = response._message ?? null;
+    } else {
+      const compiled = compileNode(manifest, uniqueId, { write: opts.writeCompiled ?? true }).compiledCode;
+      sql = compiled;
+      compileEnd = new Date();
+      if (node.config.materialized === 'table') {
+        const r = await inLockedTransaction(pool, node, (client) =>
+          swapIn(client, node.config.schema, node.config.alias, (tmp) => client.query(`CREATE TABLE ${tmp} AS (\n${compiled}\n)`)),
+        );
+        response = tableResponse(r);
+      } else {
+        await inLockedTransaction(pool, node, (client) => buildView(client, node, compiled));
+        response = VIEW_RESPONSE;
+      }
+      message = response._message ?? null;
+    }
   } catch (e) {
+    if ((e as { code?: string }).code === '3F000') ensuredSchemas.get(pool)?.delete(node.config.schema);
     if (e instanceof ModelRunnerError) throw e;
     throw toExecutionError(uniqueId, e);
-  } finally {
-    client?.release();
   }
   const executeEnd = new Date();
-  const response = adapterResponse(result, materialized);
   return {
     unique_id: uniqueId,
-    status: 'success',
+    status,
     timing: [
       { name: 'compile', started_at: compileStart.toISOString(), completed_at: compileEnd.toISOString() },
       { name: 'execute', started_at: compileEnd.toISOString(), completed_at: executeEnd.toISOString() },
     ],
     thread_id: opts.threadId ?? 'Thread-1',
     execution_time: (executeEnd.getTime() - compileStart.getTime()) / 1000,
-    message: response._message ?? null,
+    message,
     adapter_response: response,
     compiled_code: sql,
-    relation_name: node.relation_name,
-    failures: null,
+    relation_name: node.resource_type === 'test' || node.config.materialized === 'ephemeral' ? null : node.relation_name,
+    failures,
   };
 }
 

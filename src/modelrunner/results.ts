@@ -1,7 +1,15 @@
 /**
  * Node results that need no database (errors, skips). Pure: also imported by workflow code.
  */
-import type { NodeResult } from './types';
+import type { NodeResult, NodeStatus } from './types';
+
+/** Statuses after which downstream nodes are skipped: `error`, test `fail`, `skipped`. */
+export const FAILED_STATUSES: readonly NodeStatus[] = ['error', 'fail', 'skipped'];
+
+/** True when `status` blocks the node's downstream (see {@link FAILED_STATUSES}). */
+export function isFailedStatus(status: NodeStatus): boolean {
+  return FAILED_STATUSES.includes(status);
+}
 
 /** An `error` or `skipped` {@link NodeResult} (no timing: nothing was built). */
 export function failedResult(uniqueId: string, status: 'error' | 'skipped', message: string, threadId = 'Thread-1'): NodeResult {

@@ -23,6 +23,8 @@ export type DagOutcome<R> =
 /**
  * Runs `nodes` with at most `maxParallel` `run` calls at once.
  * @param maxParallel at least 1.
+ * @param isFailure a resolved value that still blocks the node's downstream (e.g. a failing test);
+ *   such a node keeps its `success` outcome, its descendants are skipped. @default never
  * @returns outcome per unique ID, in the order of `nodes`.
  * @throws Error when a node depends on an ID that is not in `nodes` (caller bug).
  */
@@ -30,6 +32,7 @@ export async function runDag<N extends DagNode, R>(
   nodes: N[],
   maxParallel: number,
   run: (node: N) => Promise<R>,
+  isFailure?: (value: R) => boolean,
 ): Promise<Map<string, DagOutcome<R>>> {
   const ids = new Set(nodes.map((n) => n.uniqueId));
   for (const n of nodes) {
@@ -48,8 +51,8 @@ export async function runDag<N extends DagNode, R>(
       const still: N[] = [];
       for (const n of pending) {
         const bad = n.dependsOn.find((d) => {
-          const s = outcomes.get(d)?.status;
-          return s === 'error' || s === 'skipped';
+          const o = outcomes.get(d);
+          return o?.status === 'error' || o?.status === 'skipped' || (o?.status === 'success' && isFailure !== undefined && isFailure(o.value));
         });
         if (bad !== undefined) {
           outcomes.set(n.uniqueId, { status: 'skipped', cause: bad });

@@ -4,13 +4,22 @@
  * where they exist, so tools that read dbt artifacts can read ours.
  */
 
-/** Materializations supported by {@link executeNode}. */
-export type Materialization = 'view' | 'table';
+/** Materializations of models supported by {@link executeNode}. */
+export type Materialization = 'view' | 'table' | 'incremental' | 'ephemeral';
 
-/** Resolved configuration of one model (folder configs < schema.yml `config:` < in-file `config()`). */
+/** Incremental strategies (dbt names). `merge` is `INSERT … ON CONFLICT (unique_key) DO UPDATE`. */
+export type IncrementalStrategy = 'append' | 'delete+insert' | 'merge';
+
+/** Kinds of nodes in the manifest. */
+export type ResourceType = 'model' | 'seed' | 'test';
+
+/**
+ * Resolved configuration of one node (folder configs < schema.yml `config:` < in-file `config()`).
+ * Seeds have `materialized: 'seed'`, tests `materialized: 'test'` (as in dbt's manifest).
+ */
 export interface ModelConfig {
-  /** How the model is built. @default 'view' */
-  materialized: Materialization;
+  /** How the node is built. @default 'view' for models */
+  materialized: Materialization | 'seed' | 'test';
   /** Schema the relation is built in; used as-is (no `<target>_<custom>` prefixing). @default the project's default schema */
   schema: string;
   /** Relation name. @default the model name (file name without `.sql`) */
@@ -19,6 +28,16 @@ export interface ModelConfig {
   tags: string[];
   /** Disabled models are not part of the manifest's nodes. @default true */
   enabled: boolean;
+  /** Incremental models: columns identifying a row (merge / delete+insert key). */
+  unique_key?: string[];
+  /** Incremental models. @default 'delete+insert' with a unique_key, else 'append' (dbt-postgres' defaults) */
+  incremental_strategy?: IncrementalStrategy;
+  /** Seeds: column name → SQL type, overriding the inferred type (`{ zip: text }`). */
+  column_types?: Record<string, string>;
+  /** Tests: `error` fails the test (and blocks downstream nodes in `build`), `warn` only warns. @default 'error' */
+  severity?: 'error' | 'warn';
+  /** `false` keeps an incremental model incremental even under `--full-refresh`. */
+  full_refresh?: boolean;
 }
 
 /** One `.sql` file found under a model path. */
@@ -33,6 +52,46 @@ export interface ModelFile {
   modelPath: string;
   /** File contents (the Jinja/SQL source). */
   rawCode: string;
+}
+
+/** One `.csv` file found under a seed path. */
+export interface SeedFile {
+  /** Seed name: the file name without `.csv`. */
+  name: string;
+  /** Path relative to the project directory (`seeds/lookups/x.csv`). */
+  originalFilePath: string;
+  /** Path relative to its seed path (`lookups/x.csv`). */
+  path: string;
+  /** File contents. */
+  rawCsv: string;
+}
+
+/** A singular test: a `.sql` file under a test path returning the failing rows. */
+export interface SingularTestFile {
+  name: string;
+  originalFilePath: string;
+  path: string;
+  rawCode: string;
+}
+
+/**
+ * A generic data test declared in a property file (`data_tests:` or `tests:` under a model, seed,
+ * source table or one of their columns).
+ */
+export interface GenericTestDecl {
+  /** `unique`, `not_null`, `accepted_values`, `relationships`. */
+  testName: 'unique' | 'not_null' | 'accepted_values' | 'relationships';
+  /** Arguments (`values`, `to`, `field`, `quote`). */
+  kwargs: Record<string, unknown>;
+  /** Test config (`severity`, `enabled`, `tags`). */
+  config: Partial<ModelConfig>;
+  /** Custom test name (`name:` key). */
+  name?: string;
+  /** What it tests. */
+  attachedTo: { kind: 'model' | 'seed'; name: string } | { kind: 'source'; sourceName: string; name: string };
+  /** Column under which it was declared. */
+  columnName?: string;
+  originalFilePath: string;
 }
 
 /** A source table declared in a `schema.yml` `sources:` block. */
@@ -57,7 +116,7 @@ export interface ModelPatch {
   originalFilePath: string;
 }
 
-/** Folder-level config tree from `dbt_project.yml` `models:` (keys without `+` that are not configs are folders). */
+/** Folder-level config tree from `dbt_project.yml` `models:` / `seeds:` / `data_tests:` (keys without `+` that are not configs are folders). */
 export interface FolderConfig {
   config: Partial<ModelConfig>;
   children: Record<string, FolderConfig>;
@@ -76,17 +135,30 @@ export interface Project {
   targetPath: string;
   /** Project-level `vars:` (CLI vars override them). */
   vars: Record<string, unknown>;
+  testPaths: string[];
   /** `models: <project name>:` config tree. */
   folderConfig: FolderConfig;
+  /** `seeds: <project name>:` config tree. */
+  seedFolderConfig: FolderConfig;
+  /** `data_tests:` (or `tests:`) `<project name>:` config tree. */
+  testFolderConfig: FolderConfig;
   models: ModelFile[];
+  seeds: SeedFile[];
+  singularTests: SingularTestFile[];
   sources: SourceTableDecl[];
+  /** `models:` entries of property files. */
   modelPatches: ModelPatch[];
+  /** `seeds:` entries of property files. */
+  seedPatches: ModelPatch[];
+  genericTests: GenericTestDecl[];
+  /** `{% docs name %}…{% enddocs %}` blocks of the `.md` files under the model paths: name → text. */
+  docs: Record<string, { text: string; file: string }>;
 }
 
-/** A model node of the manifest (dbt field names). */
+/** A model, seed or test node of the manifest (dbt field names). */
 export interface ManifestNode {
   unique_id: string;
-  resource_type: 'model';
+  resource_type: ResourceType;
   package_name: string;
   name: string;
   /** Path relative to the model path. */
@@ -108,7 +180,14 @@ export interface ManifestNode {
   /** `source()` calls, e.g. `[['ingest', 'sensor_readings']]`. */
   sources: [string, string][];
   depends_on: { nodes: string[]; macros: string[] };
+  /** Template source (models, singular tests); '' for seeds and generic tests. */
   raw_code: string;
+  /** Generic tests: `{ name: 'unique', kwargs: { column_name, model, ... } }`. */
+  test_metadata?: { name: string; kwargs: Record<string, unknown> };
+  /** Generic tests: the tested column. */
+  column_name?: string | null;
+  /** Tests: unique ID of the tested model/seed (null for source tests and singular tests). */
+  attached_node?: string | null;
 }
 
 /** A source table of the manifest (dbt field names). */
@@ -138,6 +217,8 @@ export interface Manifest {
   };
   nodes: Record<string, ManifestNode>;
   sources: Record<string, ManifestSource>;
+  /** `{% docs %}` blocks, keyed `doc.<project>.<name>`. */
+  docs: Record<string, { unique_id: string; name: string; block_contents: string; original_file_path: string; package_name: string; resource_type: 'doc' }>;
   parent_map: Record<string, string[]>;
   child_map: Record<string, string[]>;
   /** Effective vars (project vars overridden by run vars); not a dbt field. */
@@ -148,8 +229,8 @@ export interface Manifest {
   target_dir: string;
 }
 
-/** Status of one node in a run (dbt's run statuses). */
-export type NodeStatus = 'success' | 'error' | 'skipped';
+/** Status of one node in a run (dbt's statuses: models/seeds success|error|skipped, tests pass|fail|warn|error|skipped). */
+export type NodeStatus = 'success' | 'error' | 'skipped' | 'pass' | 'fail' | 'warn';
 
 /** Result of one node (dbt run_results.json `results[]` entry). */
 export interface NodeResult {
@@ -167,7 +248,8 @@ export interface NodeResult {
   compiled_code: string | null;
   /** Relation built, quoted. */
   relation_name: string | null;
-  failures: null;
+  /** Tests: number of failing rows; null for other nodes. */
+  failures: number | null;
 }
 
 /** The run_results.json document. */
@@ -183,7 +265,8 @@ export interface RunResults {
 export interface PlannedNode {
   uniqueId: string;
   name: string;
-  /** Unique IDs of the node's parents that are inside the same plan. */
+  resourceType: ResourceType;
+  /** Unique IDs of the nodes inside the same plan that must succeed first. */
   dependsOn: string[];
-  materialized: Materialization;
+  materialized: ModelConfig['materialized'];
 }

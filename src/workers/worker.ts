@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index';
-import { databaseUrl, loadSettings, mqttUrl, ROOT_DIR, type Settings } from '../config/env';
+import { databaseUrl, kafkaBrokers, loadSettings, mqttUrl, ROOT_DIR, type Settings } from '../config/env';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { loadOccupancyModel } from '../ml/occupancy-model';
@@ -57,6 +57,8 @@ export async function startWorker(settings: Settings = loadSettings(), extra: Pa
     activities: createActivities({
       pool,
       mqttUrl: mqttUrl(settings),
+      kafkaBrokers: kafkaBrokers(settings),
+      lakeDir: settings.lakeDir,
       model,
       notifier: createNotifier({ webhookUrl: settings.notifyWebhookUrl }),
       outputDir: settings.outputDir,

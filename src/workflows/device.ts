@@ -139,7 +139,7 @@ export async function deviceEntity(input: DeviceInput): Promise<void> {
       await notify(ref, 'acknowledged', i.by);
       return state.view();
     },
-    { validator: (i) => validateAck(i, state) },
+    { validator: (i: AcknowledgeInput) => validateAck(i, state) },
   );
   setHandler(
     muteRule,

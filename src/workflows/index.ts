@@ -10,3 +10,5 @@ export { deviceEntity } from './device';
 export { qualityChecks } from './quality-checks';
 export { weatherPipeline } from './weather';
 export { eventsStats } from './events';
+export { kafkaIngest } from './kafka-ingest';
+export { lakeExport } from './lake-export';

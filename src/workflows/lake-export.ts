@@ -3,7 +3,8 @@
  * `schedules/lake-export.yaml` with its data interval: exports every completed hour of the interval
  * (each hour one activity; re-running replaces the hour's partitions).
  */
-import { proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import { currentDataInterval, DataIntervalError, type DataInterval, type DataIntervalInput } from './data-interval';
 import type { LakeActivities } from '../activities/lake-export';
 import type { LakePartition } from '../lake/writer';
 
@@ -15,12 +16,11 @@ export const LAKE_ACTIVITY_OPTIONS = {
 
 const { exportLakeHour } = proxyActivities<LakeActivities>(LAKE_ACTIVITY_OPTIONS);
 
-/** Input of {@link lakeExport}: a data interval of whole hours. */
-export interface LakeExportInput {
-  /** ISO-8601, inclusive; rounded down to the hour. */
-  dataIntervalStart: string;
-  /** ISO-8601, exclusive; rounded down to the hour. */
-  dataIntervalEnd: string;
+/**
+ * Input of {@link lakeExport}: a data interval (explicit `dataIntervalStart`/`dataIntervalEnd`, or
+ * derived from the schedule, see data-interval.ts); both ends are rounded down to whole hours.
+ */
+export interface LakeExportInput extends DataIntervalInput {
   datasets?: string[];
   sources?: string[];
 }
@@ -36,9 +36,15 @@ const HOUR = 3_600_000;
 
 /** Exports each whole hour in [start, end). */
 export async function lakeExport(input: LakeExportInput): Promise<LakeExportResult> {
-  const start = Math.floor(new Date(input.dataIntervalStart).getTime() / HOUR) * HOUR;
-  const end = Math.floor(new Date(input.dataIntervalEnd).getTime() / HOUR) * HOUR;
-  if (!Number.isFinite(start) || !Number.isFinite(end)) throw new Error('dataIntervalStart and dataIntervalEnd must be ISO-8601 timestamps');
+  let interval: DataInterval;
+  try {
+    interval = currentDataInterval(input);
+  } catch (e) {
+    if (e instanceof DataIntervalError) throw ApplicationFailure.nonRetryable(e.message, 'InvalidDataInterval');
+    throw e;
+  }
+  const start = Math.floor(new Date(interval.dataIntervalStart).getTime() / HOUR) * HOUR;
+  const end = Math.floor(new Date(interval.dataIntervalEnd).getTime() / HOUR) * HOUR;
   const hours: string[] = [];
   for (let t = start; t < end; t += HOUR) hours.push(new Date(t).toISOString());
   const partitions: LakePartition[] = [];

@@ -25,7 +25,6 @@ CREATE TABLE IF NOT EXISTS ingest.device_status (
   kind        text        NOT NULL,   -- sensor | modem | gps
   event_time  timestamptz NOT NULL,
   status      jsonb       NOT NULL,   -- the latest values (measurements, interface state, position)
-  messages    bigint      NOT NULL DEFAULT 0,
   updated_at  timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (source, device_id)
 );

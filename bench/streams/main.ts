@@ -1,0 +1,198 @@
+/**
+ * Streams benchmark: committed messages per second MQTT → PostgreSQL and Kafka → PostgreSQL (the
+ * project's consumers, exactly-once path: one transaction per batch, acks/offsets after commit), each
+ * beside its raw limit measured in the same run: COPY of the same rows straight into PostgreSQL, MQTT
+ * QoS 1 pass-through through the same broker (MQTT.js), and Kafka's own Java consumer
+ * (`kafka.tools.ConsumerPerformance` from the stack's jars) on the same topic.
+ * Run alone: `node --import tsx bench/streams/main.ts [--records N] [--soak-seconds S]`.
+ * The soak (fixed rate, RSS at start/end, longest workflow history) is not implemented yet.
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import mqtt from 'mqtt';
+import pgCopy from 'pg-copy-streams';
+import { databaseUrl, kafkaBrokers, loadSettings, mqttUrl } from '../../src/config/env';
+import { createPool, type Pool } from '../../src/db/pool';
+import { createTopic } from '../../src/ingest/kafka-client';
+import { KafkaBatchConsumer } from '../../src/ingest/kafka-consumer';
+import { MqttBatchConsumer } from '../../src/ingest/mqtt-consumer';
+import { encodeReading } from '../../src/ingest/reading';
+import { produceTelemetry, telemetryRecord } from '../../src/simulator/kafka-producer';
+
+/** One measured rate. */
+export interface StreamsBenchRow {
+  name: string;
+  messages: number;
+  seconds: number;
+  perSecond: number;
+}
+
+/** Results of {@link runStreamsBench}. */
+export interface StreamsBenchResult {
+  rows: StreamsBenchRow[];
+  markdown: string;
+}
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+function row(name: string, messages: number, ms: number): StreamsBenchRow {
+  return { name, messages, seconds: Math.round(ms) / 1000, perSecond: Math.round((messages / ms) * 1000) };
+}
+
+async function waitUntil(check: () => boolean, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('benchmark step timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function copyRate(pool: Pool, n: number): Promise<StreamsBenchRow> {
+  const client = await pool.connect();
+  try {
+    await client.query('CREATE TEMP TABLE bench_copy (LIKE ingest.modem_telemetry INCLUDING DEFAULTS)');
+    const t0 = performance.now();
+    const stream = client.query(pgCopy.from('COPY bench_copy (source, device_id, interface, event_time, model, interface_status, cpu_usage, memory_usage) FROM STDIN'));
+    const start = Date.UTC(2024, 0, 1);
+    await new Promise<void>((resolve, reject) => {
+      stream.on('finish', resolve);
+      stream.on('error', reject);
+      let i = 0;
+      const write = () => {
+        let ok = true;
+        while (i < n && ok) {
+          const r = telemetryRecord(i++, 1000, start);
+          ok = stream.write(`bench\t${r.deviceId}\t${r.interface}\t${new Date(r.eventTime).toISOString()}\t${r.model}\t${r.interfaceStatus}\t${r.cpuUsage}\t${r.memoryUsage}\n`);
+        }
+        if (i < n) stream.once('drain', write);
+        else stream.end();
+      };
+      write();
+    });
+    return row('PostgreSQL COPY (raw limit)', n, performance.now() - t0);
+  } finally {
+    await client.query('DROP TABLE IF EXISTS bench_copy').catch(() => {});
+    client.release();
+  }
+}
+
+function kafkaJavaConsumer(topic: string, n: number): StreamsBenchRow {
+  const cp = path.join(ROOT, '.stack', 'kafka', 'libs', '*');
+  const t0 = performance.now();
+  const r = spawnSync('java', ['-cp', cp, 'org.apache.kafka.tools.ConsumerPerformance', '--bootstrap-server', kafkaBrokers().join(','), '--topic', topic, '--messages', String(n), '--timeout', '60000'], { encoding: 'utf8' });
+  const ms = performance.now() - t0;
+  // Summary line: start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec (group join included, like ours), …
+  const line = r.stdout.trim().split('\n').filter((l) => /^\d{4}-/.test(l)).pop();
+  const nMsgSec = line ? Number(line.split(',')[5]) : NaN;
+  if (Number.isFinite(nMsgSec) && nMsgSec > 0) return { name: 'Kafka ConsumerPerformance (raw limit)', messages: n, seconds: Math.round(n / nMsgSec * 1000) / 1000, perSecond: Math.round(nMsgSec) };
+  return row(`Kafka ConsumerPerformance (process wall time; output: ${r.stderr.slice(0, 120)})`, n, ms);
+}
+
+async function kafkaToPg(pool: Pool, topic: string, n: number): Promise<StreamsBenchRow> {
+  const group = `bench-${Date.now()}`;
+  const c = new KafkaBatchConsumer(pool, { brokers: kafkaBrokers(), groupId: group, topic, source: `bench-${group}`, kind: 'modem', batchSize: 10_000, partitionsConsumedConcurrently: 4 });
+  const t0 = performance.now();
+  await c.start();
+  await waitUntil(() => c.stats.committed >= n, 600_000);
+  const ms = performance.now() - t0;
+  await c.stop();
+  await pool.query('DELETE FROM ingest.modem_telemetry WHERE source = $1', [`bench-${group}`]);
+  return row('Kafka → PostgreSQL, exactly-once (kafkajs)', n, ms);
+}
+
+async function mqttPassThrough(url: string, n: number): Promise<StreamsBenchRow> {
+  const topic = `bench/pass/${Date.now()}`;
+  const sub = await mqtt.connectAsync(url, { clientId: `bench-sub-${Date.now()}`, protocolVersion: 5, clean: true, properties: { receiveMaximum: 65535 } });
+  let got = 0;
+  sub.on('message', () => got++);
+  await sub.subscribeAsync(topic, { qos: 1 });
+  const t0 = performance.now();
+  await publish(url, n, () => topic, (i) => `{"i":${i}}`);
+  await waitUntil(() => got >= n, 300_000);
+  const ms = performance.now() - t0;
+  await sub.endAsync();
+  return row('MQTT QoS 1 pass-through (raw limit)', n, ms);
+}
+
+async function publish(url: string, n: number, topic: (i: number) => string, payload: (i: number) => string): Promise<void> {
+  const pub = await mqtt.connectAsync(url, { clientId: `bench-pub-${Date.now()}`, clean: true });
+  const inflight = new Set<Promise<unknown>>();
+  for (let i = 0; i < n; i++) {
+    const p = pub.publishAsync(topic(i), payload(i), { qos: 1 }).finally(() => inflight.delete(p));
+    inflight.add(p);
+    if (inflight.size >= 1000) await Promise.race(inflight);
+  }
+  await Promise.all(inflight);
+  await pub.endAsync();
+}
+
+async function mqttToPg(pool: Pool, url: string, n: number): Promise<StreamsBenchRow> {
+  const source = `bench-mqtt-${Date.now()}`;
+  const c = new MqttBatchConsumer(pool, { url, clientId: source, topic: `sensors/${source}/+`, source, batchSize: 5000, flushIntervalMs: 50 });
+  await c.start();
+  const t0 = performance.now();
+  const start = Date.UTC(2024, 0, 1);
+  await publish(url, n, (i) => `sensors/${source}/d${i % 100}`, (i) => encodeReading({ deviceId: `d${i % 100}`, eventTime: start + i * 1000, temperature: 20, humidity: 40, light: null, co2: 400, humidityRatio: null }));
+  await waitUntil(() => c.stats.committed >= n, 300_000);
+  const ms = performance.now() - t0;
+  await c.stop();
+  await pool.query('DELETE FROM ingest.sensor_readings WHERE source = $1', [source]);
+  return row('MQTT → PostgreSQL, QoS 1, PUBACK after commit', n, ms);
+}
+
+/**
+ * Runs the throughput comparisons on the running stack.
+ * @param o.records Kafka records (200 B) and COPY rows. @default 200000
+ * @param o.mqttMessages MQTT messages. @default 50000
+ */
+export async function runStreamsBench(o: { records?: number; mqttMessages?: number } = {}): Promise<StreamsBenchResult> {
+  const n = o.records ?? 200_000;
+  const m = o.mqttMessages ?? 50_000;
+  const settings = loadSettings();
+  const pool = createPool(databaseUrl(settings), 10);
+  const url = mqttUrl(settings);
+  try {
+    const topic = `bench-telemetry-${Date.now()}`;
+    await createTopic(kafkaBrokers(settings), topic, 4);
+    await produceTelemetry({ brokers: kafkaBrokers(settings), topic, count: n, devices: 1000, padTo: 200, startTime: Date.UTC(2024, 0, 1) });
+    const rows: StreamsBenchRow[] = [];
+    rows.push(await copyRate(pool, n));
+    rows.push(kafkaJavaConsumer(topic, n));
+    rows.push(await kafkaToPg(pool, topic, n));
+    rows.push(await mqttPassThrough(url, m));
+    rows.push(await mqttToPg(pool, url, m));
+    const byName = (s: string) => rows.find((r) => r.name.startsWith(s))?.perSecond ?? NaN;
+    const kafkaPct = Math.round((byName('Kafka → PostgreSQL') / byName('Kafka ConsumerPerformance')) * 100);
+    const mqttPct = Math.round((byName('MQTT → PostgreSQL') / byName('MQTT QoS 1')) * 100);
+    const markdown = [
+      '## Streams throughput',
+      '',
+      '| measurement | messages | seconds | msgs/s |',
+      '|---|---:|---:|---:|',
+      ...rows.map((r) => `| ${r.name} | ${r.messages} | ${r.seconds} | ${r.perSecond} |`),
+      '',
+      `Kafka → PostgreSQL at ${kafkaPct} % of Kafka's own consumer (target ≥ 40 %); MQTT → PostgreSQL at ${mqttPct} % of QoS 1 pass-through (target ≥ 80 %).`,
+      '',
+    ].join('\n');
+    return { rows, markdown };
+  } finally {
+    await pool.end();
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(name);
+    return i > 0 ? Number(process.argv[i + 1]) : undefined;
+  };
+  runStreamsBench({ records: arg('--records'), mqttMessages: arg('--mqtt-messages') })
+    .then((r) => {
+      console.log(r.markdown);
+      process.exit(0);
+    })
+    .catch((e: unknown) => {
+      console.error(e);
+      process.exit(1);
+    });
+}

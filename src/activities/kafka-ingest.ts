@@ -1,0 +1,112 @@
+/**
+ * The Kafka ingest activity: one consumer-group member (src/ingest/kafka-consumer.ts) that heartbeats
+ * its stats and lag, and returns after `runForMs` so the supervising workflow records progress.
+ * Messages never pass through workflow history.
+ */
+import { heartbeat } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Pool } from '../db/pool';
+import type { DeviceActivitySink } from '../ingest/device-activity';
+import { KafkaBatchConsumer } from '../ingest/kafka-consumer';
+import { isMessageKind, type MessageKind } from '../ingest/kinds';
+import { runConsumerLoop, type ConsumerRunStats } from './stream-common';
+
+/** Input of `consumeKafka`. */
+export interface ConsumeKafkaInput {
+  topic: string;
+  groupId: string;
+  /** Source name recorded with every row. @default the topic */
+  source?: string;
+  /** What the topic carries. @default 'modem' */
+  kind?: MessageKind;
+  /** Member index within the stream (part of the client id). @default 0 */
+  member?: number;
+  /** Largest transaction in messages. @default 5000 */
+  batchSize?: number;
+  /** Longest broker wait for a fetch, ms. @default 500 */
+  flushIntervalMs?: number;
+  /** How long this run lasts, ms (each run rejoins the group, so keep it long). @default 300000 */
+  runForMs?: number;
+  /** Return early (with `waitingReason`) after waiting this long for the database, ms. @default 15000 */
+  returnWhenWaitingMs?: number;
+}
+
+/** Clients the Kafka activities need. */
+export interface KafkaIngestDeps {
+  pool: Pool;
+  kafkaBrokers: string[];
+  deviceSink?: DeviceActivitySink;
+}
+
+const NAME = /^[A-Za-z0-9_.-]+$/;
+
+/** Builds the Kafka ingest activities. */
+export function createKafkaIngestActivities({ pool, kafkaBrokers, deviceSink }: KafkaIngestDeps) {
+  return {
+    /**
+     * Runs one group member on `topic` for `runForMs`, heartbeating stats and lag every second.
+     * @throws ApplicationFailure (non-retryable) on invalid input; broker or permanent database errors
+     * fail the attempt (retried with backoff).
+     */
+    async consumeKafka(input: ConsumeKafkaInput): Promise<ConsumerRunStats> {
+      for (const [k, v] of [
+        ['topic', input.topic],
+        ['groupId', input.groupId],
+        ['source', input.source ?? input.topic],
+      ] as const) {
+        if (!NAME.test(v)) throw ApplicationFailure.nonRetryable(`${k} ${JSON.stringify(v)} must match [A-Za-z0-9_.-]+`, 'InvalidInput');
+      }
+      if (input.kind !== undefined && !isMessageKind(input.kind)) {
+        throw ApplicationFailure.nonRetryable(`kind ${JSON.stringify(input.kind)} must be sensor, modem or gps`, 'InvalidInput');
+      }
+      const startedAt = new Date().toISOString();
+      const started = Date.now();
+      const member = input.member ?? 0;
+      const consumer = new KafkaBatchConsumer(pool, {
+        brokers: kafkaBrokers,
+        groupId: input.groupId,
+        topic: input.topic,
+        source: input.source ?? input.topic,
+        kind: input.kind,
+        clientId: `iot-pipelines-${input.groupId}-m${member}`,
+        batchSize: input.batchSize,
+        flushIntervalMs: input.flushIntervalMs,
+        deviceSink,
+      });
+      const details = (): ConsumerRunStats => ({
+        ...consumer.stats,
+        ratePerSecond: consumer.rate.perSecond(Date.now(), started),
+        waitingReason: consumer.waitingReason,
+        lastError: consumer.lastError,
+        lag: consumer.lag,
+        member,
+        startedAt,
+      });
+      heartbeat(details());
+      const lagTimer = setInterval(() => {
+        consumer.refreshLag().catch(() => undefined);
+      }, 5_000);
+      try {
+        await consumer.start();
+        await consumer.refreshLag().catch(() => undefined);
+        await runConsumerLoop({
+          details,
+          waitingSince: () => consumer.waitingSince,
+          fatal: () => consumer.error,
+          runForMs: input.runForMs ?? 300_000,
+          returnWhenWaitingMs: input.returnWhenWaitingMs,
+        });
+        await consumer.stop();
+        await consumer.refreshLag().catch(() => undefined);
+        return { ...details(), endedAt: new Date().toISOString() };
+      } catch (e) {
+        await consumer.stop();
+        throw e;
+      } finally {
+        clearInterval(lagTimer);
+      }
+    },
+  };
+}
+
+export type KafkaIngestActivities = ReturnType<typeof createKafkaIngestActivities>;

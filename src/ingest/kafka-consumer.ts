@@ -1,0 +1,247 @@
+/**
+ * A Kafka consumer-group member that writes each fetched batch into PostgreSQL with exactly-once
+ * effect: in ONE transaction it locks the partition's stored position (`kafka-offsets.ts`), skips the
+ * messages below it (already written by an earlier owner of the partition), writes records, dead
+ * letters (origin topic/partition/offset, deduplicated on it), device status, and the next offset.
+ * Only after the commit is the offset resolved and committed to Kafka (a copy for lag tools). After a
+ * rebalance or restart, assigned partitions are sought to the stored positions.
+ *
+ * kafkajs is used with `autoCommit: false` and `eachBatchAutoResolve: false`; it stays behind
+ * {@link StreamConsumer} so another client can be swapped in.
+ */
+import type { Admin, Consumer, EachBatchPayload } from 'kafkajs';
+import { isTransientDbError } from '../db/errors';
+import type { Pool } from '../db/pool';
+import { insertBatch, withTransaction, type BatchResult } from './batch-writer';
+import type { DeviceActivitySink } from './device-activity';
+import { createKafka, highWatermarks } from './kafka-client';
+import { lockOffset, storedOffsets, storeOffset } from './kafka-offsets';
+import { parseMessages, type MessageKind, type RawMessage } from './kinds';
+import { RateWindow } from './rate';
+
+/** What every stream consumer exposes to its activity (MQTT and Kafka). */
+export interface StreamConsumer {
+  readonly stats: { received: number; committed: number; inserted: number; duplicates: number; deadLettered: number; batches: number };
+  readonly rate: RateWindow;
+  waitingReason: string | undefined;
+  waitingSince: number | undefined;
+  lastError: string | undefined;
+  readonly error: Error | undefined;
+  start(): Promise<void>;
+  stop(o?: { flush?: boolean }): Promise<void>;
+}
+
+/** Options of {@link KafkaBatchConsumer}. */
+export interface KafkaConsumerOptions {
+  brokers: string[];
+  groupId: string;
+  topic: string;
+  /** Source name recorded with every row. */
+  source: string;
+  /** What the topic carries. @default 'modem' */
+  kind?: MessageKind;
+  /** Client id of this member. @default `iot-pipelines-<groupId>` */
+  clientId?: string;
+  /** Largest transaction, in messages (a fetched batch is split). @default 5000 */
+  batchSize?: number;
+  /** Longest broker wait for a fetch to fill, ms. @default 500 */
+  flushIntervalMs?: number;
+  /** Partitions processed in parallel by this member. @default 4 */
+  partitionsConsumedConcurrently?: number;
+  /** Group session timeout, ms: a dead member's partitions move after this. @default 10000 */
+  sessionTimeoutMs?: number;
+  deviceSink?: DeviceActivitySink;
+  onBatch?: (r: BatchResult) => void;
+}
+
+interface Msg {
+  offset: string;
+  value: Buffer | null;
+  key: Buffer | null;
+}
+
+/** See the module comment. */
+export class KafkaBatchConsumer implements StreamConsumer {
+  readonly stats = { received: 0, committed: 0, inserted: 0, duplicates: 0, deadLettered: 0, batches: 0 };
+  readonly rate = new RateWindow(60);
+  waitingReason: string | undefined;
+  waitingSince: number | undefined;
+  lastError: string | undefined;
+  /** Lag per partition (`<topic>/<partition>` → messages), refreshed by {@link refreshLag}. */
+  lag: Record<string, number> = {};
+  /** Partitions assigned to this member at the last rebalance. */
+  assigned: number[] = [];
+  private consumer: Consumer | undefined;
+  private admin: Admin | undefined;
+  private fatal: Error | undefined;
+  private stopping = false;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly o: KafkaConsumerOptions,
+  ) {}
+
+  get error(): Error | undefined {
+    return this.fatal;
+  }
+
+  /** Joins the group and starts consuming. @throws when the brokers cannot be reached. */
+  async start(): Promise<void> {
+    const kafka = createKafka(this.o.brokers, this.o.clientId ?? `iot-pipelines-${this.o.groupId}`);
+    const consumer = kafka.consumer({
+      groupId: this.o.groupId,
+      sessionTimeout: this.o.sessionTimeoutMs ?? 10_000,
+      rebalanceTimeout: 30_000,
+      heartbeatInterval: 1_000,
+      maxWaitTimeInMs: this.o.flushIntervalMs ?? 500,
+      maxBytesPerPartition: 8 * 1024 * 1024,
+      maxBytes: 32 * 1024 * 1024,
+      retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
+    });
+    this.consumer = consumer;
+    this.admin = kafka.admin();
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      const parts = (e.payload.memberAssignment[this.o.topic] ?? []).slice().sort((a, b) => a - b);
+      this.assigned = parts;
+      void this.seekToStored(parts);
+    });
+    consumer.on(consumer.events.CRASH, (e) => {
+      this.lastError = `kafka: ${e.payload.error.message}`;
+    });
+    await consumer.connect();
+    await this.admin.connect();
+    await consumer.subscribe({ topics: [this.o.topic], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.o.partitionsConsumedConcurrently ?? 4,
+      eachBatch: (p) => this.onBatch(p),
+    });
+  }
+
+  /** After a rebalance or restart, starts each assigned partition at the position PostgreSQL holds. */
+  private async seekToStored(partitions: number[]): Promise<void> {
+    try {
+      const stored = await storedOffsets(this.pool, this.o.groupId, this.o.topic);
+      for (const p of partitions) {
+        const next = stored.get(p);
+        if (next !== undefined) this.consumer?.seek({ topic: this.o.topic, partition: p, offset: String(next) });
+      }
+    } catch (e) {
+      // Not fatal: batches below the stored position are skipped inside the transaction anyway.
+      this.lastError = `seek: ${(e as Error).message}`;
+    }
+  }
+
+  // kafkajs hands these over as closures, not methods: destructuring them is safe.
+  // eslint-disable-next-line @typescript-eslint/unbound-method
+  private async onBatch({ batch, heartbeat, resolveOffset, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const size = this.o.batchSize ?? 5000;
+    const all = batch.messages as Msg[];
+    this.stats.received += all.length;
+    for (let i = 0; i < all.length; i += size) {
+      if (!isRunning() || isStale() || this.stopping) return;
+      const chunk = all.slice(i, i + size);
+      const last = chunk[chunk.length - 1]!;
+      await this.commitChunk(batch.partition, chunk, heartbeat);
+      resolveOffset(last.offset);
+      const next = String(Number(last.offset) + 1);
+      await this.consumer?.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]).catch((e: unknown) => {
+        // The stored position in PostgreSQL is the truth; Kafka's copy catches up with the next batch.
+        this.lastError = `kafka commit: ${(e as Error).message}`;
+      });
+      await heartbeat();
+    }
+  }
+
+  private async commitChunk(partition: number, chunk: Msg[], heartbeat: () => Promise<void>): Promise<void> {
+    const { groupId, topic, source } = this.o;
+    const kind = this.o.kind ?? 'modem';
+    const first = Number(chunk[0]!.offset);
+    const nextOffset = Number(chunk[chunk.length - 1]!.offset) + 1;
+    // Parsed before the transaction (CPU work outside the lock); filtered by the stored offset inside.
+    const raw: Array<RawMessage & { offset: number }> = chunk.map((m) => {
+      const offset = Number(m.offset);
+      return {
+        offset,
+        payload: m.value ?? Buffer.alloc(0),
+        origin: { topic, partition, offset, key: m.key ? m.key.toString('utf8') : null },
+        dedupeKey: `kafka:${topic}:${partition}:${offset}`,
+      };
+    });
+    let delay = 500;
+    for (;;) {
+      try {
+        const result = await withTransaction(this.pool, async (client) => {
+          const stored = await lockOffset(client, groupId, topic, partition);
+          const fresh = stored > first ? raw.filter((m) => m.offset >= stored) : raw;
+          const skipped = raw.length - fresh.length;
+          const parsed = parseMessages(kind, source, fresh);
+          const r = await insertBatch(client, {
+            source,
+            consumer: `${this.o.clientId ?? groupId}/${topic}/${partition}`,
+            readings: parsed.readings,
+            telemetry: parsed.telemetry,
+            gpsFixes: parsed.gpsFixes,
+            deadLetters: parsed.deadLetters,
+            skipped,
+          });
+          if (nextOffset > stored) await storeOffset(client, groupId, topic, partition, nextOffset);
+          return r;
+        });
+        this.setWaiting(undefined);
+        this.stats.committed += result.messages;
+        this.stats.inserted += result.inserted;
+        this.stats.duplicates += result.duplicates;
+        this.stats.deadLettered += result.deadLettered;
+        this.stats.batches++;
+        this.rate.add(result.messages);
+        this.o.onBatch?.(result);
+        if (this.o.deviceSink && result.devices.length) {
+          this.o.deviceSink.onCommitted(result.devices).catch((e: unknown) => {
+            this.lastError = `device sink: ${(e as Error).message}`;
+          });
+        }
+        return;
+      } catch (e) {
+        if (!isTransientDbError(e)) {
+          this.fatal = e as Error;
+          throw e;
+        }
+        if (this.stopping) throw e;
+        this.lastError = `database: ${(e as Error).message}`;
+        this.setWaiting(`database unavailable: ${(e as Error).message}; holding ${chunk.length} uncommitted messages of partition ${partition}, retrying in ${delay} ms`);
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 5_000);
+        // Keeps the group membership while waiting; throws on a rebalance (the batch is then re-read).
+        await heartbeat();
+      }
+    }
+  }
+
+  private setWaiting(reason: string | undefined): void {
+    if (reason === undefined) this.waitingSince = undefined;
+    else this.waitingSince ??= Date.now();
+    this.waitingReason = reason;
+  }
+
+  /**
+   * Recomputes lag per partition: the topic's high watermark minus the position stored in PostgreSQL
+   * (all partitions of the topic, whichever member owns them).
+   */
+  async refreshLag(): Promise<Record<string, number>> {
+    if (!this.admin) return this.lag;
+    const [high, stored] = await Promise.all([highWatermarks(this.admin, this.o.topic), storedOffsets(this.pool, this.o.groupId, this.o.topic)]);
+    const lag: Record<string, number> = {};
+    for (const [p, h] of high) lag[`${this.o.topic}/${p}`] = Math.max(0, h - (stored.get(p) ?? 0));
+    this.lag = lag;
+    return lag;
+  }
+
+  /** Leaves the group. In-flight transactions either commit (then are acknowledged) or roll back. */
+  async stop(_o: { flush?: boolean } = {}): Promise<void> {
+    this.stopping = true;
+    await this.consumer?.disconnect().catch(() => {});
+    await this.admin?.disconnect().catch(() => {});
+  }
+}

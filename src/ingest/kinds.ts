@@ -1,0 +1,66 @@
+/**
+ * Message kinds that share one ingest path: validation → dead letters → one-transaction batch writer.
+ * A stream (MQTT topic or Kafka topic) carries one kind:
+ * - `sensor`: sensor readings (`reading.ts`) → `ingest.sensor_readings`
+ * - `modem`: modem telemetry (`telemetry.ts`) → `ingest.modem_telemetry`
+ * - `gps`: GPS fixes (`gps.ts`) → `ingest.gps_fixes`
+ */
+import type { DeadLetter } from './batch-writer';
+import { parseGpsFix, type GpsFix } from './gps';
+import { parseReading, type Reading } from './reading';
+import { parseTelemetry, type ModemTelemetry } from './telemetry';
+
+/** The kinds of message a stream can carry. */
+export const MESSAGE_KINDS = ['sensor', 'modem', 'gps'] as const;
+/** One of {@link MESSAGE_KINDS}. */
+export type MessageKind = (typeof MESSAGE_KINDS)[number];
+
+/** A message as received, before validation. */
+export interface RawMessage {
+  payload: Uint8Array;
+  /** Where it came from: `{ mqttTopic, messageId }` or `{ topic, partition, offset }`. */
+  origin: Record<string, unknown>;
+  /** Natural key of the message, so a redelivery is not dead-lettered twice. */
+  dedupeKey: string;
+}
+
+/** Valid records of a batch, by table. */
+export interface Records {
+  readings: Reading[];
+  telemetry: ModemTelemetry[];
+  gpsFixes: GpsFix[];
+}
+
+/** Records and dead letters of a batch. */
+export interface ParsedMessages extends Records {
+  deadLetters: DeadLetter[];
+}
+
+/** True when `k` names a message kind. */
+export function isMessageKind(k: unknown): k is MessageKind {
+  return typeof k === 'string' && (MESSAGE_KINDS as readonly string[]).includes(k);
+}
+
+/**
+ * Validates `messages` of one kind.
+ * @param now clock for the future-timestamp check, epoch ms
+ */
+export function parseMessages(kind: MessageKind, source: string, messages: RawMessage[], now = Date.now()): ParsedMessages {
+  const out: ParsedMessages = { readings: [], telemetry: [], gpsFixes: [], deadLetters: [] };
+  for (const m of messages) {
+    if (kind === 'sensor') {
+      const r = parseReading(source, m.payload, now);
+      if (r.ok) out.readings.push(r.reading);
+      else out.deadLetters.push({ source, origin: m.origin, payload: m.payload, code: r.code, reason: r.reason, dedupeKey: m.dedupeKey });
+    } else if (kind === 'modem') {
+      const r = parseTelemetry(source, m.payload, now);
+      if (r.ok) out.telemetry.push(r.record);
+      else out.deadLetters.push({ source, origin: m.origin, payload: m.payload, code: r.code, reason: r.reason, dedupeKey: m.dedupeKey });
+    } else {
+      const r = parseGpsFix(source, m.payload, now);
+      if (r.ok) out.gpsFixes.push(r.record);
+      else out.deadLetters.push({ source, origin: m.origin, payload: m.payload, code: r.code, reason: r.reason, dedupeKey: m.dedupeKey });
+    }
+  }
+  return out;
+}
