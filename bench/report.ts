@@ -5,6 +5,7 @@ import type { IngestBenchResult } from './ingest-bench';
 import type { LatencyResult } from './latency';
 import type { LaunchBenchResult } from './launch-bench';
 import type { ModelsBenchResult } from './models/main';
+import type { StreamsBenchResult } from './streams/main';
 
 /** Everything one `npm run bench` measured. */
 export interface BenchResults {
@@ -21,6 +22,7 @@ export interface BenchResults {
   };
   ingest?: IngestBenchResult;
   models?: Omit<ModelsBenchResult, 'markdown'>;
+  streams?: Omit<StreamsBenchResult, 'markdown'>;
 }
 
 const n = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '–');

@@ -22,6 +22,7 @@ import { runIngestBench } from './ingest-bench';
 import { runTrivialChainBench } from './latency';
 import { runLaunchBench } from './launch-bench';
 import { runModelsBench } from './models/main';
+import { runStreamsBench } from './streams/main';
 import { renderExperiments, renderMarkdown, type BenchResults } from './report';
 
 /** Whole-run watchdog: the process exits with code 2 after this long. @default 15 min */
@@ -54,13 +55,13 @@ function writeResults(base: string, json: unknown, md: string): void {
 
 async function main(): Promise<void> {
   const only = arg('only')?.split(',').filter(Boolean);
-  const parts = new Set(only ?? ['latency', 'ingest', 'models', ...(arg('experiments') !== undefined ? ['experiments'] : [])]);
+  const parts = new Set(only ?? ['latency', 'ingest', 'streams', 'models', ...(arg('experiments') !== undefined ? ['experiments'] : [])]);
   const runs = intArg('runs', 20);
   const warmup = intArg('warmup', 5);
   const rounds = intArg('rounds', 3);
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const t0 = Date.now();
-  const stack = await ensureStack({ services: ['temporal', 'postgres', 'mosquitto'] });
+  const stack = await ensureStack({ services: ['temporal', 'postgres', 'mosquitto', 'kafka'] });
   const s = stack.settings;
   const cpus = os.cpus();
   const results: BenchResults = {
@@ -94,6 +95,13 @@ async function main(): Promise<void> {
       );
     }
     const sections: string[] = [];
+    if (parts.has('streams')) {
+      console.log('streams: Kafka → PostgreSQL and MQTT → PostgreSQL beside their raw limits…');
+      const { markdown, ...streams } = await runStreamsBench({ records: intArg('records', 200_000), mqttMessages: intArg('mqtt-messages', 50_000) });
+      results.streams = streams;
+      sections.push(markdown);
+      for (const r of streams.rows) console.log(`  ${r.name}: ${r.perSecond} msg/s`);
+    }
     if (parts.has('models')) {
       console.log('models: dbt-style project built directly, as a workflow, and by dbt-core…');
       const { markdown, ...models } = await runModelsBench();
@@ -102,7 +110,7 @@ async function main(): Promise<void> {
       console.log(`  speed-up vs dbt build: direct ${models.speedup.direct}×, workflow ${models.speedup.workflow}×`);
     }
     results.durationSeconds = Math.round((Date.now() - t0) / 1000);
-    if (results.latency || results.ingest || results.models) {
+    if (results.latency || results.ingest || results.models || results.streams) {
       writeResults('latest', results, [renderMarkdown(results), ...sections].join('\n\n'));
     }
     if (parts.has('experiments')) {

@@ -92,7 +92,11 @@ describe('PostgreSQL outage', () => {
       await server.stop();
       const downAt = Date.now();
       // While it is down: the stream says why it waits (query, from the consumer run that returned).
-      await waitFor('the status to say why the stream waits', async () => /database unavailable/.test((await handle.query(status)).waitingReason ?? ''), 28_000, 500);
+      await waitFor('the status to say why the stream waits', async () => /database unavailable/.test((await handle.query(status)).waitingReason ?? ''), 28_000, 500).catch(
+        (e: unknown) => {
+          throw new Error(`${String(e)}; worker exit ${worker.exitCode}; worker output:\n${worker.output().slice(-3000)}`);
+        },
+      );
       const waiting = await handle.query(status);
       expect(waiting.state).toBe('running');
       await new Promise((r) => setTimeout(r, Math.max(0, 30_000 - (Date.now() - downAt))));

@@ -16,6 +16,8 @@ import { createPool, type Pool } from '../db/pool';
 import { LAUNCH_SNAPSHOTS, startLaunchServer } from '../simulator/launch-server';
 import { DATASET_DEVICES, DATASET_FILES, loadDataset, type SensorDataset } from '../simulator/sensor-files';
 import { replayReadings, type ReplayResult } from '../simulator/sensor-replay';
+import { loadGpsFixes } from '../simulator/gps-files';
+import { replayGps } from '../simulator/gps-replay';
 import { ensureStack } from '../stack/index';
 import { startWorker } from '../workers/worker';
 import type { LaunchImagesResult } from '../workflows/launches';
@@ -38,6 +40,22 @@ async function waitForRows(pool: Pool, source: string, deviceId: string, eventTi
     );
     n = Number(q.rows[0]?.n);
     if (n >= eventTimes.length) return n;
+    await new Promise((res) => setTimeout(res, 500));
+  }
+  return n;
+}
+
+/** Source name of the replayed fleet. */
+const FLEET_SOURCE = 'uci-gps-trajectories';
+
+/** Waits until the fleet's fixes are in PostgreSQL. */
+async function waitForFixes(pool: Pool, expected: number, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let n = 0;
+  while (Date.now() < deadline) {
+    const q = await pool.query<{ n: string }>('SELECT count(*) AS n FROM ingest.gps_fixes WHERE source = $1', [FLEET_SOURCE]);
+    n = Number(q.rows[0]?.n);
+    if (n >= expected) return n;
     await new Promise((res) => setTimeout(res, 500));
   }
   return n;
@@ -67,6 +85,8 @@ export async function runMainJob(untilSignal: () => Promise<string>): Promise<vo
       const r = await startIngest(client, settings, { source });
       log(`▶ MQTT ingest ${r.workflowId}: ${r.started ? 'started' : 'already running'}.`);
     }
+    const fleetStream = await startIngest(client, settings, { source: FLEET_SOURCE, kind: 'gps', topic: `fleet/${FLEET_SOURCE}/+` });
+    log(`▶ MQTT ingest ${fleetStream.workflowId} (GPS fixes): ${fleetStream.started ? 'started' : 'already running'}.`);
 
     log('▶ Applying schedules/ to Temporal…');
     await applySchedules(client, { log: (l) => log(l.replace(/^/gm, '    ')) });
@@ -95,9 +115,15 @@ export async function runMainJob(untilSignal: () => Promise<string>): Promise<vo
       replays.push({ source, replay, rows: readings.length, landed });
       log(`    ${landed}/${readings.length} rows committed to ingest.sensor_readings.`);
     }
+    const fixes = loadGpsFixes();
+    log(`▶ Replaying ${fixes.length} real GPS fixes of ${new Set(fixes.map((f) => f.deviceId)).size} vehicles (UCI GPS Trajectories) over MQTT…`);
+    await replayGps({ fixes, source: FLEET_SOURCE, mqttUrl: mqttUrl(settings), speedup: 'max' });
+    const fleetRows = await waitForFixes(pool, fixes.length, 120_000);
+    log(`    ${fleetRows}/${fixes.length} fixes committed to ingest.gps_fixes.`);
+
     const dead = await pool.query<{ n: string }>(
       'SELECT count(*) AS n FROM ingest.dead_letters WHERE source = ANY($1) AND received_at >= $2',
-      [sources, new Date(jobStart)],
+      [[...sources, FLEET_SOURCE], new Date(jobStart)],
     );
 
     const first = Math.min(...replays.map((r) => r.replay.firstEventTime));
@@ -123,13 +149,22 @@ export async function runMainJob(untilSignal: () => Promise<string>): Promise<vo
       typedSearchAttributes: [{ key: searchAttributeKeys.PipelineName, value: 'launch-images' }],
     })) as LaunchImagesResult;
 
-    log('▶ Running the data-quality checks over the replayed windows…');
-    const quality = (await client.workflow.execute('qualityChecks', {
-      workflowId: `quality-checks-${dataIntervalStart}`,
-      taskQueue: settings.taskQueue,
-      args: [{ dataIntervalStart, dataIntervalEnd, groups: ['sensors'] }],
-      typedSearchAttributes: [{ key: searchAttributeKeys.PipelineName, value: 'quality-checks' }],
-    })) as QualityChecksResult;
+    log('▶ Running the data-quality checks over the replayed sensor windows and the whole GPS data set…');
+    const runQuality = (start: string, end: string, groups: string[]) =>
+      client!.workflow.execute('qualityChecks', {
+        workflowId: `quality-checks-${groups.join('-')}-${start}`,
+        taskQueue: settings.taskQueue,
+        args: [{ dataIntervalStart: start, dataIntervalEnd: end, groups }],
+        typedSearchAttributes: [{ key: searchAttributeKeys.PipelineName, value: 'quality-checks' }],
+      }) as Promise<QualityChecksResult>;
+    const quality = await runQuality(dataIntervalStart, dataIntervalEnd, ['sensors']);
+    const gpsFirst = Math.min(...fixes.map((f) => f.eventTime));
+    const gpsLast = Math.max(...fixes.map((f) => f.eventTime));
+    const fleetQuality = await runQuality(
+      new Date(Math.floor(gpsFirst / 86_400_000) * 86_400_000).toISOString(),
+      new Date(Math.floor(gpsLast / 86_400_000) * 86_400_000 + 86_400_000).toISOString(),
+      ['gps'],
+    );
 
     // The live Open-Meteo API is the default; the main job uses a real snapshot so it works offline.
     const forecastFile = path.join(ROOT_DIR, 'data', 'weather-forecast', 'openmeteo_gfs_slc_2024-05-07T20.json');
@@ -154,7 +189,8 @@ export async function runMainJob(untilSignal: () => Promise<string>): Promise<vo
     log(
       `  launches: ${launches.launches} launches, ${launches.imagesDownloaded} images downloaded, ${launches.imagesAlreadyPresent} already present, ${launches.imagesFailed.length} failed; images in ${settings.outputDir}/images`,
     );
-    log(`  quality checks: ${quality.findings} findings, ${quality.newAlerts} new alerts (ops alerts table; dashboard)`);
+    log(`  fleet: ${fleetRows} GPS fixes ingested; device workflows device-${FLEET_SOURCE}-<id>`);
+    log(`  quality checks: sensors ${quality.findings} findings, GPS ${fleetQuality.findings} findings (${fleetQuality.newAlerts + quality.newAlerts} new alerts; see the dashboard)`);
     log(`  weather: ${weather.rows} hourly rows cleaned for ${weather.location} (${weather.hours} hours from ${weather.firstHour})`);
     log('\n══ Where to look ══');
     log(`  Dashboard:     ${dashboard.url}`);

@@ -7,8 +7,13 @@ import pg from 'pg';
  */
 export function createPool(url: string, max = 10): pg.Pool {
   const pool = new pg.Pool({ connectionString: url, max, application_name: 'iot-pipelines' });
-  // An idle client losing its connection (server restart) must not crash the process.
+  // A client losing its connection (server stopped or restarted) must not crash the process. pg-pool
+  // listens for errors of idle clients only (`pool.on('error')`); a checked-out client would emit an
+  // unhandled 'error' event. Its pending query still rejects, so callers see the failure and retry.
   pool.on('error', () => {});
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   return pool;
 }
 
