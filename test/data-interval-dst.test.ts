@@ -10,9 +10,9 @@
  */
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { Client } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT_DIR } from '../src/config/env';
+import { loadSettings, ROOT_DIR } from '../src/config/env';
 import { createScheduleActivities } from '../src/activities/schedules';
 import { applyPlan, planSchedules } from '../src/schedules/apply';
 import { backfillSchedule, matchingTimes } from '../src/schedules/backfill';
@@ -23,14 +23,16 @@ import type { RunIntervalProbeResult } from './fixtures/workflows/run-interval-p
 const RUN = randomUUID().slice(0, 8);
 const HOUR = 3_600_000;
 const created: string[] = [];
-let cleanupClient: Client | undefined;
 
 afterAll(async () => {
-  for (const id of created)
-    await cleanupClient
-      ?.schedule.getHandle(id)
-      .delete()
-      .catch(() => undefined);
+  // The worker's client is closed by now: delete the test's schedules with a connection of our own.
+  const connection = await Connection.connect({ address: loadSettings().temporalAddress });
+  const client = new Client({ connection });
+  try {
+    for (const id of created) await client.schedule.getHandle(id).delete();
+  } finally {
+    await connection.close();
+  }
 });
 
 async function apply(client: Client, name: string, file: Omit<ScheduleFile, 'id'>): Promise<string> {
@@ -51,7 +53,6 @@ describe('DST', () => {
         activities: createScheduleActivities(),
       },
       async ({ client, taskQueue }) => {
-        cleanupClient = client;
         const base = { workflow: 'runIntervalProbe', taskQueue, overlap: 'allow_all' as const };
         // America/New_York: DST starts 2027-03-14 (02:00 EST → 03:00 EDT), ends 2027-11-07 (02:00 EDT → 01:00 EST).
         const nySpring = await apply(client, 'ny-spring', {

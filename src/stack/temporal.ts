@@ -85,8 +85,6 @@ export async function startTemporal(o: TemporalOptions): Promise<ServiceProcess 
     // transfer queue's default poll rate (20/s) otherwise delays every workflow task by up to 50 ms.
     '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
     '--dynamic-config-value', 'history.transferProcessorMaxPollRPS=1000',
-    '--dynamic-config-value', 'matching.numTaskqueueReadPartitions=1',
-    '--dynamic-config-value', 'matching.numTaskqueueWritePartitions=1',
     // A dev store: WAL with synchronous=NORMAL steadies latency; a power loss may drop the last transactions.
     '--sqlite-pragma', 'journal_mode=WAL',
     '--sqlite-pragma', 'synchronous=NORMAL',
