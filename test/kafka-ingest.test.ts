@@ -3,7 +3,6 @@
  * supervised by the kafkaIngest workflow on the Temporal dev server. Worker processes are killed with
  * SIGKILL mid-stream; every record must land exactly once.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, Connection } from '@temporalio/client';
@@ -17,7 +16,7 @@ import { WORKER_TUNING } from '../src/workers/worker';
 import { configure, pause, resume, status } from '../src/workflows/messages';
 import { kafkaIngestWorkflowId } from '../src/workflows/kafka-ingest';
 import { testPool, uniqueSuffix } from './support/db';
-import { killHard, waitFor } from './support/processes';
+import { killHard, spawnStreamWorker, waitFor } from './support/processes';
 import { recordHistory, withWorker } from './support/temporal';
 
 const pool = testPool();
@@ -26,20 +25,6 @@ const brokers = kafkaBrokers();
 const KAFKA_WORKFLOW = path.join(ROOT_DIR, 'src/workflows/kafka-ingest.ts');
 
 /** A stream worker process (bench/streams/worker.ts) on `taskQueue`; resolves once it polls. */
-async function spawnStreamWorker(taskQueue: string): Promise<ChildProcess & { output: () => string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT_DIR, 'bench/streams/worker.ts')], {
-    cwd: ROOT_DIR,
-    env: { ...process.env, TASK_QUEUE: taskQueue },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const w = Object.assign(child, { output: () => out });
-  await waitFor('the stream worker to start', () => out.includes('ready') || child.exitCode !== null, 60_000, 100);
-  if (child.exitCode !== null) throw new Error(`stream worker exited: ${out}`);
-  return w;
-}
 
 async function count(table: string, source: string): Promise<number> {
   const r = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${table} WHERE source = $1`, [source]);
@@ -71,7 +56,7 @@ describe('Kafka ingest', () => {
     const startTime = Date.UTC(2024, 4, 1);
     expect(await createTopic(brokers, topic, 4)).toBe(true);
     const taskQueue = `test-kafka-${id}`;
-    const workers = [await spawnStreamWorker(taskQueue), await spawnStreamWorker(taskQueue)];
+    const workers = [await spawnStreamWorker({ TASK_QUEUE: taskQueue }), await spawnStreamWorker({ TASK_QUEUE: taskQueue })];
     const workflowId = kafkaIngestWorkflowId(groupId, topic);
     const handle = await client.workflow.start('kafkaIngest', {
       workflowId,
@@ -93,7 +78,7 @@ describe('Kafka ingest', () => {
         const victim = k % 2;
         await killHard(workers[victim]!);
         kills++;
-        workers[victim] = await spawnStreamWorker(taskQueue);
+        workers[victim] = await spawnStreamWorker({ TASK_QUEUE: taskQueue });
       }
       expect(kills).toBe(5);
       const produced = await producing;

@@ -3,41 +3,25 @@
  * two shared-subscription sessions split one topic; every QoS 1 message lands exactly once across a
  * SIGKILL of a worker process and a Mosquitto restart with persistence on.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Client, Connection } from '@temporalio/client';
-import { loadSettings, ROOT_DIR } from '../src/config/env';
+import { loadSettings } from '../src/config/env';
 import { loadSensorFile } from '../src/simulator/sensor-files';
 import { publishRaw, replayReadings } from '../src/simulator/sensor-replay';
 import { startMosquitto } from '../src/stack/mosquitto';
-import { isPortOpen, type ServiceProcess } from '../src/stack/process';
+import type { ServiceProcess } from '../src/stack/process';
 import { status } from '../src/workflows/messages';
 import { testPool, uniqueSuffix } from './support/db';
 import { countReadings } from './support/ingest';
-import { killHard, waitFor } from './support/processes';
+import { freePort, killHard, spawnStreamWorker, waitFor } from './support/processes';
 
 const pool = testPool();
 const settings = loadSettings();
 
-async function freePort(): Promise<number> {
-  for (;;) {
-    const p = 20_000 + Math.floor(Math.random() * 10_000);
-    if (!(await isPortOpen('127.0.0.1', p))) return p;
-  }
-}
 
-async function spawnStreamWorker(env: Record<string, string>): Promise<ChildProcess & { output: () => string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT_DIR, 'bench/streams/worker.ts')], { cwd: ROOT_DIR, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  await waitFor('the stream worker to start', () => out.includes('ready') || child.exitCode !== null, 60_000, 100);
-  if (child.exitCode !== null) throw new Error(`stream worker exited: ${out}`);
-  return Object.assign(child, { output: () => out });
-}
 
 describe('MQTT streams', () => {
   const stackDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mqtt-restart-'));

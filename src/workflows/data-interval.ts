@@ -30,7 +30,8 @@
  * (01:30 EDT and 01:30 EST, the second run covering 1 h), while Europe/Berlin's ambiguous 02:30 fires
  * once, at the later (CET) instant (25 h interval). Intervals stay contiguous in every case.
  */
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { searchAttributeKeys } from '../config/names';
 import type { ScheduleActivities } from '../activities/schedules';
 
 /** How a run derives its data interval from its scheduled time. Plain JSON: it travels in workflow args. */
@@ -266,4 +267,26 @@ export async function resolveRunInterval(input: DataIntervalInput): Promise<Data
     throw new DataIntervalError(`schedule ${input.schedule!.id} never matched at or before ${at.toISOString()}`, def);
   }
   return resolveDataInterval(input, matches.end, { previousFireTime: matches.start ?? matches.end });
+}
+
+/**
+ * {@link currentDataInterval} for a pipeline run: an interval that cannot be resolved fails the run with
+ * a non-retryable `InvalidDataInterval` (retrying cannot fix its input). Call only inside a workflow.
+ * @throws ApplicationFailure (non-retryable, type `InvalidDataInterval`).
+ */
+export function runDataInterval(input: DataIntervalInput, options: ResolveOptions = {}): DataInterval {
+  try {
+    return currentDataInterval(input, options);
+  } catch (e) {
+    if (e instanceof DataIntervalError) throw ApplicationFailure.nonRetryable(e.message, 'InvalidDataInterval');
+    throw e;
+  }
+}
+
+/** Tags the run with the search attributes users filter by in the UI: `PipelineName` and `DataIntervalStart`. */
+export function tagPipelineRun(pipelineName: string, interval: DataInterval): void {
+  upsertSearchAttributes([
+    { key: searchAttributeKeys.PipelineName, value: pipelineName },
+    { key: searchAttributeKeys.DataIntervalStart, value: new Date(interval.dataIntervalStart) },
+  ]);
 }

@@ -3,8 +3,8 @@
  * `schedules/lake-export.yaml` with its data interval: exports every completed hour of the interval
  * (each hour one activity; re-running replaces the hour's partitions).
  */
-import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
-import { currentDataInterval, DataIntervalError, type DataInterval, type DataIntervalInput } from './data-interval';
+import { proxyActivities } from '@temporalio/workflow';
+import { runDataInterval, type DataIntervalInput } from './data-interval';
 import type { LakeActivities } from '../activities/lake-export';
 import type { LakePartition } from '../lake/writer';
 
@@ -36,13 +36,7 @@ const HOUR = 3_600_000;
 
 /** Exports each whole hour in [start, end). */
 export async function lakeExport(input: LakeExportInput): Promise<LakeExportResult> {
-  let interval: DataInterval;
-  try {
-    interval = currentDataInterval(input);
-  } catch (e) {
-    if (e instanceof DataIntervalError) throw ApplicationFailure.nonRetryable(e.message, 'InvalidDataInterval');
-    throw e;
-  }
+  const interval = runDataInterval(input);
   const start = Math.floor(new Date(interval.dataIntervalStart).getTime() / HOUR) * HOUR;
   const end = Math.floor(new Date(interval.dataIntervalEnd).getTime() / HOUR) * HOUR;
   const hours: string[] = [];

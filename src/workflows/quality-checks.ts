@@ -4,11 +4,10 @@
  * (idempotent per source, device, rule and window) → hand NEW alerts to the device entity workflows →
  * notify a summary once per window.
  */
-import { ApplicationFailure, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { proxyActivities } from '@temporalio/workflow';
 import type { QualityActivities, RuleSummary } from '../activities/quality';
 import type { CheckGroup } from '../quality/checks';
-import { searchAttributeKeys } from '../config/names';
-import { currentDataInterval, DataIntervalError, type DataInterval, type DataIntervalInput } from './data-interval';
+import { runDataInterval, tagPipelineRun, type DataInterval, type DataIntervalInput } from './data-interval';
 
 /** The checks: a few SQL queries over the interval; retried on connection errors. */
 export const QUALITY_ACTIVITY_OPTIONS = {
@@ -49,17 +48,8 @@ export interface QualityChecksResult extends DataInterval {
  * @throws ApplicationFailure (non-retryable) when the data interval cannot be resolved or the rules file is invalid.
  */
 export async function qualityChecks(input: QualityChecksInput = {}): Promise<QualityChecksResult> {
-  let interval: DataInterval;
-  try {
-    interval = currentDataInterval(input);
-  } catch (e) {
-    if (e instanceof DataIntervalError) throw ApplicationFailure.nonRetryable(e.message, 'InvalidDataInterval');
-    throw e;
-  }
-  upsertSearchAttributes([
-    { key: searchAttributeKeys.PipelineName, value: 'quality-checks' },
-    { key: searchAttributeKeys.DataIntervalStart, value: new Date(interval.dataIntervalStart) },
-  ]);
+  const interval = runDataInterval(input);
+  tagPipelineRun('quality-checks', interval);
   const r = await runQualityChecks({ start: interval.dataIntervalStart, end: interval.dataIntervalEnd, source: input.source, groups: input.groups });
   let devicesSignalled = 0;
   if (r.inserted.length > 0) devicesSignalled = (await dispatchAlerts({ alerts: r.inserted })).devices;

@@ -4,11 +4,10 @@
  * for the interval's 10-minute windows with the ONNX model. Scheduled every 10 minutes by
  * `schedules/sensor-pipeline.yaml`; manual runs pass `dataIntervalStart`/`dataIntervalEnd`.
  */
-import { ApplicationFailure, patched, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { patched, proxyActivities } from '@temporalio/workflow';
 import type { InferenceActivities, PredictOccupancyResult } from '../activities/inference';
 import type { QualityActivities } from '../activities/quality';
-import { searchAttributeKeys } from '../config/names';
-import { currentDataInterval, DataIntervalError, type DataInterval, type DataIntervalInput } from './data-interval';
+import { runDataInterval, tagPipelineRun, type DataInterval, type DataIntervalInput } from './data-interval';
 import { buildModels, type ModelRunSummary } from './model-graph';
 
 /** Inference: one batch per interval; retried on connection errors (SQL/model errors are non-retryable at the source). */
@@ -55,17 +54,8 @@ export interface SensorPipelineResult extends DataInterval {
  * @throws ApplicationFailure (non-retryable) when the data interval cannot be resolved.
  */
 export async function sensorPipeline(input: SensorPipelineInput = {}): Promise<SensorPipelineResult> {
-  let interval: DataInterval;
-  try {
-    interval = currentDataInterval(input);
-  } catch (e) {
-    if (e instanceof DataIntervalError) throw ApplicationFailure.nonRetryable(e.message, 'InvalidDataInterval');
-    throw e;
-  }
-  upsertSearchAttributes([
-    { key: searchAttributeKeys.PipelineName, value: 'sensor-pipeline' },
-    { key: searchAttributeKeys.DataIntervalStart, value: new Date(interval.dataIntervalStart) },
-  ]);
+  const interval = runDataInterval(input);
+  tagPipelineRun('sensor-pipeline', interval);
   const summary = await buildModels({
     select: input.select,
     maxParallel: input.maxParallel,

@@ -1,5 +1,6 @@
 /** Child processes of the project's own CLI, for tests that kill a worker for real. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { isPortOpen } from '../../src/stack/process';
 import path from 'node:path';
 import { ROOT_DIR } from '../../src/config/env';
 
@@ -31,4 +32,31 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
     await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** A free TCP port on 127.0.0.1 in 20000–29999, for a test's own server. */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const p = 20_000 + Math.floor(Math.random() * 10_000);
+    if (!(await isPortOpen('127.0.0.1', p))) return p;
+  }
+}
+
+/**
+ * Spawns a worker process with only the stream workflows and activities (bench/streams/worker.ts) and
+ * waits until it polls; tests kill it for real.
+ * @throws when the process exits before it is ready.
+ */
+export async function spawnStreamWorker(env: Record<string, string>): Promise<ChildProcess & { output: () => string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT_DIR, 'bench/streams/worker.ts')], {
+    cwd: ROOT_DIR,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  await waitFor('the stream worker to start', () => out.includes('ready') || child.exitCode !== null, 60_000, 100);
+  if (child.exitCode !== null) throw new Error(`stream worker exited: ${out}`);
+  return Object.assign(child, { output: () => out });
 }
