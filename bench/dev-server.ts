@@ -37,10 +37,23 @@ export interface PrivateDevServer {
 export async function startPrivateDevServer(o: PrivateDevServerOptions): Promise<PrivateDevServer> {
   const host = '127.0.0.1';
   const port = o.port ?? 17233;
-  if (await isPortOpen(host, port)) throw new Error(`Port ${port} is already in use; the experiments need a private Temporal dev server there.`);
+  if (await isPortOpen(host, port))
+    throw new Error(`Port ${port} is already in use; the experiments need a private Temporal dev server there.`);
   const cli = await findOrBuildTemporalCli(o.stackDir);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iot-bench-temporal-'));
-  const args = ['server', 'start-dev', '--ip', host, '--port', String(port), '--headless', '--namespace', 'default', '--log-level', 'error'];
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    host,
+    '--port',
+    String(port),
+    '--headless',
+    '--namespace',
+    'default',
+    '--log-level',
+    'error',
+  ];
   if (o.sqliteFile) args.push('--db-filename', path.join(dir, 'temporal.db'));
   for (const [k, v] of Object.entries(o.sqlitePragmas ?? {})) args.push('--sqlite-pragma', `${k}=${v}`);
   for (const [k, v] of Object.entries(o.dynamicConfig ?? {})) args.push('--dynamic-config-value', `${k}=${String(v)}`);

@@ -56,15 +56,26 @@ export const SERVER_VARIANTS: ServerVariant[] = [
   { name: 'defaults, in-memory', dynamicConfig: {} },
   { name: 'eager activities, SQLite file (= current stack)', dynamicConfig: EAGER_ACT, sqliteFile: true },
   { name: 'eager activities, in-memory', dynamicConfig: EAGER_ACT },
-  { name: 'eager act. + transferProcessorMaxPollRPS=1000, SQLite file', dynamicConfig: { ...EAGER_ACT, ...FAST_TRANSFER }, sqliteFile: true },
-  { name: 'eager act. + transferProcessorMaxPollRPS=1000 + 1 TQ partition, SQLite file', dynamicConfig: { ...EAGER_ACT, ...FAST_TRANSFER, ...ONE_PARTITION }, sqliteFile: true },
+  {
+    name: 'eager act. + transferProcessorMaxPollRPS=1000, SQLite file',
+    dynamicConfig: { ...EAGER_ACT, ...FAST_TRANSFER },
+    sqliteFile: true,
+  },
+  {
+    name: 'eager act. + transferProcessorMaxPollRPS=1000 + 1 TQ partition, SQLite file',
+    dynamicConfig: { ...EAGER_ACT, ...FAST_TRANSFER, ...ONE_PARTITION },
+    sqliteFile: true,
+  },
   {
     name: 'eager act. + transferProcessorMaxPollRPS=1000 + 1 TQ partition, SQLite file WAL + synchronous=NORMAL',
     dynamicConfig: { ...EAGER_ACT, ...FAST_TRANSFER, ...ONE_PARTITION },
     sqliteFile: true,
     sqlitePragmas: WAL,
   },
-  { name: 'eager act. + transferProcessorMaxPollRPS=1000 + 1 TQ partition, in-memory', dynamicConfig: { ...EAGER_ACT, ...FAST_TRANSFER, ...ONE_PARTITION } },
+  {
+    name: 'eager act. + transferProcessorMaxPollRPS=1000 + 1 TQ partition, in-memory',
+    dynamicConfig: { ...EAGER_ACT, ...FAST_TRANSFER, ...ONE_PARTITION },
+  },
 ];
 
 /** Server the worker/client candidates run on (the recommended one, plus eager workflow start enabled). */
@@ -82,8 +93,18 @@ export const CLIENT_VARIANTS: ClientVariant[] = [
   { name: 'WORKER_TUNING + requestEagerStart (client on the worker NativeConnection)', workerOptions: WORKER_TUNING, eagerStart: true },
   { name: 'WORKER_TUNING, client on NativeConnection (no eager start)', workerOptions: WORKER_TUNING, clientTransport: 'native' },
   { name: 'maxCachedWorkflows=0 (no sticky queue)', workerOptions: { ...WORKER_TUNING, maxCachedWorkflows: 0 } },
-  { name: 'workflowTaskPollerBehavior simple-maximum 20, nonStickyToStickyPollRatio 1', workerOptions: { ...WORKER_TUNING, workflowTaskPollerBehavior: { type: 'simple-maximum', maximum: 20 }, nonStickyToStickyPollRatio: 1 } },
-  { name: 'workflow + activity pollers autoscaling', workerOptions: { ...WORKER_TUNING, workflowTaskPollerBehavior: { type: 'autoscaling' }, activityTaskPollerBehavior: { type: 'autoscaling' } } },
+  {
+    name: 'workflowTaskPollerBehavior simple-maximum 20, nonStickyToStickyPollRatio 1',
+    workerOptions: { ...WORKER_TUNING, workflowTaskPollerBehavior: { type: 'simple-maximum', maximum: 20 }, nonStickyToStickyPollRatio: 1 },
+  },
+  {
+    name: 'workflow + activity pollers autoscaling',
+    workerOptions: {
+      ...WORKER_TUNING,
+      workflowTaskPollerBehavior: { type: 'autoscaling' },
+      activityTaskPollerBehavior: { type: 'autoscaling' },
+    },
+  },
   { name: 'stickyQueueScheduleToStartTimeout=1s', workerOptions: { ...WORKER_TUNING, stickyQueueScheduleToStartTimeout: '1 second' } },
 ];
 
@@ -155,7 +176,12 @@ export async function runExperiments(
     }
   };
   const withServer = async (server: ServerVariant, fn: (address: string, namespace: string) => Promise<void>) => {
-    const dev = await startPrivateDevServer({ stackDir, dynamicConfig: server.dynamicConfig, sqliteFile: server.sqliteFile, sqlitePragmas: server.sqlitePragmas });
+    const dev = await startPrivateDevServer({
+      stackDir,
+      dynamicConfig: server.dynamicConfig,
+      sqliteFile: server.sqliteFile,
+      sqlitePragmas: server.sqlitePragmas,
+    });
     try {
       await fn(dev.address, dev.namespace);
     } finally {

@@ -35,7 +35,15 @@ export interface IngestBenchResult {
   datasets: Record<SensorDataset, { rowsPerCopy: number }>;
   rounds: number;
   /** Real consumer: publish start → last batch committed. */
-  mqttToPostgres: RatePhase & { inserted: number; duplicates: number; deadLettered: number; batches: number; batchSize: number; flushIntervalMs: number; publishSeconds: number };
+  mqttToPostgres: RatePhase & {
+    inserted: number;
+    duplicates: number;
+    deadLettered: number;
+    batches: number;
+    batchSize: number;
+    flushIntervalMs: number;
+    publishSeconds: number;
+  };
   /** (i) one COPY of the same rows into a scratch table with the same primary key and index. */
   rawCopy: RatePhase;
   /** (ii) QoS 1 publish + subscribe, no database. */
@@ -91,7 +99,9 @@ async function measureCopy(pool: Pool, table: string, rows: Array<{ source: stri
     await client.query('BEGIN');
     await pipeline(
       Readable.from(lines()),
-      client.query(copyFrom(`COPY ${table} (source, device_id, event_time, temperature, humidity, light, co2, humidity_ratio, batch_id) FROM STDIN`)),
+      client.query(
+        copyFrom(`COPY ${table} (source, device_id, event_time, temperature, humidity, light, co2, humidity_ratio, batch_id) FROM STDIN`),
+      ),
     );
     await client.query('COMMIT');
     const ms = performance.now() - t0;
@@ -107,15 +117,27 @@ async function measureCopy(pool: Pool, table: string, rows: Array<{ source: stri
 async function measurePassThrough(url: string, runId: string, copies: Map<SensorDataset, DeviceReading[]>): Promise<RatePhase> {
   const total = [...copies.values()].reduce((a, c) => a + c.length, 0);
   const sources = DATASETS.map((d) => `${runId}-pt-${d}`);
-  const sub = await mqtt.connectAsync(url, { clientId: `${runId}-pt-sub`, clean: true, protocolVersion: 5, properties: { receiveMaximum: 65535 } });
+  const sub = await mqtt.connectAsync(url, {
+    clientId: `${runId}-pt-sub`,
+    clean: true,
+    protocolVersion: 5,
+    properties: { receiveMaximum: 65535 },
+  });
   let received = 0;
   sub.on('message', () => {
     received++;
   });
   try {
-    await sub.subscribeAsync(sources.map((s) => `sensors/${s}/+`), { qos: 1 });
+    await sub.subscribeAsync(
+      sources.map((s) => `sensors/${s}/+`),
+      { qos: 1 },
+    );
     const t0 = performance.now();
-    await Promise.all(DATASETS.map((d, i) => replayReadings({ url, source: sources[i]!, readings: copies.get(d)!, window: PUBLISH_WINDOW, clientId: `${runId}-pt-pub-${d}` })));
+    await Promise.all(
+      DATASETS.map((d, i) =>
+        replayReadings({ url, source: sources[i]!, readings: copies.get(d)!, window: PUBLISH_WINDOW, clientId: `${runId}-pt-pub-${d}` }),
+      ),
+    );
     await waitFor(() => received >= total, `MQTT pass-through of ${total} messages`);
     return rate(total, performance.now() - t0);
   } finally {
@@ -134,7 +156,12 @@ async function cleanupSources(pool: Pool, sources: string[]): Promise<void> {
  * @param rounds copies of each data set. @default 3
  * @throws when a phase fails, times out, or the committed row count is wrong
  */
-export async function runIngestBench(o: { databaseUrl: string; mqttUrl: string; rounds?: number; log?: (m: string) => void }): Promise<IngestBenchResult> {
+export async function runIngestBench(o: {
+  databaseUrl: string;
+  mqttUrl: string;
+  rounds?: number;
+  log?: (m: string) => void;
+}): Promise<IngestBenchResult> {
   const rounds = o.rounds ?? 3;
   const log = o.log ?? console.log;
   const runId = `bench${Date.now().toString(36)}${process.pid}`;
@@ -169,7 +196,17 @@ export async function runIngestBench(o: { databaseUrl: string; mqttUrl: string; 
     try {
       await Promise.all(consumers.map((c) => c.start()));
       const t0 = performance.now();
-      await Promise.all(DATASETS.map((d, i) => replayReadings({ url: o.mqttUrl, source: sources[i]!, readings: copies.get(d)!, window: PUBLISH_WINDOW, clientId: `${runId}-pub-${d}` })));
+      await Promise.all(
+        DATASETS.map((d, i) =>
+          replayReadings({
+            url: o.mqttUrl,
+            source: sources[i]!,
+            readings: copies.get(d)!,
+            window: PUBLISH_WINDOW,
+            clientId: `${runId}-pub-${d}`,
+          }),
+        ),
+      );
       const published = performance.now();
       const committed = () => consumers.reduce((a, c) => a + c.stats.committed, 0);
       await waitFor(() => committed() >= total || consumers.some((c) => c.error !== undefined), `commit of ${total} messages`);
@@ -177,7 +214,9 @@ export async function runIngestBench(o: { databaseUrl: string; mqttUrl: string; 
       const failed = consumers.find((c) => c.error);
       if (failed?.error) throw failed.error;
       const sum = (k: keyof MqttBatchConsumer['stats']) => consumers.reduce((a, c) => a + c.stats[k], 0);
-      const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM ingest.sensor_readings WHERE source = ANY($1::text[])', [sources]);
+      const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM ingest.sensor_readings WHERE source = ANY($1::text[])', [
+        sources,
+      ]);
       const inDb = Number(rows[0]?.n);
       if (inDb !== sum('inserted')) throw new Error(`consumer reports ${sum('inserted')} inserted rows, the table holds ${inDb}`);
       mqttToPostgres = {

@@ -86,7 +86,14 @@ let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 export function trivialBundle(): Promise<WorkflowBundleWithSourceMap> {
   bundle ??= bundleWorkflowCode({
     workflowsPath: TRIVIAL_WORKFLOWS_PATH,
-    logger: { trace: () => {}, debug: () => {}, info: () => {}, warn: (m) => console.warn(m), error: (m) => console.error(m), log: () => {} },
+    logger: {
+      trace: () => {},
+      debug: () => {},
+      info: () => {},
+      warn: (m) => console.warn(m),
+      error: (m) => console.error(m),
+      log: () => {},
+    },
   });
   return bundle;
 }

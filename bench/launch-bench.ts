@@ -48,7 +48,11 @@ async function startWebhookReceiver(): Promise<{ url: string; posts: () => numbe
   return {
     url: `http://127.0.0.1:${port}/notify`,
     posts: () => posts,
-    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 

@@ -29,7 +29,12 @@ const n = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '–');
 const int = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '–');
 
 function breakdownTable(title: string, b: BreakdownSummary): string[] {
-  const out = [`**${title}** — from ${b.runs} histories (server timestamps); server-side start → completed p50 ${n(b.serverTotal.p50, 1)} ms`, '', '| phase | per run | p50 each (ms) | p95 each (ms) | sum per run p50 (ms) |', '|---|---:|---:|---:|---:|'];
+  const out = [
+    `**${title}** — from ${b.runs} histories (server timestamps); server-side start → completed p50 ${n(b.serverTotal.p50, 1)} ms`,
+    '',
+    '| phase | per run | p50 each (ms) | p95 each (ms) | sum per run p50 (ms) |',
+    '|---|---:|---:|---:|---:|',
+  ];
   for (const p of PHASES) {
     const s = b.phases[p];
     if (!s.perRun) continue;

@@ -68,18 +68,28 @@ async function main(): Promise<void> {
     startedAt: new Date(t0).toISOString(),
     durationSeconds: 0,
     warmup,
-    machine: { cpus: cpus.length, cpuModel: cpus[0]?.model.trim() ?? 'unknown', memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.versions.node, platform: `${os.platform()} ${os.release()}` },
+    machine: {
+      cpus: cpus.length,
+      cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      node: process.versions.node,
+      platform: `${os.platform()} ${os.release()}`,
+    },
     temporal: { address: s.temporalAddress, workerOptions: { ...WORKER_TUNING } },
   };
   try {
     if (parts.has('latency')) {
       console.log(`latency: launchImages, ${warmup} warm-up + ${runs} runs…`);
       const launchImages = await runLaunchBench(s, { warmup, runs });
-      console.log(`  launchImages p50 ${launchImages.summary.p50} ms, p95 ${launchImages.summary.p95} ms, max ${launchImages.summary.max} ms`);
+      console.log(
+        `  launchImages p50 ${launchImages.summary.p50} ms, p95 ${launchImages.summary.p95} ms, max ${launchImages.summary.max} ms`,
+      );
       const common = { address: s.temporalAddress, namespace: s.temporalNamespace, workerOptions: WORKER_TUNING, warmup, runs };
       console.log(`latency: trivial chain, ${warmup} warm-up + ${runs} runs…`);
       const trivialChain = await runTrivialChainBench(common);
-      console.log(`  trivial chain p50 ${trivialChain.summary.p50} ms, p95 ${trivialChain.summary.p95} ms, max ${trivialChain.summary.max} ms`);
+      console.log(
+        `  trivial chain p50 ${trivialChain.summary.p50} ms, p95 ${trivialChain.summary.p95} ms, max ${trivialChain.summary.max} ms`,
+      );
       const trivialChainEagerStart = await runTrivialChainBench({ ...common, eagerStart: true });
       console.log(
         `  trivial chain (requestEagerStart; ${trivialChainEagerStart.eagerlyStarted}/${warmup + runs} eagerly started) p50 ${trivialChainEagerStart.summary.p50} ms, p95 ${trivialChainEagerStart.summary.p95} ms`,
@@ -97,7 +107,10 @@ async function main(): Promise<void> {
     const sections: string[] = [];
     if (parts.has('streams')) {
       console.log('streams: Kafka → PostgreSQL and MQTT → PostgreSQL beside their raw limits…');
-      const { markdown, ...streams } = await runStreamsBench({ records: intArg('records', 200_000), mqttMessages: intArg('mqtt-messages', 50_000) });
+      const { markdown, ...streams } = await runStreamsBench({
+        records: intArg('records', 200_000),
+        mqttMessages: intArg('mqtt-messages', 50_000),
+      });
       results.streams = streams;
       sections.push(markdown);
       for (const r of streams.rows) console.log(`  ${r.name}: ${r.perSecond} msg/s`);
@@ -116,7 +129,11 @@ async function main(): Promise<void> {
     if (parts.has('experiments')) {
       console.log('experiments: orchestration latency on private dev servers (port 17233)…');
       const rows = await runExperiments(s.stackDir, { warmup, runs });
-      writeResults('latency-experiments', { startedAt: new Date().toISOString(), machine: results.machine, runs, warmup, rows }, renderExperiments(rows).join('\n'));
+      writeResults(
+        'latency-experiments',
+        { startedAt: new Date().toISOString(), machine: results.machine, runs, warmup, rows },
+        renderExperiments(rows).join('\n'),
+      );
     }
   } finally {
     await stack.stop();

@@ -37,5 +37,12 @@ export function round(x: number, digits = 1): number {
 
 /** Rounds every field of a summary. */
 export function roundSummary(s: Summary, digits = 1): Summary {
-  return { n: s.n, min: round(s.min, digits), p50: round(s.p50, digits), p95: round(s.p95, digits), max: round(s.max, digits), mean: round(s.mean, digits) };
+  return {
+    n: s.n,
+    min: round(s.min, digits),
+    p50: round(s.p50, digits),
+    p95: round(s.p95, digits),
+    max: round(s.max, digits),
+    mean: round(s.mean, digits),
+  };
 }

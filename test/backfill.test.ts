@@ -57,10 +57,7 @@ function readCsvCounts(file: string): Record<string, number> {
 function writeScheduleFile(taskQueue: string, overrides: Record<string, unknown> = {}): void {
   const repo = parse(fs.readFileSync(path.join(ROOT_DIR, 'schedules/events-stats.yaml'), 'utf8')) as Record<string, unknown>;
   const args = { ...(repo.args as Record<string, unknown>), apiUrl: api.url, incremental: false };
-  fs.writeFileSync(
-    path.join(scheduleDir, 'events-stats.yaml'),
-    stringify({ ...repo, id: SCHEDULE_ID, taskQueue, args, ...overrides }),
-  );
+  fs.writeFileSync(path.join(scheduleDir, 'events-stats.yaml'), stringify({ ...repo, id: SCHEDULE_ID, taskQueue, args, ...overrides }));
 }
 
 beforeAll(async () => {
@@ -120,7 +117,10 @@ describe('events pipeline: apply, 30-day backfill, re-run', () => {
         log: (l) => log.push(l),
       });
       expect(result.runs).toHaveLength(30);
-      expect(result.runs.every((r) => r.status === 'completed'), log.join('\n')).toBe(true);
+      expect(
+        result.runs.every((r) => r.status === 'completed'),
+        log.join('\n'),
+      ).toBe(true);
 
       // Workflow results: exactly contiguous intervals, no gap, no overlap, each one day.
       const results: EventsStatsResult[] = [];
@@ -147,7 +147,10 @@ describe('events pipeline: apply, 30-day backfill, re-run', () => {
       expect(maxOpen).toBeGreaterThan(1);
 
       // 30 CSV files whose counts equal the groupby computed here from the API's own response.
-      const files = fs.readdirSync(path.join(outputDir, 'events')).filter((f) => f.endsWith('.csv')).sort();
+      const files = fs
+        .readdirSync(path.join(outputDir, 'events'))
+        .filter((f) => f.endsWith('.csv'))
+        .sort();
       expect(files).toHaveLength(30);
       expect(files[0]).toBe('stats_2023-01-01_2023-01-02.csv');
       const served = (await (await fetch(`${api.url}/events?start_date=2023-01-01&end_date=2023-01-31`)).json()) as WebEvent[];
@@ -178,9 +181,13 @@ describe('events pipeline: apply, 30-day backfill, re-run', () => {
 
       // The temporal CLI shows the same state.
       const cli = JSON.parse(
-        execFileSync(TEMPORAL_CLI, ['schedule', 'describe', '--schedule-id', SCHEDULE_ID, '--address', loadSettings().temporalAddress, '-o', 'json'], {
-          encoding: 'utf8',
-        }),
+        execFileSync(
+          TEMPORAL_CLI,
+          ['schedule', 'describe', '--schedule-id', SCHEDULE_ID, '--address', loadSettings().temporalAddress, '-o', 'json'],
+          {
+            encoding: 'utf8',
+          },
+        ),
       ) as {
         schedule: { policies: { overlapPolicy: string }; spec: { startTime: string; endTime: string }; state?: { paused?: boolean } };
         info: { actionCount: string | number };

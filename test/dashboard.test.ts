@@ -25,7 +25,16 @@ import { waitFor } from './support/processes';
 import { withWorker } from './support/temporal';
 
 const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 /** Installs Debian's chromium with apt-get when it is missing (like src/stack does for Mosquitto). */
 function ensureChromium(): string {
@@ -69,22 +78,47 @@ describe('dashboard', () => {
         // Real data through the real pipelines: a forecast snapshot, and the quality checks over one real trip
         // of device 1 that leaves the region (track 30 is one of the exactly duplicated tracks).
         const snapshot = path.join(ROOT_DIR, 'data/weather-forecast/openmeteo_gfs_slc_2024-05-07T20.json');
-        await client.workflow.execute('weatherPipeline', { workflowId: `weather-${location}`, taskQueue, args: [{ url: pathToFileURL(snapshot).href, location }] });
+        await client.workflow.execute('weatherPipeline', {
+          workflowId: `weather-${location}`,
+          taskQueue,
+          args: [{ url: pathToFileURL(snapshot).href, location }],
+        });
         const fixes = loadGpsFixes().filter((f) => f.trackId === '30' || f.trackId === '31');
         await insertGpsFixes(pool, source, fixes);
         const times = fixes.map((f) => f.eventTime);
         const start = new Date(Math.floor(Math.min(...times) / 3_600_000) * 3_600_000).toISOString();
         const end = new Date(Math.ceil((Math.max(...times) + 1) / 3_600_000) * 3_600_000).toISOString();
-        await client.workflow.execute('qualityChecks', { workflowId: `quality-${source}`, taskQueue, args: [{ dataIntervalStart: start, dataIntervalEnd: end, source, groups: ['gps'] }] });
+        await client.workflow.execute('qualityChecks', {
+          workflowId: `quality-${source}`,
+          taskQueue,
+          args: [{ dataIntervalStart: start, dataIntervalEnd: end, source, groups: ['gps'] }],
+        });
         const device = fixes[0]!.deviceId;
-        const alerts = (await pool.query<{ id: string; rule: string }>(`SELECT id, rule FROM quality.alerts WHERE source = $1 ORDER BY id`, [source])).rows;
+        const alerts = (
+          await pool.query<{ id: string; rule: string }>(`SELECT id, rule FROM quality.alerts WHERE source = $1 ORDER BY id`, [source])
+        ).rows;
         expect(alerts.length).toBeGreaterThan(0);
         const target = alerts[0]!;
         // A prediction row of a room (the sensor pipeline's output table).
-        await pool.query(`INSERT INTO ml.occupancy_predictions (source, device_id, window_start, model_version, occupied, probability) VALUES ($1, 'office-room-1', '2015-02-04T10:00:00Z', 'test', true, 0.93)`, [source]);
-        await waitFor('device row', async () => (await pool.query('SELECT 1 FROM fleet.devices WHERE source = $1', [source])).rowCount === 1, 15_000);
+        await pool.query(
+          `INSERT INTO ml.occupancy_predictions (source, device_id, window_start, model_version, occupied, probability) VALUES ($1, 'office-room-1', '2015-02-04T10:00:00Z', 'test', true, 0.93)`,
+          [source],
+        );
+        await waitFor(
+          'device row',
+          async () => (await pool.query('SELECT 1 FROM fleet.devices WHERE source = $1', [source])).rowCount === 1,
+          15_000,
+        );
 
-        const dash = await startDashboard({ pool, client, port: 0, sources: [source], forecastLocation: location, taskQueue, refreshMs: 2000 });
+        const dash = await startDashboard({
+          pool,
+          client,
+          port: 0,
+          sources: [source],
+          forecastLocation: location,
+          taskQueue,
+          refreshMs: 2000,
+        });
         try {
           browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS });
           const page = await browser.newPage();
@@ -102,8 +136,10 @@ describe('dashboard', () => {
           const before = await page.evaluate(() => (globalThis as unknown as { __snapshots: number }).__snapshots);
           await row.getByTestId('ack').click();
           await page.waitForFunction(
-            (id) => (globalThis as unknown as { document: { querySelector(s: string): { textContent: string | null } | null } }).document
-              .querySelector(`[data-alert-id="${id}"] [data-testid="alert-status"]`)?.textContent?.startsWith('acknowledged'),
+            (id) =>
+              (globalThis as unknown as { document: { querySelector(s: string): { textContent: string | null } | null } }).document
+                .querySelector(`[data-alert-id="${id}"] [data-testid="alert-status"]`)
+                ?.textContent?.startsWith('acknowledged'),
             target.id,
             { timeout: 15_000 },
           );
@@ -112,13 +148,23 @@ describe('dashboard', () => {
           expect(await page.evaluate(() => (globalThis as unknown as { __snapshots: number }).__snapshots)).toBeGreaterThan(before);
           // The acknowledgement went through the device workflow.
           const s = await client.workflow.getHandle(deviceWorkflowId(source, device)).query<DeviceStateView>('deviceState');
-          expect(s.openAlerts.find((a) => a.id === Number(target.id))).toMatchObject({ status: 'acknowledged', acknowledgedBy: 'dashboard' });
+          expect(s.openAlerts.find((a) => a.id === Number(target.id))).toMatchObject({
+            status: 'acknowledged',
+            acknowledgedBy: 'dashboard',
+          });
           fs.mkdirSync(path.join(ROOT_DIR, 'test-results'), { recursive: true });
           await page.screenshot({ path: path.join(ROOT_DIR, 'test-results', 'dashboard.png'), fullPage: true });
         } finally {
           await dash.close();
-          for (const d of new Set((await pool.query<{ device_id: string }>('SELECT device_id FROM fleet.devices WHERE source = $1', [source])).rows.map((r) => r.device_id))) {
-            await client.workflow.getHandle(deviceWorkflowId(source, d)).terminate('test done').catch(() => undefined);
+          for (const d of new Set(
+            (await pool.query<{ device_id: string }>('SELECT device_id FROM fleet.devices WHERE source = $1', [source])).rows.map(
+              (r) => r.device_id,
+            ),
+          )) {
+            await client.workflow
+              .getHandle(deviceWorkflowId(source, d))
+              .terminate('test done')
+              .catch(() => undefined);
           }
         }
       });

@@ -85,7 +85,8 @@ describe('DST', () => {
           end: '2027-11-03T00:00:00Z',
         });
 
-        const next = async (id: string) => (await client.schedule.getHandle(id).describe()).info.nextActionTimes.map((t) => t.toISOString());
+        const next = async (id: string) =>
+          (await client.schedule.getHandle(id).describe()).info.nextActionTimes.map((t) => t.toISOString());
         // Spring forward: no fire on the DST day.
         expect(await next(nySpring)).toEqual([
           '2027-03-12T07:30:00.000Z',
@@ -116,9 +117,9 @@ describe('DST', () => {
           '2027-11-02T01:30:00.000Z',
         ]);
         // The matching-times API (what backfill and the interval activity read) agrees with describe().
-        expect((await matchingTimes(client, nyFall, Date.parse('2027-11-05T00:00:00Z'), Date.parse('2027-11-10T00:00:00Z'))).map(iso)).toEqual(
-          await next(nyFall),
-        );
+        expect(
+          (await matchingTimes(client, nyFall, Date.parse('2027-11-05T00:00:00Z'), Date.parse('2027-11-10T00:00:00Z'))).map(iso),
+        ).toEqual(await next(nyFall));
 
         // The first fire only opens the first interval.
         const acts = createScheduleActivities({ client });
@@ -140,10 +141,15 @@ describe('DST', () => {
         ];
         for (const [id, from, to, hours] of cases) {
           const b = await backfillSchedule(client, id, { from, to, concurrency: 5 });
-          expect(b.runs.every((r) => r.status === 'completed'), JSON.stringify(b.runs)).toBe(true);
+          expect(
+            b.runs.every((r) => r.status === 'completed'),
+            JSON.stringify(b.runs),
+          ).toBe(true);
           const results: RunIntervalProbeResult[] = [];
           for (const r of b.runs) results.push((await client.workflow.getHandle(r.workflowId).result()) as RunIntervalProbeResult);
-          expect(results.map((r) => (Date.parse(r.interval.dataIntervalEnd) - Date.parse(r.interval.dataIntervalStart)) / HOUR)).toEqual(hours);
+          expect(results.map((r) => (Date.parse(r.interval.dataIntervalEnd) - Date.parse(r.interval.dataIntervalStart)) / HOUR)).toEqual(
+            hours,
+          );
           expect(results[0]!.interval.dataIntervalStart).toBe(new Date(from).toISOString());
           for (let i = 0; i < results.length; i++) {
             expect(results[i]!.interval.dataIntervalEnd).toBe(results[i]!.scheduledStart);

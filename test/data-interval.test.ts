@@ -48,9 +48,7 @@ describe('resolveDataInterval', () => {
   });
 
   it('@hourly/@daily/@weekly in UTC are fixed grids (weekly ends on Sunday 00:00Z)', () => {
-    expect(resolveDataInterval(input({ preset: '@hourly' }), '2024-03-05T13:00:00Z').dataIntervalStart).toBe(
-      '2024-03-05T12:00:00.000Z',
-    );
+    expect(resolveDataInterval(input({ preset: '@hourly' }), '2024-03-05T13:00:00Z').dataIntervalStart).toBe('2024-03-05T12:00:00.000Z');
     const daily = resolveDataInterval(input({ preset: '@daily' }), '2024-03-05T00:00:00Z');
     expect(daily.dataIntervalStart).toBe('2024-03-04T00:00:00.000Z');
     expect(Date.parse(daily.dataIntervalEnd) - Date.parse(daily.dataIntervalStart)).toBe(DAY);
@@ -68,9 +66,7 @@ describe('resolveDataInterval', () => {
       dataIntervalStart: '2024-02-01T00:00:00.000Z', // 29 days in 2024
       dataIntervalEnd: '2024-03-01T00:00:00.000Z',
     });
-    expect(resolveDataInterval(input({ preset: '@monthly' }), '2024-01-01T00:00:00Z').dataIntervalStart).toBe(
-      '2023-12-01T00:00:00.000Z',
-    );
+    expect(resolveDataInterval(input({ preset: '@monthly' }), '2024-01-01T00:00:00Z').dataIntervalStart).toBe('2023-12-01T00:00:00.000Z');
     expect(resolveDataInterval(input({ preset: '@yearly' }), '2024-01-01T00:00:00Z')).toMatchObject({
       dataIntervalStart: '2023-01-01T00:00:00.000Z',
       dataIntervalEnd: '2024-01-01T00:00:00.000Z',

@@ -152,14 +152,17 @@ describe('occupancy model (ONNX in Node vs scikit-learn)', () => {
 
       // Appending a metadata_props entry (protobuf field 14) overrides feature_names: 4 features vs input [N, 3].
       const enc = (s: string) => Buffer.from(s, 'utf8');
-      const entry = (k: string, v: string) => Buffer.concat([Buffer.from([0x0a, enc(k).length]), enc(k), Buffer.from([0x12, enc(v).length]), enc(v)]);
+      const entry = (k: string, v: string) =>
+        Buffer.concat([Buffer.from([0x0a, enc(k).length]), enc(k), Buffer.from([0x12, enc(v).length]), enc(v)]);
       const props = entry('feature_names', 'avg_temperature,avg_humidity,avg_light,avg_co2');
       const bad = Buffer.concat([readFileSync(path.join(ROOT_DIR, 'ml/occupancy.onnx')), Buffer.from([0x72, props.length]), props]);
       const badPath = path.join(dir, 'bad.onnx');
       writeFileSync(badPath, bad);
       const e2 = await catchError(loadOccupancyModel({ path: badPath }));
       expect(e2).toBeInstanceOf(ModelSignatureError);
-      expect((e2 as Error).message).toMatch(/expected one input "features": float64\[N, 4\].*but the model has inputs "features": float64\[N, 3\]/);
+      expect((e2 as Error).message).toMatch(
+        /expected one input "features": float64\[N, 4\].*but the model has inputs "features": float64\[N, 3\]/,
+      );
 
       const garbage = path.join(dir, 'garbage.onnx');
       writeFileSync(garbage, 'not a model at all');
@@ -260,7 +263,9 @@ describe('predictOccupancy (real PostgreSQL)', () => {
          ($1, 'gone-device', '2015-02-03T00:00:00Z', $3, false, 0.5)`,
       [SOURCE, DEVICE, model.modelVersion],
     );
-    const total = (await pool.query<CountRow>(`SELECT count(*)::int AS n FROM ${agg} WHERE window_start >= $1 AND window_start < $2`, [start, end])).rows[0]!.n;
+    const total = (
+      await pool.query<CountRow>(`SELECT count(*)::int AS n FROM ${agg} WHERE window_start >= $1 AND window_start < $2`, [start, end])
+    ).rows[0]!.n;
 
     const r1 = await act.predictOccupancy({ dataIntervalStart: start, dataIntervalEnd: end, relation: agg });
     expect(r1).toEqual({ windows: total, predicted: total - nullWindows, skipped: nullWindows, modelVersion: model.modelVersion });
@@ -288,10 +293,10 @@ describe('predictOccupancy (real PostgreSQL)', () => {
     expect(dup.rows[0]!.n).toBe(after1.size + 1); // + the sentinel outside the interval
 
     // Outside the interval and other versions untouched.
-    const sentinels = await pool.query<Pick<PredictionRow, 'model_version' | 'probability' | 'occupied'>>(`SELECT model_version, probability, occupied FROM ${preds} WHERE NOT (model_version = $1 AND window_start < $2)`, [
-      model.modelVersion,
-      end,
-    ]);
+    const sentinels = await pool.query<Pick<PredictionRow, 'model_version' | 'probability' | 'occupied'>>(
+      `SELECT model_version, probability, occupied FROM ${preds} WHERE NOT (model_version = $1 AND window_start < $2)`,
+      [model.modelVersion, end],
+    );
     expect(sentinels.rows.map((r) => [r.model_version, r.probability]).sort()).toEqual([
       [model.modelVersion, -1],
       ['other-model@000000000000', 0.75],
@@ -306,7 +311,9 @@ describe('predictOccupancy (real PostgreSQL)', () => {
     const inside = await byWindow(nStart, nEnd);
     expect(inside.size).toBe(72);
     expect([...inside.values()].every((v) => v.probability >= 0 && v.probability <= 1)).toBe(true);
-    const untouched = await pool.query<CountRow>(`SELECT count(*)::int AS n FROM ${preds} WHERE model_version = $1 AND probability = -1`, [model.modelVersion]);
+    const untouched = await pool.query<CountRow>(`SELECT count(*)::int AS n FROM ${preds} WHERE model_version = $1 AND probability = -1`, [
+      model.modelVersion,
+    ]);
     expect(untouched.rows[0]!.n).toBe(after1.size + 1 - 72);
   });
 
@@ -328,7 +335,10 @@ describe('predictOccupancy (real PostgreSQL)', () => {
     try {
       const r = await act.predictOccupancy({ dataIntervalStart: w0, dataIntervalEnd: end, relation: tbl });
       expect(r).toMatchObject({ windows: 2, predicted: 2, skipped: 0 });
-      const { rows } = await pool.query<Pick<PredictionRow, 'probability'>>(`SELECT probability FROM ml.occupancy_predictions WHERE source = $1`, [source]);
+      const { rows } = await pool.query<Pick<PredictionRow, 'probability'>>(
+        `SELECT probability FROM ml.occupancy_predictions WHERE source = $1`,
+        [source],
+      );
       expect(rows).toHaveLength(2);
       for (const row of rows) expect(Math.abs(row.probability - f.probability)).toBeLessThanOrEqual(TOL);
     } finally {
@@ -339,14 +349,30 @@ describe('predictOccupancy (real PostgreSQL)', () => {
   it('maps bad input and permanent SQL errors to non-retryable failures', async () => {
     const act = createInferenceActivities({ pool, model, predictionsTable: preds });
     const ok = { dataIntervalStart: '2015-02-03T00:00:00Z', dataIntervalEnd: '2015-02-03T01:00:00Z', relation: agg };
-    expectFailure(await catchError(act.predictOccupancy({ ...ok, dataIntervalEnd: ok.dataIntervalStart })), true, /dataIntervalEnd: .* must be after dataIntervalStart/);
+    expectFailure(
+      await catchError(act.predictOccupancy({ ...ok, dataIntervalEnd: ok.dataIntervalStart })),
+      true,
+      /dataIntervalEnd: .* must be after dataIntervalStart/,
+    );
     expectFailure(await catchError(act.predictOccupancy({ ...ok, dataIntervalEnd: '2015-02-02T00:00:00Z' })), true, /must be after/);
-    expectFailure(await catchError(act.predictOccupancy({ ...ok, dataIntervalStart: 'yesterday' })), true, /dataIntervalStart: "yesterday" is not an ISO 8601 instant/);
+    expectFailure(
+      await catchError(act.predictOccupancy({ ...ok, dataIntervalStart: 'yesterday' })),
+      true,
+      /dataIntervalStart: "yesterday" is not an ISO 8601 instant/,
+    );
     expectFailure(await catchError(act.predictOccupancy({ ...ok, dataIntervalStart: '2015-02-30T00:00:00Z' })), true, /dataIntervalStart/);
     expectFailure(await catchError(act.predictOccupancy({ ...ok, dataIntervalStart: '2015-02-03T00:00:00' })), true, /with a time zone/);
-    expectFailure(await catchError(act.predictOccupancy({ ...ok, relation: 'x; DROP TABLE y' })), true, /relation: .* must be "schema.table"/);
+    expectFailure(
+      await catchError(act.predictOccupancy({ ...ok, relation: 'x; DROP TABLE y' })),
+      true,
+      /relation: .* must be "schema.table"/,
+    );
     expectFailure(await catchError(act.predictOccupancy({ ...ok, relation: 'sensor_readings_10min' })), true, /must be "schema.table"/);
-    expectFailure(await catchError(act.predictOccupancy({ ...ok, relation: `${schema}.does_not_exist` })), true, /database error 42P01: relation .* does not exist/);
+    expectFailure(
+      await catchError(act.predictOccupancy({ ...ok, relation: `${schema}.does_not_exist` })),
+      true,
+      /database error 42P01: relation .* does not exist/,
+    );
     expect(() => quoteRelationName('analytics.sensor_readings_10min')).not.toThrow();
     expect(() => createInferenceActivities({ pool, model, predictionsTable: 'bad"name' })).toThrow(/predictionsTable/);
   });
@@ -355,7 +381,9 @@ describe('predictOccupancy (real PostgreSQL)', () => {
     const dead = createPool('postgres://postgres:postgres@127.0.0.1:1/iot', 1);
     try {
       const act = createInferenceActivities({ pool: dead, model, predictionsTable: preds });
-      const e = await catchError(act.predictOccupancy({ dataIntervalStart: '2015-02-03T00:00:00Z', dataIntervalEnd: '2015-02-03T01:00:00Z', relation: agg }));
+      const e = await catchError(
+        act.predictOccupancy({ dataIntervalStart: '2015-02-03T00:00:00Z', dataIntervalEnd: '2015-02-03T01:00:00Z', relation: agg }),
+      );
       expectFailure(e, false, /ECONNREFUSED/);
     } finally {
       await dead.end();

@@ -83,9 +83,13 @@ describe('Kafka ingest', () => {
       expect(kills).toBe(5);
       const produced = await producing;
       expect(produced.sent).toBe(total);
-      await waitFor('every record', async () => (await count('ingest.modem_telemetry', source)) >= total, 150_000, 500).catch(async (e: unknown) => {
-        throw new Error(`${String(e)}; ${await count('ingest.modem_telemetry', source)} of ${total}; worker output:\n${workers.map((w) => w.output().slice(-2000)).join('\n---\n')}`);
-      });
+      await waitFor('every record', async () => (await count('ingest.modem_telemetry', source)) >= total, 150_000, 500).catch(
+        async (e: unknown) => {
+          throw new Error(
+            `${String(e)}; ${await count('ingest.modem_telemetry', source)} of ${total}; worker output:\n${workers.map((w) => w.output().slice(-2000)).join('\n---\n')}`,
+          );
+        },
+      );
       await new Promise((r) => setTimeout(r, 3_000));
       const rows = await pool.query<{ n: string; distinct_keys: string; cpu: number; mem: number }>(
         `SELECT count(*) AS n, count(DISTINCT (device_id, interface, event_time)) AS distinct_keys, sum(cpu_usage) AS cpu, sum(memory_usage) AS mem
@@ -113,13 +117,19 @@ describe('Kafka ingest', () => {
       expect(Number(written.rows[0]!.messages)).toBe(total);
       expect(Number(written.rows[0]!.inserted)).toBe(total);
       expect(Number(written.rows[0]!.consumers)).toBe(2);
-      const offsets = await pool.query<{ partition: number; next_offset: string }>('SELECT partition, next_offset FROM ingest.kafka_offsets WHERE group_id = $1 AND topic = $2', [groupId, topic]);
+      const offsets = await pool.query<{ partition: number; next_offset: string }>(
+        'SELECT partition, next_offset FROM ingest.kafka_offsets WHERE group_id = $1 AND topic = $2',
+        [groupId, topic],
+      );
       expect(offsets.rows).toHaveLength(4);
       expect(offsets.rows.reduce((s, r) => s + Number(r.next_offset), 0)).toBe(total);
       const statusRows = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ingest.device_status WHERE source = $1`, [source]);
       expect(Number(statusRows.rows[0]!.n)).toBe(devices);
       const latest = telemetryRecord(total - 1, devices, startTime);
-      const st = await pool.query<{ event_time: Date; status: { cpu_usage: number } }>('SELECT event_time, status FROM ingest.device_status WHERE source = $1 AND device_id = $2', [source, latest.deviceId]);
+      const st = await pool.query<{ event_time: Date; status: { cpu_usage: number } }>(
+        'SELECT event_time, status FROM ingest.device_status WHERE source = $1 AND device_id = $2',
+        [source, latest.deviceId],
+      );
       expect(st.rows[0]!.event_time.getTime()).toBe(latest.eventTime);
       expect(st.rows[0]!.status.cpu_usage).toBe(latest.cpuUsage);
       const s = await handle.query(status);
@@ -143,7 +153,15 @@ describe('Kafka ingest', () => {
     await createTopic(brokers, gpsTopic, 1);
     const t0 = Date.UTC(2024, 4, 1, 12);
     const valid = (i: number, cpu = 10 + i) =>
-      encodeTelemetry({ deviceId: 'modem-1', eventTime: t0 + i * 1000, model: 'RUT955', interface: 'wan', interfaceStatus: 'up', cpuUsage: cpu, memoryUsage: 50 });
+      encodeTelemetry({
+        deviceId: 'modem-1',
+        eventTime: t0 + i * 1000,
+        model: 'RUT955',
+        interface: 'wan',
+        interfaceStatus: 'up',
+        cpuUsage: cpu,
+        memoryUsage: 50,
+      });
     const good = JSON.parse(valid(0)) as Record<string, unknown>;
     const bad: Array<[string, Buffer | string]> = [
       ['not_json', '{"model": "RUT955", "deviceid": '],
@@ -177,16 +195,28 @@ describe('Kafka ingest', () => {
       { workflowsPath: KAFKA_WORKFLOW, activities: createKafkaIngestActivities({ pool, kafkaBrokers: brokers }), ...WORKER_TUNING },
       async ({ client: c, taskQueue }) => {
         const workflowId = kafkaIngestWorkflowId(groupId, topic);
-        const handle = await c.workflow.start('kafkaIngest', { workflowId, taskQueue, args: [{ topic, groupId, source, kind: 'modem', runForMs: 4_000 }] });
+        const handle = await c.workflow.start('kafkaIngest', {
+          workflowId,
+          taskQueue,
+          args: [{ topic, groupId, source, kind: 'modem', runForMs: 4_000 }],
+        });
         const gps = await c.workflow.start('kafkaIngest', {
           workflowId: kafkaIngestWorkflowId(groupId, gpsTopic),
           taskQueue,
           args: [{ topic: gpsTopic, groupId, source: gpsSource, kind: 'gps', runForMs: 4_000 }],
         });
-        await waitFor('rows and dead letters', async () => {
-          const d = await pool.query('SELECT 1 FROM ingest.dead_letters WHERE source = ANY($1)', [[source, gpsSource]]);
-          return (await count('ingest.modem_telemetry', source)) === 3 && (await count('ingest.gps_fixes', gpsSource)) === 2 && d.rowCount === bad.length + gpsBad.length;
-        }, 60_000);
+        await waitFor(
+          'rows and dead letters',
+          async () => {
+            const d = await pool.query('SELECT 1 FROM ingest.dead_letters WHERE source = ANY($1)', [[source, gpsSource]]);
+            return (
+              (await count('ingest.modem_telemetry', source)) === 3 &&
+              (await count('ingest.gps_fixes', gpsSource)) === 2 &&
+              d.rowCount === bad.length + gpsBad.length
+            );
+          },
+          60_000,
+        );
         const dl = await pool.query<{ error_code: string; reason: string; origin: { topic: string; partition: number; offset: number } }>(
           'SELECT error_code, reason, origin FROM ingest.dead_letters WHERE source = $1 ORDER BY id',
           [source],
@@ -202,7 +232,10 @@ describe('Kafka ingest', () => {
         const gdl = await pool.query<{ error_code: string }>('SELECT error_code FROM ingest.dead_letters WHERE source = $1', [gpsSource]);
         expect(gdl.rows.map((r) => r.error_code).sort()).toEqual(gpsBad.map(([code]) => code).sort());
         // Latest status: the newest event time wins, the older record sent last does not overwrite it.
-        const st = await pool.query<{ event_time: Date; status: { cpu_usage: number } }>('SELECT event_time, status FROM ingest.device_status WHERE source = $1', [source]);
+        const st = await pool.query<{ event_time: Date; status: { cpu_usage: number } }>(
+          'SELECT event_time, status FROM ingest.device_status WHERE source = $1',
+          [source],
+        );
         expect(st.rows[0]!.event_time.getTime()).toBe(t0 + 6000);
         expect(st.rows[0]!.status.cpu_usage).toBe(16);
 
@@ -217,10 +250,14 @@ describe('Kafka ingest', () => {
         expect(await count('ingest.modem_telemetry', source)).toBe(3);
         await handle.signal(resume);
         await waitFor('the record produced while paused', async () => (await count('ingest.modem_telemetry', source)) === 4, 30_000);
-        await waitFor('a finished run with lag 0', async () => {
-          const s = await handle.query(status);
-          return s.runs > 0 && s.lag !== undefined && Object.values(s.lag).every((l) => l === 0);
-        }, 30_000);
+        await waitFor(
+          'a finished run with lag 0',
+          async () => {
+            const s = await handle.query(status);
+            return s.runs > 0 && s.lag !== undefined && Object.values(s.lag).every((l) => l === 0);
+          },
+          30_000,
+        );
         const s = await handle.query(status);
         expect(s.stream).toBe('kafka');
         expect(s.committed).toBeGreaterThanOrEqual(records.length);

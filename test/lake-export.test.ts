@@ -38,14 +38,31 @@ describe('lake export', () => {
     const source = `lake-${uniqueSuffix()}`;
     const t0 = Date.UTC(2024, 4, 1, 12);
     const messages = [...Array(50).keys()].map((i) => ({
-      payload: Buffer.from(encodeTelemetry({ deviceId: `m-${i % 5}`, eventTime: t0 + i * 1000, model: 'RUT955', interface: 'wan', interfaceStatus: 'up', cpuUsage: i, memoryUsage: 50 })),
+      payload: Buffer.from(
+        encodeTelemetry({
+          deviceId: `m-${i % 5}`,
+          eventTime: t0 + i * 1000,
+          model: 'RUT955',
+          interface: 'wan',
+          interfaceStatus: 'up',
+          cpuUsage: i,
+          memoryUsage: 50,
+        }),
+      ),
       origin: { topic: 't', partition: 0, offset: i },
       dedupeKey: `lake-test:${source}:${i}`,
     }));
-    messages.push({ payload: Buffer.from('{"bad":'), origin: { topic: 't', partition: 0, offset: 50 }, dedupeKey: `lake-test:${source}:bad` });
+    messages.push({
+      payload: Buffer.from('{"bad":'),
+      origin: { topic: 't', partition: 0, offset: 50 },
+      dedupeKey: `lake-test:${source}:bad`,
+    });
     const parsed = parseMessages('modem', source, messages);
     await writeBatch(pool, { source, consumer: 'test', readings: [], telemetry: parsed.telemetry, deadLetters: parsed.deadLetters });
-    const { rows } = await pool.query<{ h: Date }>("SELECT date_trunc('hour', max(received_at)) AS h FROM ingest.modem_telemetry WHERE source = $1", [source]);
+    const { rows } = await pool.query<{ h: Date }>(
+      "SELECT date_trunc('hour', max(received_at)) AS h FROM ingest.modem_telemetry WHERE source = $1",
+      [source],
+    );
     const hour = rows[0]!.h;
     await withWorker(
       { workflowsPath: path.join(ROOT_DIR, 'src/workflows/lake-export.ts'), activities: createLakeActivities({ pool, lakeDir }) },
@@ -54,7 +71,14 @@ describe('lake export', () => {
           client.workflow.execute('lakeExport', {
             workflowId: id,
             taskQueue,
-            args: [{ dataIntervalStart: hour.toISOString(), dataIntervalEnd: new Date(hour.getTime() + 3_600_000).toISOString(), datasets: ['modem_telemetry', 'errors'], sources: [source] }],
+            args: [
+              {
+                dataIntervalStart: hour.toISOString(),
+                dataIntervalEnd: new Date(hour.getTime() + 3_600_000).toISOString(),
+                datasets: ['modem_telemetry', 'errors'],
+                sources: [source],
+              },
+            ],
           });
         const workflowId = `lake-export-${source}`;
         const r = (await run(workflowId)) as { rows: number; partitions: Array<{ prefix: string }> };
@@ -63,11 +87,15 @@ describe('lake export', () => {
         const prefix = `dt=${iso.slice(0, 10)}/hour=${iso.slice(11, 13)}`;
         expect(r.partitions.map((p) => p.prefix).sort()).toEqual([`errors/${prefix}`, `modem_telemetry/${prefix}`]);
         const glob = path.join(lakeDir, 'modem_telemetry', '**', '*.parquet');
-        const back = await duck(`SELECT count(*) AS n, sum(cpu_usage) AS cpu, min(dt) AS dt, min(hour) AS hour FROM read_parquet('${glob}', hive_partitioning = true) WHERE source = '${source}'`);
+        const back = await duck(
+          `SELECT count(*) AS n, sum(cpu_usage) AS cpu, min(dt) AS dt, min(hour) AS hour FROM read_parquet('${glob}', hive_partitioning = true) WHERE source = '${source}'`,
+        );
         expect(Number(back[0]!.n)).toBe(50);
         expect(Number(back[0]!.cpu)).toBe((49 * 50) / 2);
         expect(String(back[0]!.dt)).toBe(iso.slice(0, 10));
-        const errors = await duck(`SELECT error_code, reason, decode(payload) AS payload FROM read_parquet('${path.join(lakeDir, 'errors', '**', '*.parquet')}') WHERE source = '${source}'`);
+        const errors = await duck(
+          `SELECT error_code, reason, decode(payload) AS payload FROM read_parquet('${path.join(lakeDir, 'errors', '**', '*.parquet')}') WHERE source = '${source}'`,
+        );
         expect(errors).toHaveLength(1);
         expect(errors[0]!.error_code).toBe('not_json');
         expect(errors[0]!.payload).toBe('{"bad":');

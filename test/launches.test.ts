@@ -71,7 +71,12 @@ function expectedFrom(doc: LaunchServer['document']) {
 
 function imageFiles(outputDir: string): string[] {
   const dir = path.join(outputDir, IMAGES_SUBDIR);
-  return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => !f.startsWith('.')).sort() : [];
+  return fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .filter((f) => !f.startsWith('.'))
+        .sort()
+    : [];
 }
 
 async function closedPort(): Promise<number> {
@@ -86,7 +91,12 @@ function activitiesFor(outputDir: string, webhookUrl?: string) {
   return createLaunchActivities({ outputDir, notifier: createNotifier({ webhookUrl, logger: pino({ level: 'silent' }) }) });
 }
 
-async function run(client: Client, taskQueue: string, input: LaunchImagesInput, tag: string): Promise<{ id: string; result: LaunchImagesResult }> {
+async function run(
+  client: Client,
+  taskQueue: string,
+  input: LaunchImagesInput,
+  tag: string,
+): Promise<{ id: string; result: LaunchImagesResult }> {
   const id = `launchImages-test-${tag}-${randomUUID()}`;
   const result = await client.workflow.execute<typeof launchImages>('launchImages', { taskQueue, workflowId: id, args: [input] });
   return { id, result };
@@ -130,56 +140,64 @@ describe('launchImages workflow', () => {
       const exp = expectedFrom(server.document);
       // The real snapshot shares images between launches: the pipeline downloads each URL once.
       expect(exp.distinct.length).toBeGreaterThan(0);
-      await withWorker({ workflowsPath: WORKFLOWS_PATH, activities: activitiesFor(outputDir, `${webhookBase}/hook-2024`) }, async ({ client, taskQueue }) => {
-        const first = await run(client, taskQueue, { url: server.url, logicalDate: '2024-03-30' }, '2024');
-        expect(first.result).toMatchObject({
-          logicalDate: '2024-03-30',
-          launches: exp.launches,
-          launchesWithoutImage: exp.withoutImage,
-          distinctImages: exp.distinct.length,
-          imagesDownloaded: exp.distinct.length,
-          imagesAlreadyPresent: 0,
-          imagesFailed: [],
-          imagesTotal: exp.distinct.length,
-          notified: true,
-        });
-        // One request per distinct image, files named from the URLs, each a valid PNG.
-        expect(server.imageRequests).toHaveLength(exp.distinct.length);
-        expect(imageFiles(outputDir)).toEqual(exp.distinct.map(imageFileName).sort());
-        for (const f of imageFiles(outputDir)) {
-          expect(fs.readFileSync(path.join(outputDir, IMAGES_SUBDIR, f)).subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
-        }
-        // The raw page is stored verbatim under launches/<logicalDate>.json.
-        const raw: unknown = JSON.parse(fs.readFileSync(path.join(outputDir, LAUNCHES_SUBDIR, '2024-03-30.json'), 'utf8'));
-        expect(raw).toEqual(server.document);
-        // The webhook received the notification JSON.
-        const posted = hooks.filter((h) => h.path === '/hook-2024');
-        expect(posted).toHaveLength(1);
-        expect(posted[0]!.body).toMatchObject({
-          dedupeKey: 'launch-images/2024-03-30',
-          source: 'launchImages',
-          severity: 'info',
-          message: `There are now ${exp.distinct.length} images`,
-        });
-        await recordHistory(client, first.id, 'launchImages-2024-snapshot');
+      await withWorker(
+        { workflowsPath: WORKFLOWS_PATH, activities: activitiesFor(outputDir, `${webhookBase}/hook-2024`) },
+        async ({ client, taskQueue }) => {
+          const first = await run(client, taskQueue, { url: server.url, logicalDate: '2024-03-30' }, '2024');
+          expect(first.result).toMatchObject({
+            logicalDate: '2024-03-30',
+            launches: exp.launches,
+            launchesWithoutImage: exp.withoutImage,
+            distinctImages: exp.distinct.length,
+            imagesDownloaded: exp.distinct.length,
+            imagesAlreadyPresent: 0,
+            imagesFailed: [],
+            imagesTotal: exp.distinct.length,
+            notified: true,
+          });
+          // One request per distinct image, files named from the URLs, each a valid PNG.
+          expect(server.imageRequests).toHaveLength(exp.distinct.length);
+          expect(imageFiles(outputDir)).toEqual(exp.distinct.map(imageFileName).sort());
+          for (const f of imageFiles(outputDir)) {
+            expect(
+              fs
+                .readFileSync(path.join(outputDir, IMAGES_SUBDIR, f))
+                .subarray(0, 8)
+                .equals(PNG_SIGNATURE),
+            ).toBe(true);
+          }
+          // The raw page is stored verbatim under launches/<logicalDate>.json.
+          const raw: unknown = JSON.parse(fs.readFileSync(path.join(outputDir, LAUNCHES_SUBDIR, '2024-03-30.json'), 'utf8'));
+          expect(raw).toEqual(server.document);
+          // The webhook received the notification JSON.
+          const posted = hooks.filter((h) => h.path === '/hook-2024');
+          expect(posted).toHaveLength(1);
+          expect(posted[0]!.body).toMatchObject({
+            dedupeKey: 'launch-images/2024-03-30',
+            source: 'launchImages',
+            severity: 'info',
+            message: `There are now ${exp.distinct.length} images`,
+          });
+          await recordHistory(client, first.id, 'launchImages-2024-snapshot');
 
-        // Second run: every file is already present, nothing is requested again.
-        const requestsBefore = server.imageRequests.length;
-        const second = await run(client, taskQueue, { url: server.url, logicalDate: '2024-03-31', concurrency: 2 }, '2024-rerun');
-        expect(second.result).toMatchObject({
-          imagesDownloaded: 0,
-          imagesAlreadyPresent: exp.distinct.length,
-          imagesFailed: [],
-          imagesTotal: exp.distinct.length,
-          notified: true,
-        });
-        expect(server.imageRequests.length).toBe(requestsBefore);
-        expect(hooks.filter((h) => h.path === '/hook-2024').map((h) => h.body.message)).toEqual([
-          `There are now ${exp.distinct.length} images`,
-          `There are now ${exp.distinct.length} images`,
-        ]);
-        await recordHistory(client, second.id, 'launchImages-2024-rerun');
-      });
+          // Second run: every file is already present, nothing is requested again.
+          const requestsBefore = server.imageRequests.length;
+          const second = await run(client, taskQueue, { url: server.url, logicalDate: '2024-03-31', concurrency: 2 }, '2024-rerun');
+          expect(second.result).toMatchObject({
+            imagesDownloaded: 0,
+            imagesAlreadyPresent: exp.distinct.length,
+            imagesFailed: [],
+            imagesTotal: exp.distinct.length,
+            notified: true,
+          });
+          expect(server.imageRequests.length).toBe(requestsBefore);
+          expect(hooks.filter((h) => h.path === '/hook-2024').map((h) => h.body.message)).toEqual([
+            `There are now ${exp.distinct.length} images`,
+            `There are now ${exp.distinct.length} images`,
+          ]);
+          await recordHistory(client, second.id, 'launchImages-2024-rerun');
+        },
+      );
     });
   });
 
@@ -204,14 +222,17 @@ describe('launchImages workflow', () => {
       // Injected drift: two launches of the real 2020 page get `"image": null`.
       const doc = JSON.parse(fs.readFileSync(LAUNCH_SNAPSHOTS['2020-12-19'], 'utf8')) as LaunchServer['document'];
       const nulled = doc.results.slice(-2).map((r) => r.id);
-      await withServer({ snapshotFile: LAUNCH_SNAPSHOTS['2020-12-19'], imageOverrides: Object.fromEntries(nulled.map((n) => [n, null])) }, async (server) => {
-        const exp = expectedFrom(server.document);
-        expect(exp.withoutImage).toBeGreaterThanOrEqual(2);
-        const { result } = await run(client, taskQueue, { url: server.url, logicalDate: '2020-12-19-nulls' }, '2020-nulls');
-        expect(result.launchesWithoutImage).toBe(exp.withoutImage);
-        expect(result.distinctImages).toBe(exp.distinct.length);
-        expect(result.imagesFailed).toEqual([]);
-      });
+      await withServer(
+        { snapshotFile: LAUNCH_SNAPSHOTS['2020-12-19'], imageOverrides: Object.fromEntries(nulled.map((n) => [n, null])) },
+        async (server) => {
+          const exp = expectedFrom(server.document);
+          expect(exp.withoutImage).toBeGreaterThanOrEqual(2);
+          const { result } = await run(client, taskQueue, { url: server.url, logicalDate: '2020-12-19-nulls' }, '2020-nulls');
+          expect(result.launchesWithoutImage).toBe(exp.withoutImage);
+          expect(result.distinctImages).toBe(exp.distinct.length);
+          expect(result.imagesFailed).toEqual([]);
+        },
+      );
     });
   });
 
@@ -222,14 +243,22 @@ describe('launchImages workflow', () => {
       fs.writeFileSync(file, JSON.stringify(server.document));
       const exp = expectedFrom(server.document);
       const hookPath = `/status/404/${randomUUID()}`;
-      await withWorker({ workflowsPath: WORKFLOWS_PATH, activities: activitiesFor(outputDir, `${webhookBase}${hookPath}`) }, async ({ client, taskQueue }) => {
-        const { id, result } = await run(client, taskQueue, { url: pathToFileURL(file).href, logicalDate: '2024-03-30' }, 'file');
-        expect(result).toMatchObject({ launches: exp.launches, imagesDownloaded: exp.distinct.length, imagesFailed: [], notified: false });
-        expect(result.notifyError).toContain('404');
-        expect(server.pageRequests).toBe(0);
-        expect(hooks.filter((h) => h.path === hookPath)).toHaveLength(1);
-        await recordHistory(client, id, 'launchImages-file-url');
-      });
+      await withWorker(
+        { workflowsPath: WORKFLOWS_PATH, activities: activitiesFor(outputDir, `${webhookBase}${hookPath}`) },
+        async ({ client, taskQueue }) => {
+          const { id, result } = await run(client, taskQueue, { url: pathToFileURL(file).href, logicalDate: '2024-03-30' }, 'file');
+          expect(result).toMatchObject({
+            launches: exp.launches,
+            imagesDownloaded: exp.distinct.length,
+            imagesFailed: [],
+            notified: false,
+          });
+          expect(result.notifyError).toContain('404');
+          expect(server.pageRequests).toBe(0);
+          expect(hooks.filter((h) => h.path === hookPath)).toHaveLength(1);
+          await recordHistory(client, id, 'launchImages-file-url');
+        },
+      );
     });
   });
 
@@ -241,7 +270,12 @@ describe('launchImages workflow', () => {
     for (const r of doc.results) if (r.image) uses.set(r.image, (uses.get(r.image) ?? 0) + 1);
     const unique = doc.results.filter((r) => r.image && uses.get(r.image) === 1);
     expect(unique.length).toBeGreaterThanOrEqual(4);
-    const [unreachable, notFound, invalid, flaky] = unique as [typeof unique[0], typeof unique[0], typeof unique[0], typeof unique[0]];
+    const [unreachable, notFound, invalid, flaky] = unique as [
+      (typeof unique)[0],
+      (typeof unique)[0],
+      (typeof unique)[0],
+      (typeof unique)[0],
+    ];
     const deadPort = await closedPort();
     const unreachableUrl = `http://127.0.0.1:${deadPort}/media/unreachable.jpg`;
     const notFoundPath = new URL(notFound.image as string).pathname;
@@ -258,33 +292,41 @@ describe('launchImages workflow', () => {
       },
       async (server) => {
         const exp = expectedFrom(server.document);
-        await withWorker({ workflowsPath: WORKFLOWS_PATH, activities: activitiesFor(outputDir, `${webhookBase}/hook-failures`) }, async ({ client, taskQueue }) => {
-          const { id, result } = await run(client, taskQueue, { url: server.url, logicalDate: '2024-03-30', imageRetry: FAST_RETRY }, 'failures');
+        await withWorker(
+          { workflowsPath: WORKFLOWS_PATH, activities: activitiesFor(outputDir, `${webhookBase}/hook-failures`) },
+          async ({ client, taskQueue }) => {
+            const { id, result } = await run(
+              client,
+              taskQueue,
+              { url: server.url, logicalDate: '2024-03-30', imageRetry: FAST_RETRY },
+              'failures',
+            );
 
-          const failed = new Map(result.imagesFailed.map((f) => [f.launchId, f]));
-          expect([...failed.keys()].sort()).toEqual([unreachable.id, notFound.id, invalid.id].sort());
-          expect(failed.get(unreachable.id)).toMatchObject({ url: unreachableUrl, type: 'NetworkError' });
-          expect(failed.get(unreachable.id)!.reason).toContain(unreachableUrl);
-          expect(failed.get(notFound.id)).toMatchObject({ type: 'HttpNotFound' });
-          expect(failed.get(notFound.id)!.reason).toContain(notFoundPath);
-          expect(failed.get(invalid.id)).toMatchObject({ url: 'htp:/bad', type: 'UnsupportedScheme' });
+            const failed = new Map(result.imagesFailed.map((f) => [f.launchId, f]));
+            expect([...failed.keys()].sort()).toEqual([unreachable.id, notFound.id, invalid.id].sort());
+            expect(failed.get(unreachable.id)).toMatchObject({ url: unreachableUrl, type: 'NetworkError' });
+            expect(failed.get(unreachable.id)!.reason).toContain(unreachableUrl);
+            expect(failed.get(notFound.id)).toMatchObject({ type: 'HttpNotFound' });
+            expect(failed.get(notFound.id)!.reason).toContain(notFoundPath);
+            expect(failed.get(invalid.id)).toMatchObject({ url: 'htp:/bad', type: 'UnsupportedScheme' });
 
-          // 404: non-retryable, exactly one request. Flaky 500: retried once, then downloaded.
-          expect(server.imageRequests.filter((r) => r.path.endsWith(notFoundPath))).toHaveLength(1);
-          expect(server.imageRequests.filter((r) => r.path.endsWith(flakyPath)).map((r) => r.status)).toEqual([500, 200]);
-          // Unreachable: retried up to maximumAttempts; invalid URL and 404: a single attempt.
-          const attempts = await downloadAttempts(client, id);
-          expect(attempts.get(unreachableUrl)).toBe(FAST_RETRY.maximumAttempts);
-          expect(attempts.get('htp:/bad')).toBe(1);
+            // 404: non-retryable, exactly one request. Flaky 500: retried once, then downloaded.
+            expect(server.imageRequests.filter((r) => r.path.endsWith(notFoundPath))).toHaveLength(1);
+            expect(server.imageRequests.filter((r) => r.path.endsWith(flakyPath)).map((r) => r.status)).toEqual([500, 200]);
+            // Unreachable: retried up to maximumAttempts; invalid URL and 404: a single attempt.
+            const attempts = await downloadAttempts(client, id);
+            expect(attempts.get(unreachableUrl)).toBe(FAST_RETRY.maximumAttempts);
+            expect(attempts.get('htp:/bad')).toBe(1);
 
-          const good = exp.distinct.length - 3;
-          expect(result).toMatchObject({ imagesDownloaded: good, imagesAlreadyPresent: 0, imagesTotal: good, notified: true });
-          expect(imageFiles(outputDir)).toHaveLength(good);
-          const posted = hooks.filter((h) => h.path === '/hook-failures');
-          expect(posted).toHaveLength(1);
-          expect(posted[0]!.body).toMatchObject({ message: `There are now ${good} images`, severity: 'warning' });
-          await recordHistory(client, id, 'launchImages-failures');
-        });
+            const good = exp.distinct.length - 3;
+            expect(result).toMatchObject({ imagesDownloaded: good, imagesAlreadyPresent: 0, imagesTotal: good, notified: true });
+            expect(imageFiles(outputDir)).toHaveLength(good);
+            const posted = hooks.filter((h) => h.path === '/hook-failures');
+            expect(posted).toHaveLength(1);
+            expect(posted[0]!.body).toMatchObject({ message: `There are now ${good} images`, severity: 'warning' });
+            await recordHistory(client, id, 'launchImages-failures');
+          },
+        );
       },
     );
   });
@@ -297,7 +339,9 @@ describe('launchImages workflow', () => {
     const file = path.join(tmpDir(), 'bad.json');
     fs.writeFileSync(file, JSON.stringify(doc));
     await withWorker({ workflowsPath: WORKFLOWS_PATH, activities: activitiesFor(outputDir) }, async ({ client, taskQueue }) => {
-      const err = await run(client, taskQueue, { url: pathToFileURL(file).href, logicalDate: '2024-03-30' }, 'bad-shape').catch((e: unknown) => e);
+      const err = await run(client, taskQueue, { url: pathToFileURL(file).href, logicalDate: '2024-03-30' }, 'bad-shape').catch(
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(WorkflowFailedError);
       const cause = (err as WorkflowFailedError).cause?.cause;
       expect(cause).toBeInstanceOf(ApplicationFailure);

@@ -25,7 +25,9 @@ let target: string;
 
 beforeAll(async () => {
   db = await createTestDatabase('modelgraphbuild');
-  await db.pool.query(`CREATE SCHEMA full_src; CREATE TABLE full_src.events (device text, ts timestamptz, value int); INSERT INTO full_src.events VALUES ('a', now(), 1)`);
+  await db.pool.query(
+    `CREATE SCHEMA full_src; CREATE TABLE full_src.events (device text, ts timestamptz, value int); INSERT INTO full_src.events VALUES ('a', now(), 1)`,
+  );
   target = fs.mkdtempSync(path.join(os.tmpdir(), 'model-graph-build-'));
 });
 afterAll(async () => {
@@ -79,7 +81,9 @@ describe('buildModels: build, retry, skip, resume', () => {
           if (a?.activityType?.name === 'runModelNode') scheduled.set(String(e.eventId), a.activityId ?? '');
         }
         expect(scheduled.size).toBe(summary.total - 1); // every node but the skipped one
-        const attempts = events.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes?.attempt ?? 0);
+        const attempts = events
+          .filter((e) => e.activityTaskStartedEventAttributes)
+          .map((e) => e.activityTaskStartedEventAttributes?.attempt ?? 0);
         expect(Math.max(...attempts)).toBe(2);
         expect(events.filter((e) => e.activityTaskFailedEventAttributes)).toHaveLength(1); // fragile only
         await recordHistory(client, workflowId, 'buildModels-build-with-failure');

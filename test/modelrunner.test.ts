@@ -179,7 +179,9 @@ describe('runModels on PostgreSQL', () => {
     expect(await relkind('analytics', 'doubled')).toBe('v');
     expect(await relkind('analytics', 'totals')).toBe('r');
     expect((await db.pool.query('SELECT cnt, total FROM analytics.totals')).rows).toEqual([{ cnt: 3, total: 12 }]);
-    expect((await db.pool.query<{ d: number }>('SELECT d FROM analytics.doubled ORDER BY d')).rows.map((r) => r.d)).toEqual([2, 4, 6, 8, 12]);
+    expect((await db.pool.query<{ d: number }>('SELECT d FROM analytics.doubled ORDER BY d')).rows.map((r) => r.d)).toEqual([
+      2, 4, 6, 8, 12,
+    ]);
 
     // Each model started executing after its parents completed.
     const byId = new Map(run.results.map((r) => [r.unique_id, r]));
@@ -241,7 +243,13 @@ describe('runModels on PostgreSQL', () => {
     const oldOid = await oid();
 
     // A slow rebuild (2 s in the SELECT) to 7 rows: meanwhile readers keep seeing the complete old table.
-    const building = runModels({ pool: db.pool, projectDir: BASIC, targetDir: tmpTarget(), select: ['swap_target'], vars: { swap_rows: 7, swap_sleep: 2 } });
+    const building = runModels({
+      pool: db.pool,
+      projectDir: BASIC,
+      targetDir: tmpTarget(),
+      select: ['swap_target'],
+      vars: { swap_rows: 7, swap_sleep: 2 },
+    });
     const seen: number[] = [];
     const until = Date.now() + 1500;
     while (Date.now() < until) {
@@ -257,7 +265,13 @@ describe('runModels on PostgreSQL', () => {
     expect(await oid()).not.toBe(oldOid); // a new relation was swapped in
 
     // A build failing on its last row (division by zero) leaves the 7-row table as it was.
-    const failed = await runModels({ pool: db.pool, projectDir: BASIC, targetDir: tmpTarget(), select: ['swap_target'], vars: { swap_rows: 9, swap_fail: true } });
+    const failed = await runModels({
+      pool: db.pool,
+      projectDir: BASIC,
+      targetDir: tmpTarget(),
+      select: ['swap_target'],
+      vars: { swap_rows: 9, swap_fail: true },
+    });
     expect(failed.results[0]).toMatchObject({ status: 'error' });
     expect(failed.results[0]?.message).toMatch(/division by zero/);
     expect(await count()).toBe(7);
@@ -340,12 +354,57 @@ describe('the sensor pipeline models (models/ at the repo root)', () => {
          FROM analytics.stg_sensor_readings ORDER BY source DESC, device_id, event_time`,
     );
     expect(stg.rows).toEqual([
-      { source: 'test-src', device_id: 'd1', t: '10:00:00.000', temperature: 20, humidity: 40, light: 100, co2: 500, humidity_ratio: 0.005 },
-      { source: 'test-src', device_id: 'd1', t: '10:05:00.000', temperature: 22, humidity: null, light: 300, co2: 700, humidity_ratio: 0.006 },
-      { source: 'test-src', device_id: 'd1', t: '10:09:59.999', temperature: null, humidity: 50, light: null, co2: null, humidity_ratio: null },
+      {
+        source: 'test-src',
+        device_id: 'd1',
+        t: '10:00:00.000',
+        temperature: 20,
+        humidity: 40,
+        light: 100,
+        co2: 500,
+        humidity_ratio: 0.005,
+      },
+      {
+        source: 'test-src',
+        device_id: 'd1',
+        t: '10:05:00.000',
+        temperature: 22,
+        humidity: null,
+        light: 300,
+        co2: 700,
+        humidity_ratio: 0.006,
+      },
+      {
+        source: 'test-src',
+        device_id: 'd1',
+        t: '10:09:59.999',
+        temperature: null,
+        humidity: 50,
+        light: null,
+        co2: null,
+        humidity_ratio: null,
+      },
       { source: 'test-src', device_id: 'd1', t: '10:15:00.000', temperature: -40, humidity: 0, light: 0, co2: 10000, humidity_ratio: 0.1 },
-      { source: 'test-src', device_id: 'd2', t: '10:03:00.000', temperature: 25, humidity: null, light: null, co2: null, humidity_ratio: null },
-      { source: 'other-src', device_id: 'd1', t: '10:01:00.000', temperature: 30, humidity: null, light: null, co2: null, humidity_ratio: null },
+      {
+        source: 'test-src',
+        device_id: 'd2',
+        t: '10:03:00.000',
+        temperature: 25,
+        humidity: null,
+        light: null,
+        co2: null,
+        humidity_ratio: null,
+      },
+      {
+        source: 'other-src',
+        device_id: 'd1',
+        t: '10:01:00.000',
+        temperature: 30,
+        humidity: null,
+        light: null,
+        co2: null,
+        humidity_ratio: null,
+      },
     ]);
 
     const mart = await db.pool.query(
@@ -354,12 +413,50 @@ describe('the sensor pipeline models (models/ at the repo root)', () => {
       ['2024-01-01T10:00:00Z'],
     );
     expect(mart.rows).toEqual([
-      { source: 'test-src', device_id: 'd1', first_window: true, avg_temperature: 21, avg_humidity: 45, avg_light: 200, avg_co2: 600, reading_count: '3' },
-      { source: 'test-src', device_id: 'd1', first_window: false, avg_temperature: -40, avg_humidity: 0, avg_light: 0, avg_co2: 10000, reading_count: '1' },
-      { source: 'test-src', device_id: 'd2', first_window: true, avg_temperature: 25, avg_humidity: null, avg_light: null, avg_co2: null, reading_count: '1' },
-      { source: 'other-src', device_id: 'd1', first_window: true, avg_temperature: 30, avg_humidity: null, avg_light: null, avg_co2: null, reading_count: '1' },
+      {
+        source: 'test-src',
+        device_id: 'd1',
+        first_window: true,
+        avg_temperature: 21,
+        avg_humidity: 45,
+        avg_light: 200,
+        avg_co2: 600,
+        reading_count: '3',
+      },
+      {
+        source: 'test-src',
+        device_id: 'd1',
+        first_window: false,
+        avg_temperature: -40,
+        avg_humidity: 0,
+        avg_light: 0,
+        avg_co2: 10000,
+        reading_count: '1',
+      },
+      {
+        source: 'test-src',
+        device_id: 'd2',
+        first_window: true,
+        avg_temperature: 25,
+        avg_humidity: null,
+        avg_light: null,
+        avg_co2: null,
+        reading_count: '1',
+      },
+      {
+        source: 'other-src',
+        device_id: 'd1',
+        first_window: true,
+        avg_temperature: 30,
+        avg_humidity: null,
+        avg_light: null,
+        avg_co2: null,
+        reading_count: '1',
+      },
     ]);
-    const second = await db.pool.query(`SELECT window_start = '2024-01-01T10:10:00Z'::timestamptz AS ok FROM analytics.sensor_readings_10min WHERE avg_temperature = -40`);
+    const second = await db.pool.query(
+      `SELECT window_start = '2024-01-01T10:10:00Z'::timestamptz AS ok FROM analytics.sensor_readings_10min WHERE avg_temperature = -40`,
+    );
     expect(second.rows).toEqual([{ ok: true }]);
 
     const cols = await db.pool.query(
@@ -382,7 +479,13 @@ describe('the sensor pipeline models (models/ at the repo root)', () => {
     await db.pool.query(`CREATE SCHEMA ingest_copy; CREATE TABLE ingest_copy.sensor_readings (LIKE ingest.sensor_readings INCLUDING ALL)`);
     await insert('ingest_copy', [['copy-src', 'dx', '2024-03-01T00:04:00Z', 18.5, 30, 10, 450, 0.004]]);
     // A full refresh: the incremental mart is rebuilt from the copy only (an incremental run would keep the other windows).
-    const r = await runModels({ pool: db.pool, projectDir: ROOT_DIR, targetDir: tmpTarget(), vars: { ingest_schema: 'ingest_copy' }, fullRefresh: true });
+    const r = await runModels({
+      pool: db.pool,
+      projectDir: ROOT_DIR,
+      targetDir: tmpTarget(),
+      vars: { ingest_schema: 'ingest_copy' },
+      fullRefresh: true,
+    });
     expect(r.results.every((x) => x.status === 'success')).toBe(true);
     expect(r.results[0]?.compiled_code).toContain('from "ingest_copy"."sensor_readings"');
     const mart = await db.pool.query('SELECT source, avg_temperature, reading_count FROM analytics.sensor_readings_10min');

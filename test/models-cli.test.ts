@@ -47,10 +47,24 @@ async function cli(...args: string[]): Promise<{ out: string[]; exitCode: number
 
 describe('models CLI', () => {
   it('lists nodes by selector and resource type', async () => {
-    const { out } = await cli('ls', '-s', 'tag:marts,config.materialized:table', '--exclude', 'fragile_child', '--output', 'name', '--resource-type', 'model');
+    const { out } = await cli(
+      'ls',
+      '-s',
+      'tag:marts,config.materialized:table',
+      '--exclude',
+      'fragile_child',
+      '--output',
+      'name',
+      '--resource-type',
+      'model',
+    );
     expect(out.sort()).toEqual(['fragile', 'revenue_by_country', 'status_pivot']);
     const json = await cli('ls', '-s', 'resource_type:seed', '--resource-type', 'seed', '--output', 'json');
-    expect(json.out.map((l) => (JSON.parse(l) as { unique_id: string }).unique_id).sort()).toEqual(['seed.full.countries', 'seed.full.customers', 'seed.full.orders']);
+    expect(json.out.map((l) => (JSON.parse(l) as { unique_id: string }).unique_id).sort()).toEqual([
+      'seed.full.countries',
+      'seed.full.customers',
+      'seed.full.orders',
+    ]);
   });
 
   it('compiles to target/compiled with --vars', async () => {
@@ -67,6 +81,9 @@ describe('models CLI', () => {
     expect(first.out.at(-1)).toMatch(/error=1 skipped=1/);
     const resumed = await cli('build', '--resume', '--vars', '{"divisor": 1}');
     expect(resumed.exitCode).toBeUndefined();
-    expect(resumed.out.filter((l) => l.startsWith('success')).map((l) => l.split(/\s+/)[1])).toEqual(['model.full.fragile', 'model.full.fragile_child']);
+    expect(resumed.out.filter((l) => l.startsWith('success')).map((l) => l.split(/\s+/)[1])).toEqual([
+      'model.full.fragile',
+      'model.full.fragile_child',
+    ]);
   });
 });

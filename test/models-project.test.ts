@@ -46,8 +46,10 @@ function writeProject(files: Record<string, string>): string {
   return dir;
 }
 const manifestOf = (vars: Record<string, unknown> = {}) => buildManifest(loadProject(FULL), { vars, targetDir: tmpDir() });
-const byName = (r: RunResults) => Object.fromEntries(r.results.map((x) => [x.unique_id.split('.').slice(0, 3).join('.'), x])) as Record<string, NodeResult>;
-const statusOf = (r: RunResults): Record<string, string> => Object.fromEntries(r.results.map((x) => [x.unique_id.split('.')[2] ?? x.unique_id, x.status]));
+const byName = (r: RunResults) =>
+  Object.fromEntries(r.results.map((x) => [x.unique_id.split('.').slice(0, 3).join('.'), x])) as Record<string, NodeResult>;
+const statusOf = (r: RunResults): Record<string, string> =>
+  Object.fromEntries(r.results.map((x) => [x.unique_id.split('.')[2] ?? x.unique_id, x.status]));
 
 beforeAll(async () => {
   db = await createTestDatabase('modelsproject');
@@ -64,7 +66,11 @@ describe('parse: layout, configs, docs, tests', () => {
     expect(m.nodes['model.full.paid_orders']?.config.materialized).toBe('ephemeral'); // staging/base: +materialized
     expect(m.nodes['model.full.stg_orders']?.config).toMatchObject({ materialized: 'view', tags: ['staging'] });
     expect(m.nodes['model.full.revenue_by_country']?.config.tags.sort()).toEqual(['finance', 'marts', 'revenue']);
-    expect(m.nodes['model.full.events_merge']?.config).toMatchObject({ materialized: 'incremental', unique_key: ['device', 'ts'], incremental_strategy: 'merge' });
+    expect(m.nodes['model.full.events_merge']?.config).toMatchObject({
+      materialized: 'incremental',
+      unique_key: ['device', 'ts'],
+      incremental_strategy: 'merge',
+    });
     expect(m.nodes['model.full.events_delins']?.config.unique_key).toEqual(['device', 'ts']);
     expect(m.nodes['seed.full.customers']).toMatchObject({ resource_type: 'seed', fqn: ['full', 'lookups', 'customers'], tags: ['seed'] });
     expect(m.nodes['seed.full.countries']?.config.column_types).toEqual({ code: 'varchar(2)' });
@@ -73,9 +79,16 @@ describe('parse: layout, configs, docs, tests', () => {
     expect(m.docs['doc.full.orders_doc']?.block_contents).toContain('orders');
     // ref() to a seed is a dependency; ref() through ephemerals too.
     expect(m.nodes['model.full.stg_orders']?.depends_on.nodes).toEqual(['seed.full.orders']);
-    expect(m.nodes['model.full.revenue_by_country']?.depends_on.nodes.sort()).toEqual(['model.full.paid_fr', 'model.full.paid_orders', 'seed.full.countries']);
+    expect(m.nodes['model.full.revenue_by_country']?.depends_on.nodes.sort()).toEqual([
+      'model.full.paid_fr',
+      'model.full.paid_orders',
+      'seed.full.countries',
+    ]);
     const tests = Object.values(m.nodes).filter((n) => n.resource_type === 'test');
-    const names = tests.map((t) => t.name).filter((n) => !/^relationships_[0-9a-f]{32}$/.test(n)).sort();
+    const names = tests
+      .map((t) => t.name)
+      .filter((n) => !/^relationships_[0-9a-f]{32}$/.test(n))
+      .sort();
     // ≥ 64 characters: hashed like dbt
     expect(tests.filter((t) => /^relationships_[0-9a-f]{32}$/.test(t.name))).toHaveLength(1);
     expect(names).toEqual(
@@ -143,20 +156,31 @@ describe('parse: layout, configs, docs, tests', () => {
   });
 
   it('rejects unsafe identifiers and types from config, and malformed tests', () => {
-    const project = (files: Record<string, string>) => () => buildManifest(loadProject(writeProject({ 'dbt_project.yml': 'name: p\n', ...files })));
+    const project = (files: Record<string, string>) => () =>
+      buildManifest(loadProject(writeProject({ 'dbt_project.yml': 'name: p\n', ...files })));
     expect(project({ 'models/m.sql': `{{ config(alias='${'x'.repeat(60)}') }}select 1` })).toThrow(/longer than/);
     expect(project({ 'models/m.sql': "{{ config(materialized='incremental', unique_key='a\u0000b') }}select 1" })).toThrow(/NUL/);
-    expect(project({ 'seeds/s.csv': 'a\n1\n', 'seeds/p.yml': 'version: 2\nseeds:\n  - name: s\n    config:\n      column_types: { a: "int; drop table x" }\n' })).toThrow(
-      ProjectError,
-    );
-    expect(project({ 'models/m.sql': 'select 1 as a', 'models/p.yml': 'version: 2\nmodels:\n  - name: m\n    columns:\n      - name: a\n        data_tests: [dbt_utils_weird]\n' })).toThrow(
-      /unknown generic test 'dbt_utils_weird'/,
-    );
+    expect(
+      project({
+        'seeds/s.csv': 'a\n1\n',
+        'seeds/p.yml': 'version: 2\nseeds:\n  - name: s\n    config:\n      column_types: { a: "int; drop table x" }\n',
+      }),
+    ).toThrow(ProjectError);
+    expect(
+      project({
+        'models/m.sql': 'select 1 as a',
+        'models/p.yml': 'version: 2\nmodels:\n  - name: m\n    columns:\n      - name: a\n        data_tests: [dbt_utils_weird]\n',
+      }),
+    ).toThrow(/unknown generic test 'dbt_utils_weird'/);
     expect(project({ 'models/m.sql': "{{ config(materialized='snapshot') }}select 1" })).toThrow(/not supported/);
   });
 
   it('infers seed column types like dbt and honours overrides', () => {
-    const s = parseSeed('x.csv', 'i,f,d,ts,b,t,e\n1,1.5,2024-01-01,2024-01-01 10:00:00,true,x,\n-2,3,2024-02-29,2024-01-01T10:00:00Z,False,7,null\n', { t: 'text' });
+    const s = parseSeed(
+      'x.csv',
+      'i,f,d,ts,b,t,e\n1,1.5,2024-01-01,2024-01-01 10:00:00,true,x,\n-2,3,2024-02-29,2024-01-01T10:00:00Z,False,7,null\n',
+      { t: 'text' },
+    );
     expect(s.columns).toEqual([
       { name: 'i', type: 'integer' },
       { name: 'f', type: 'float8' },
@@ -189,8 +213,17 @@ describe('selection', () => {
       'stg_orders',
     ]);
     expect(names(selectNodes(graph, ['stg_orders+1'], models))).toEqual(['paid_orders', 'status_pivot', 'stg_orders']);
-    expect(names(selectNodes(graph, ['config.materialized:incremental'], models))).toEqual(['events_append', 'events_delins', 'events_merge']);
-    expect(names(selectNodes(graph, ['tag:marts,config.materialized:table'], models))).toEqual(['fragile', 'fragile_child', 'revenue_by_country', 'status_pivot']);
+    expect(names(selectNodes(graph, ['config.materialized:incremental'], models))).toEqual([
+      'events_append',
+      'events_delins',
+      'events_merge',
+    ]);
+    expect(names(selectNodes(graph, ['tag:marts,config.materialized:table'], models))).toEqual([
+      'fragile',
+      'fragile_child',
+      'revenue_by_country',
+      'status_pivot',
+    ]);
     expect(names(selectNodes(graph, ['tag:marts', 'tag:incremental'], { ...models, exclude: ['fragile+', 'events_append'] }))).toEqual([
       'events_delins',
       'events_merge',
@@ -200,11 +233,9 @@ describe('selection', () => {
     expect(names(selectNodes(graph, ['path:models/staging/base'], models))).toEqual(['paid_fr', 'paid_orders']);
     expect(names(selectNodes(graph, ['countries'], { resourceTypes: ['seed'] }))).toEqual(['countries']);
     // Tests of selected nodes come along (eager), and go with --exclude.
-    expect(names(selectNodes(graph, ['customers'], { resourceTypes: ['test'] })).map((n) => n?.replace(/^relationships_.*/, 'relationships'))).toEqual([
-      'not_null_customers_customer_id',
-      'relationships',
-      'unique_customers_customer_id',
-    ]);
+    expect(
+      names(selectNodes(graph, ['customers'], { resourceTypes: ['test'] })).map((n) => n?.replace(/^relationships_.*/, 'relationships')),
+    ).toEqual(['not_null_customers_customer_id', 'relationships', 'unique_customers_customer_id']);
     expect(names(selectNodes(graph, ['seed.full.customers'], { resourceTypes: ['test'], exclude: ['test_name:unique'] }))).toHaveLength(2);
     expect(() => selectNodes(graph, ['nope'])).toThrow(/matches no model/);
   });
@@ -223,7 +254,9 @@ describe('selection', () => {
     expect(pivot?.dependsOn.some((d) => d.startsWith('test.full.unique_stg_orders_id'))).toBe(true);
     expect(plan.some((p) => p.name === 'paid_orders')).toBe(false); // ephemeral: never run
     // revenue_by_country reaches stg_orders through the ephemeral paid_orders.
-    expect(plan.find((p) => p.name === 'revenue_by_country')?.dependsOn).toEqual(expect.arrayContaining(['model.full.stg_orders', 'seed.full.countries']));
+    expect(plan.find((p) => p.name === 'revenue_by_country')?.dependsOn).toEqual(
+      expect.arrayContaining(['model.full.stg_orders', 'seed.full.countries']),
+    );
   });
 });
 
@@ -234,7 +267,14 @@ describe('build on PostgreSQL', () => {
   beforeAll(async () => {
     await db.pool.query(`INSERT INTO full_src.events VALUES ('a', '2024-01-01T00:00Z', 1), ('b', '2024-01-01T01:00Z', 2)`);
     target = tmpDir();
-    first = await runModels({ pool: db.pool, projectDir: FULL, which: 'build', targetDir: target, threads: 4, vars: { since: '2024-01-01T00:00Z' } });
+    first = await runModels({
+      pool: db.pool,
+      projectDir: FULL,
+      which: 'build',
+      targetDir: target,
+      threads: 4,
+      vars: { since: '2024-01-01T00:00Z' },
+    });
   });
 
   it('loads seeds with inferred and overridden types and builds every materialization', async () => {
@@ -260,12 +300,16 @@ describe('build on PostgreSQL', () => {
       'orders.created_at:timestamp without time zone',
     ]);
     expect((await db.pool.query(`SELECT name FROM analytics.countries WHERE code = 'IT'`)).rows).toEqual([{ name: 'Italy, the "boot"' }]);
-    expect((await db.pool.query(`SELECT count(*)::int AS n FROM analytics.orders WHERE paid IS NULL OR created_at IS NULL`)).rows).toEqual([{ n: 2 }]);
+    expect((await db.pool.query(`SELECT count(*)::int AS n FROM analytics.orders WHERE paid IS NULL OR created_at IS NULL`)).rows).toEqual([
+      { n: 2 },
+    ]);
     expect((await db.pool.query(`SELECT code, revenue, paid_fr_orders FROM analytics.revenue_by_country ORDER BY code`)).rows).toEqual([
       { code: 'FR', revenue: 19.75, paid_fr_orders: '2' },
       { code: 'IT', revenue: 100, paid_fr_orders: '2' },
     ]);
-    expect((await db.pool.query(`SELECT country, n_placed, n_shipped, n_returned FROM analytics.status_pivot ORDER BY country`)).rows).toEqual([
+    expect(
+      (await db.pool.query(`SELECT country, n_placed, n_shipped, n_returned FROM analytics.status_pivot ORDER BY country`)).rows,
+    ).toEqual([
       { country: 'DE', n_placed: '1', n_shipped: '1', n_returned: '0' },
       { country: 'FR', n_placed: '1', n_shipped: '1', n_returned: '0' },
       { country: 'IT', n_placed: '0', n_shipped: '0', n_returned: '1' },
@@ -273,7 +317,23 @@ describe('build on PostgreSQL', () => {
     const kinds = await db.pool.query<{ relname: string; relkind: string }>(
       `SELECT relname, relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = 'analytics' AND relkind IN ('r', 'v') AND relname = ANY ($1) ORDER BY relname`,
-      [['countries', 'customers', 'events_append', 'events_delins', 'events_merge', 'orders', 'revenue_by_country', 'status_pivot', 'stg_orders', 'paid_orders', 'paid_fr', 'fragile', 'fragile_child']],
+      [
+        [
+          'countries',
+          'customers',
+          'events_append',
+          'events_delins',
+          'events_merge',
+          'orders',
+          'revenue_by_country',
+          'status_pivot',
+          'stg_orders',
+          'paid_orders',
+          'paid_fr',
+          'fragile',
+          'fragile_child',
+        ],
+      ],
     );
     expect(Object.fromEntries(kinds.rows.map((r) => [r.relname, r.relkind]))).toEqual({
       countries: 'r',
@@ -294,18 +354,37 @@ describe('build on PostgreSQL', () => {
     expect(rr.metadata.invocation_id).toBe(m.metadata.invocation_id);
     expect(rr.args).toMatchObject({ which: 'build' });
     const r = byName(rr);
-    expect(r['seed.full.orders']).toMatchObject({ status: 'success', message: 'INSERT 5', adapter_response: { rows_affected: 5 }, failures: null });
+    expect(r['seed.full.orders']).toMatchObject({
+      status: 'success',
+      message: 'INSERT 5',
+      adapter_response: { rows_affected: 5 },
+      failures: null,
+    });
     expect(r['test.full.unique_stg_orders_id']).toMatchObject({ status: 'pass', failures: 0 });
     expect(r['model.full.fragile']).toMatchObject({ status: 'error', failures: null });
     expect(r['model.full.fragile']?.message).toMatch(/division by zero/);
     expect(r['model.full.status_pivot']?.timing.map((t) => t.name)).toEqual(['compile', 'execute']);
-    expect(m.nodes['test.full.assert_no_negative_amounts'.toString()]).toMatchObject({ resource_type: 'test', depends_on: { nodes: ['model.full.stg_orders'] } });
-    expect(fs.readFileSync(path.join(target, 'compiled', 'full', 'models', 'marts', 'status_pivot.sql'), 'utf8')).toContain('as n_returned');
-    expect(fs.readFileSync(path.join(target, 'compiled', 'full', 'tests', 'assert_no_negative_amounts.sql'), 'utf8')).toContain('"analytics"."stg_orders"');
+    expect(m.nodes['test.full.assert_no_negative_amounts'.toString()]).toMatchObject({
+      resource_type: 'test',
+      depends_on: { nodes: ['model.full.stg_orders'] },
+    });
+    expect(fs.readFileSync(path.join(target, 'compiled', 'full', 'models', 'marts', 'status_pivot.sql'), 'utf8')).toContain(
+      'as n_returned',
+    );
+    expect(fs.readFileSync(path.join(target, 'compiled', 'full', 'tests', 'assert_no_negative_amounts.sql'), 'utf8')).toContain(
+      '"analytics"."stg_orders"',
+    );
   });
 
   it('resumes from run_results.json: only the failed model and its skipped child run', async () => {
-    const resumed = await runModels({ pool: db.pool, projectDir: FULL, which: 'build', targetDir: target, resume: true, vars: { divisor: 5, since: '2024-01-01' } });
+    const resumed = await runModels({
+      pool: db.pool,
+      projectDir: FULL,
+      which: 'build',
+      targetDir: target,
+      resume: true,
+      vars: { divisor: 5, since: '2024-01-01' },
+    });
     expect(resumed.results.map((r) => [r.unique_id, r.status])).toEqual([
       ['model.full.fragile', 'success'],
       ['model.full.fragile_child', 'success'],
@@ -317,13 +396,29 @@ describe('build on PostgreSQL', () => {
   });
 
   it('fails every test type on bad rows, warns on severity warn, and skips the downstream', async () => {
-    const r = await runModels({ pool: db.pool, projectDir: FULL, which: 'build', targetDir: tmpDir(), vars: { break_quality: true, divisor: 1, since: '2024-01-01' } });
+    const r = await runModels({
+      pool: db.pool,
+      projectDir: FULL,
+      which: 'build',
+      targetDir: tmpDir(),
+      vars: { break_quality: true, divisor: 1, since: '2024-01-01' },
+    });
     const res = byName(r);
-    expect(res['test.full.unique_stg_orders_id']).toMatchObject({ status: 'fail', failures: 1, message: 'Got 1 result, configured to fail if != 0' });
+    expect(res['test.full.unique_stg_orders_id']).toMatchObject({
+      status: 'fail',
+      failures: 1,
+      message: 'Got 1 result, configured to fail if != 0',
+    });
     expect(res['test.full.not_null_stg_orders_id']).toMatchObject({ status: 'fail', failures: 1 });
     expect(res['test.full.accepted_values_stg_orders_status__placed__shipped__returned']).toMatchObject({ status: 'fail', failures: 1 });
-    expect(res['test.full.status_known_warn']).toMatchObject({ status: 'warn', failures: 1, message: 'Got 1 result, configured to warn if != 0' });
-    const rel = r.results.find((x) => x.unique_id.startsWith('test.full.relationships_') && x.compiled_code?.includes('"analytics"."customers"'));
+    expect(res['test.full.status_known_warn']).toMatchObject({
+      status: 'warn',
+      failures: 1,
+      message: 'Got 1 result, configured to warn if != 0',
+    });
+    const rel = r.results.find(
+      (x) => x.unique_id.startsWith('test.full.relationships_') && x.compiled_code?.includes('"analytics"."customers"'),
+    );
     expect(rel).toMatchObject({ status: 'fail', failures: 1 });
     expect(res['test.full.assert_no_negative_amounts']).toMatchObject({ status: 'fail', failures: 1 });
     // Children of stg_orders wait for its tests in build, and are skipped when one fails.
@@ -350,13 +445,16 @@ describe('build on PostgreSQL', () => {
       vars: { since: '2024-01-01T01:00Z', batch: 'b1' },
     });
     expect(r.results.map((x) => x.status)).toEqual(['success', 'success', 'success']);
-    const rows = async (t: string) => (await db.pool.query<{ device: string; value: number }>(`SELECT device, value FROM analytics.${t} ORDER BY device, ts`)).rows;
+    const rows = async (t: string) =>
+      (await db.pool.query<{ device: string; value: number }>(`SELECT device, value FROM analytics.${t} ORDER BY device, ts`)).rows;
     expect(await rows('events_merge')).toEqual([
       { device: 'a', value: 1 },
       { device: 'b', value: 20 },
       { device: 'c', value: 3 },
     ]);
-    expect((await db.pool.query(`SELECT device, batch FROM analytics.events_merge ORDER BY device`)).rows.map((x: { batch: string }) => x.batch)).toEqual(['b0', 'b1', 'b1']);
+    expect(
+      (await db.pool.query(`SELECT device, batch FROM analytics.events_merge ORDER BY device`)).rows.map((x: { batch: string }) => x.batch),
+    ).toEqual(['b0', 'b1', 'b1']);
     expect(await rows('events_delins')).toEqual([
       { device: 'a', value: 1 },
       { device: 'b', value: 20 },
@@ -375,9 +473,17 @@ describe('build on PostgreSQL', () => {
     expect(idx.rows.map((x: { indexdef: string }) => x.indexdef).join()).toMatch(/UNIQUE INDEX .* \(device, ts\)/);
 
     // Same input again: still no duplicates. A full refresh rebuilds from scratch.
-    await runModels({ pool: db.pool, projectDir: FULL, select: ['config.materialized:incremental'], targetDir: tmpDir(), vars: { since: '2024-01-01' } });
+    await runModels({
+      pool: db.pool,
+      projectDir: FULL,
+      select: ['config.materialized:incremental'],
+      targetDir: tmpDir(),
+      vars: { since: '2024-01-01' },
+    });
     for (const t of ['events_merge', 'events_delins', 'events_append']) {
-      expect((await db.pool.query(`SELECT count(*)::int AS n, count(DISTINCT (device, ts))::int AS d FROM analytics.${t}`)).rows).toEqual([{ n: 3, d: 3 }]);
+      expect((await db.pool.query(`SELECT count(*)::int AS n, count(DISTINCT (device, ts))::int AS d FROM analytics.${t}`)).rows).toEqual([
+        { n: 3, d: 3 },
+      ]);
     }
     const full = await runModels({ pool: db.pool, projectDir: FULL, select: ['events_append'], targetDir: tmpDir(), fullRefresh: true });
     expect(full.results[0]?.compiled_code).not.toContain('max(ts)');

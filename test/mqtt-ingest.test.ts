@@ -57,9 +57,13 @@ describe('MQTT ingest', () => {
       expect(atKill).toBeLessThan(readings.length);
       await publishing;
       worker = spawnCli(['worker'], env);
-      await waitFor('every row', async () => (await countReadings(pool, source, device)) >= readings.length, 120_000, 500).catch(async (e: unknown) => {
-        throw new Error(`${String(e)}; ${await countReadings(pool, source, device)} of ${readings.length} rows; worker output:\n${worker.output().slice(-3000)}`);
-      });
+      await waitFor('every row', async () => (await countReadings(pool, source, device)) >= readings.length, 120_000, 500).catch(
+        async (e: unknown) => {
+          throw new Error(
+            `${String(e)}; ${await countReadings(pool, source, device)} of ${readings.length} rows; worker output:\n${worker.output().slice(-3000)}`,
+          );
+        },
+      );
       // Give a redelivery a chance to (wrongly) add rows before checking exactly-once.
       await new Promise((r) => setTimeout(r, 2000));
       const r = await pool.query<{ n: string; distinct_times: string; temp_sum: number; co2_sum: number }>(
@@ -70,8 +74,14 @@ describe('MQTT ingest', () => {
       const row = r.rows[0]!;
       expect(Number(row.n)).toBe(readings.length);
       expect(Number(row.distinct_times)).toBe(readings.length);
-      expect(row.temp_sum).toBeCloseTo(readings.reduce((s, x) => s + (x.temperature ?? 0), 0), 6);
-      expect(row.co2_sum).toBeCloseTo(readings.reduce((s, x) => s + (x.co2 ?? 0), 0), 4);
+      expect(row.temp_sum).toBeCloseTo(
+        readings.reduce((s, x) => s + (x.temperature ?? 0), 0),
+        6,
+      );
+      expect(row.co2_sum).toBeCloseTo(
+        readings.reduce((s, x) => s + (x.co2 ?? 0), 0),
+        4,
+      );
       const st = await handle.query(status);
       expect(st.state).toBe('running');
     } finally {
@@ -83,7 +93,8 @@ describe('MQTT ingest', () => {
   it('dead-letters malformed payloads with a reason and keeps the valid ones around them', async () => {
     const source = `occ-dlq-${uniqueSuffix()}`;
     const topic = `sensors/${source}/dev-1`;
-    const valid = (i: number) => JSON.stringify({ device_id: 'dev-1', ts: new Date(Date.UTC(2015, 1, 4, 12, i)).toISOString(), temperature: 20 + i });
+    const valid = (i: number) =>
+      JSON.stringify({ device_id: 'dev-1', ts: new Date(Date.UTC(2015, 1, 4, 12, i)).toISOString(), temperature: 20 + i });
     const bad: Array<[string, Buffer | string]> = [
       ['not_json', '{"device_id": "dev-1", "ts": '],
       ['schema', JSON.stringify({ device_id: 'dev-1', ts: '2015-02-04T12:00:00Z', temperature: 'hot' })],
@@ -103,7 +114,11 @@ describe('MQTT ingest', () => {
       { workflowsPath: WORKFLOWS_PATH, activities: createMqttIngestActivities({ pool, mqttUrl: mqttUrl() }), ...WORKER_TUNING },
       async ({ client: c, taskQueue }) => {
         const workflowId = `ingest-mqtt-${source}`;
-        const handle = await c.workflow.start('mqttIngest', { workflowId, taskQueue, args: [{ source, runForMs: 3_000, flushIntervalMs: 100 }] });
+        const handle = await c.workflow.start('mqttIngest', {
+          workflowId,
+          taskQueue,
+          args: [{ source, runForMs: 3_000, flushIntervalMs: 100 }],
+        });
         await waitForSubscription(pool, source);
         await publishRaw(mqttUrl(), messages);
         await waitFor('rows and dead letters', async () => {

@@ -24,8 +24,6 @@ import { recordHistory } from './support/temporal';
 const settings = loadSettings();
 const brokers = kafkaBrokers();
 
-
-
 describe('PostgreSQL outage', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outage-pg-'));
   let server: EmbeddedPostgres | undefined;
@@ -34,83 +32,97 @@ describe('PostgreSQL outage', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('stops committing while PostgreSQL is down for 30 s, says why, and lands every record exactly once after', { timeout: 240_000 }, async () => {
-    const port = await freePort();
-    if (os.userInfo().uid === 0) execFileSync('chown', ['-R', 'postgres:postgres', dir]);
-    server = new EmbeddedPostgres({
-      databaseDir: path.join(dir, 'data'),
-      port,
-      user: 'postgres',
-      password: 'postgres',
-      persistent: true,
-      createPostgresUser: os.userInfo().uid === 0,
-      initdbFlags: ['--encoding=UTF8', '--locale=C'],
-      postgresFlags: ['-c', 'listen_addresses=127.0.0.1'],
-      onLog: () => {},
-      onError: () => {},
-    });
-    await server.initialise();
-    await server.start();
-    await server.createDatabase('iot');
-    const url = `postgres://postgres:postgres@127.0.0.1:${port}/iot`;
-    let pool: Pool = createPool(url, 3);
-    await migrate(pool);
-
-    const id = uniqueSuffix();
-    const topic = `telemetry-outage-${id}`;
-    const groupId = `outage-${id}`;
-    const source = `modem-outage-${id}`;
-    const total = 30_000;
-    await createTopic(brokers, topic, 4);
-    const taskQueue = `test-outage-${id}`;
-    const worker = await spawnStreamWorker({ TASK_QUEUE: taskQueue, DATABASE_URL: url });
-    const connection = await Connection.connect({ address: settings.temporalAddress });
-    const client = new Client({ connection });
-    const workflowId = kafkaIngestWorkflowId(groupId, topic);
-    const handle = await client.workflow.start('kafkaIngest', { workflowId, taskQueue, args: [{ topic, groupId, source, kind: 'modem', members: 1, runForMs: 60_000 }] });
-    const count = async () => Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM ingest.modem_telemetry WHERE source = $1', [source])).rows[0]?.n);
-    try {
-      const producing = produceTelemetry({ brokers, topic, count: total, devices: 300, rate: 500, startTime: Date.UTC(2024, 5, 1) });
-      await waitFor('a first part of the records', async () => (await count()) >= 3_000, 60_000, 200);
-      await pool.end();
-      await server.stop();
-      const downAt = Date.now();
-      // While it is down: the stream says why it waits (query, from the consumer run that returned).
-      await waitFor('the status to say why the stream waits', async () => /database unavailable/.test((await handle.query(status)).waitingReason ?? ''), 28_000, 500).catch(
-        (e: unknown) => {
-          throw new Error(`${String(e)}; worker exit ${worker.exitCode}; worker output:\n${worker.output().slice(-3000)}`);
-        },
-      );
-      const waiting = await handle.query(status);
-      expect(waiting.state).toBe('running');
-      await new Promise((r) => setTimeout(r, Math.max(0, 30_000 - (Date.now() - downAt))));
-      await server.start();
-      pool = createPool(url, 3);
-      await producing;
-      await waitFor('every record', async () => (await count()) >= total, 120_000, 500).catch(async (e: unknown) => {
-        throw new Error(`${String(e)}; ${await count()} of ${total}; worker output:\n${worker.output().slice(-3000)}`);
+  it(
+    'stops committing while PostgreSQL is down for 30 s, says why, and lands every record exactly once after',
+    { timeout: 240_000 },
+    async () => {
+      const port = await freePort();
+      if (os.userInfo().uid === 0) execFileSync('chown', ['-R', 'postgres:postgres', dir]);
+      server = new EmbeddedPostgres({
+        databaseDir: path.join(dir, 'data'),
+        port,
+        user: 'postgres',
+        password: 'postgres',
+        persistent: true,
+        createPostgresUser: os.userInfo().uid === 0,
+        initdbFlags: ['--encoding=UTF8', '--locale=C'],
+        postgresFlags: ['-c', 'listen_addresses=127.0.0.1'],
+        onLog: () => {},
+        onError: () => {},
       });
-      await new Promise((r) => setTimeout(r, 2_000));
-      const r = await pool.query<{ n: string; k: string }>(
-        'SELECT count(*) AS n, count(DISTINCT (device_id, interface, event_time)) AS k FROM ingest.modem_telemetry WHERE source = $1',
-        [source],
-      );
-      expect(Number(r.rows[0]!.n)).toBe(total);
-      expect(Number(r.rows[0]!.k)).toBe(total);
-      const b = await pool.query<{ m: string }>('SELECT sum(messages - duplicates) AS m FROM ingest.batches WHERE source = $1', [source]);
-      expect(Number(b.rows[0]!.m)).toBe(total);
-      const o = await pool.query<{ s: string }>('SELECT sum(next_offset) AS s FROM ingest.kafka_offsets WHERE group_id = $1', [groupId]);
-      expect(Number(o.rows[0]!.s)).toBe(total);
-      await waitFor('the waiting reason to clear', async () => (await handle.query(status)).waitingReason === undefined, 90_000, 1000);
-      console.log(`[outage] waited with: ${waiting.waitingReason}`);
-      await handle.cancel();
-      await handle.result().catch(() => undefined);
-      await recordHistory(client, workflowId, 'kafkaIngest-postgres-outage');
-    } finally {
-      await handle.terminate('test done').catch(() => undefined);
-      await killHard(worker);
-      await pool.end().catch(() => undefined);
-      await connection.close();
-    }
-  });
+      await server.initialise();
+      await server.start();
+      await server.createDatabase('iot');
+      const url = `postgres://postgres:postgres@127.0.0.1:${port}/iot`;
+      let pool: Pool = createPool(url, 3);
+      await migrate(pool);
+
+      const id = uniqueSuffix();
+      const topic = `telemetry-outage-${id}`;
+      const groupId = `outage-${id}`;
+      const source = `modem-outage-${id}`;
+      const total = 30_000;
+      await createTopic(brokers, topic, 4);
+      const taskQueue = `test-outage-${id}`;
+      const worker = await spawnStreamWorker({ TASK_QUEUE: taskQueue, DATABASE_URL: url });
+      const connection = await Connection.connect({ address: settings.temporalAddress });
+      const client = new Client({ connection });
+      const workflowId = kafkaIngestWorkflowId(groupId, topic);
+      const handle = await client.workflow.start('kafkaIngest', {
+        workflowId,
+        taskQueue,
+        args: [{ topic, groupId, source, kind: 'modem', members: 1, runForMs: 60_000 }],
+      });
+      const count = async () =>
+        Number(
+          (await pool.query<{ n: string }>('SELECT count(*) AS n FROM ingest.modem_telemetry WHERE source = $1', [source])).rows[0]?.n,
+        );
+      try {
+        const producing = produceTelemetry({ brokers, topic, count: total, devices: 300, rate: 500, startTime: Date.UTC(2024, 5, 1) });
+        await waitFor('a first part of the records', async () => (await count()) >= 3_000, 60_000, 200);
+        await pool.end();
+        await server.stop();
+        const downAt = Date.now();
+        // While it is down: the stream says why it waits (query, from the consumer run that returned).
+        await waitFor(
+          'the status to say why the stream waits',
+          async () => /database unavailable/.test((await handle.query(status)).waitingReason ?? ''),
+          28_000,
+          500,
+        ).catch((e: unknown) => {
+          throw new Error(`${String(e)}; worker exit ${worker.exitCode}; worker output:\n${worker.output().slice(-3000)}`);
+        });
+        const waiting = await handle.query(status);
+        expect(waiting.state).toBe('running');
+        await new Promise((r) => setTimeout(r, Math.max(0, 30_000 - (Date.now() - downAt))));
+        await server.start();
+        pool = createPool(url, 3);
+        await producing;
+        await waitFor('every record', async () => (await count()) >= total, 120_000, 500).catch(async (e: unknown) => {
+          throw new Error(`${String(e)}; ${await count()} of ${total}; worker output:\n${worker.output().slice(-3000)}`);
+        });
+        await new Promise((r) => setTimeout(r, 2_000));
+        const r = await pool.query<{ n: string; k: string }>(
+          'SELECT count(*) AS n, count(DISTINCT (device_id, interface, event_time)) AS k FROM ingest.modem_telemetry WHERE source = $1',
+          [source],
+        );
+        expect(Number(r.rows[0]!.n)).toBe(total);
+        expect(Number(r.rows[0]!.k)).toBe(total);
+        const b = await pool.query<{ m: string }>('SELECT sum(messages - duplicates) AS m FROM ingest.batches WHERE source = $1', [source]);
+        expect(Number(b.rows[0]!.m)).toBe(total);
+        const o = await pool.query<{ s: string }>('SELECT sum(next_offset) AS s FROM ingest.kafka_offsets WHERE group_id = $1', [groupId]);
+        expect(Number(o.rows[0]!.s)).toBe(total);
+        await waitFor('the waiting reason to clear', async () => (await handle.query(status)).waitingReason === undefined, 90_000, 1000);
+        console.log(`[outage] waited with: ${waiting.waitingReason}`);
+        await handle.cancel();
+        await handle.result().catch(() => undefined);
+        await recordHistory(client, workflowId, 'kafkaIngest-postgres-outage');
+      } finally {
+        await handle.terminate('test done').catch(() => undefined);
+        await killHard(worker);
+        await pool.end().catch(() => undefined);
+        await connection.close();
+      }
+    },
+  );
 });

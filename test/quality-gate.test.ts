@@ -43,12 +43,27 @@ describe('data-quality gate of the sensor pipeline', () => {
     await pool.query(
       `INSERT INTO ingest.sensor_readings (source, device_id, event_time, temperature, humidity)
        SELECT $1, d, to_timestamp(t / 1000.0), a, b FROM unnest($2::text[], $3::float8[], $4::float8[], $5::float8[]) AS u(d, t, a, b)`,
-      [source, picked.map((r) => r.deviceId), picked.map((r) => r.eventTime), picked.map((r) => r.temperature), picked.map((r) => r.humidity)],
+      [
+        source,
+        picked.map((r) => r.deviceId),
+        picked.map((r) => r.eventTime),
+        picked.map((r) => r.temperature),
+        picked.map((r) => r.humidity),
+      ],
     );
     const model = await loadOccupancyModel();
     const notifier = createNotifier();
     const activities = {
-      ...createActivities({ pool, mqttUrl: mqttUrl(), kafkaBrokers: kafkaBrokers(), lakeDir: path.join(ROOT_DIR, '.stack', 'test-lake'), model, notifier, outputDir: fs.mkdtempSync(path.join(ROOT_DIR, '.stack', 'test-gate-')), projectDir: ROOT_DIR }),
+      ...createActivities({
+        pool,
+        mqttUrl: mqttUrl(),
+        kafkaBrokers: kafkaBrokers(),
+        lakeDir: path.join(ROOT_DIR, '.stack', 'test-lake'),
+        model,
+        notifier,
+        outputDir: fs.mkdtempSync(path.join(ROOT_DIR, '.stack', 'test-gate-')),
+        projectDir: ROOT_DIR,
+      }),
       ...createQualityActivities({ pool, notifier, taskQueue: 'unused' }),
     };
     try {
@@ -57,7 +72,12 @@ describe('data-quality gate of the sensor pipeline', () => {
           client.workflow.execute('sensorPipeline', {
             workflowId: id,
             taskQueue,
-            args: [{ dataIntervalStart: `${day}T00:00:00.000Z`, dataIntervalEnd: new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000).toISOString() }],
+            args: [
+              {
+                dataIntervalStart: `${day}T00:00:00.000Z`,
+                dataIntervalEnd: new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000).toISOString(),
+              },
+            ],
           }) as Promise<SensorPipelineResult>;
         const failedId = `sensor-pipeline-gate-${source}`;
         const failed = await run(badDay, failedId);

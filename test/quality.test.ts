@@ -38,10 +38,24 @@ class CaptureNotifier implements Notifier {
 }
 
 // ---------- independent computation from the raw files ----------
-interface Fix { seq: number; device: string; track: string; t: number; lat: number; lon: number; latS: string; lonS: string }
+interface Fix {
+  seq: number;
+  device: string;
+  track: string;
+  t: number;
+  lat: number;
+  lon: number;
+  latS: string;
+  lonS: string;
+}
 
 function readCsv(file: string): string[][] {
-  return fs.readFileSync(file, 'utf8').split(/\r?\n/).filter((l) => l.trim() !== '').slice(1).map((l) => l.split(','));
+  return fs
+    .readFileSync(file, 'utf8')
+    .split(/\r?\n/)
+    .filter((l) => l.trim() !== '')
+    .slice(1)
+    .map((l) => l.split(','));
 }
 
 function rawFixes(): Fix[] {
@@ -52,7 +66,16 @@ function rawFixes(): Fix[] {
     const [h, m] = hm!.split(':');
     // Local time of Aracaju, UTC−3.
     const t = Date.parse(`${d}T${h!.padStart(2, '0')}:${m}:00-03:00`);
-    return { seq: Number(c[0]), device: deviceOf.get(c[3]!)!, track: c[3]!, t, lat: Number(c[1]), lon: Number(c[2]), latS: c[1]!, lonS: c[2]! };
+    return {
+      seq: Number(c[0]),
+      device: deviceOf.get(c[3]!)!,
+      track: c[3]!,
+      t,
+      lat: Number(c[1]),
+      lon: Number(c[2]),
+      latS: c[1]!,
+      lonS: c[2]!,
+    };
   });
 }
 
@@ -101,7 +124,10 @@ function expectedGps(fixes: Fix[]) {
   for (const f of fixes) byTrack.set(f.track, [...(byTrack.get(f.track) ?? []), f]);
   const sig = new Map<string, string[]>();
   for (const [track, list] of byTrack) {
-    const s = list.sort((a, b) => a.seq - b.seq).map((f) => `${f.t}|${f.lat}|${f.lon}`).join(';');
+    const s = list
+      .sort((a, b) => a.seq - b.seq)
+      .map((f) => `${f.t}|${f.lat}|${f.lon}`)
+      .join(';');
     sig.set(s, [...(sig.get(s) ?? []), track]);
   }
   const dups = new Map<string, string[]>();
@@ -118,7 +144,9 @@ function expectedGps(fixes: Fix[]) {
 type AlertDb = { device_id: string; rule: string; evidence: Record<string, unknown>; severity: string; status: string; id: string };
 
 async function alertsOf(source: string): Promise<AlertDb[]> {
-  return (await pool.query<AlertDb>('SELECT id, device_id, rule, evidence, severity, status FROM quality.alerts WHERE source = $1', [source])).rows;
+  return (
+    await pool.query<AlertDb>('SELECT id, device_id, rule, evidence, severity, status FROM quality.alerts WHERE source = $1', [source])
+  ).rows;
 }
 
 function byRule(rows: AlertDb[], rule: string): Map<string, Record<string, unknown>> {
@@ -148,7 +176,12 @@ describe('quality checks', () => {
     };
     try {
       await withWorker({ workflowsPath: WORKFLOWS, activities, taskQueue }, async ({ client }) => {
-        const input = { dataIntervalStart: '2014-09-01T00:00:00.000Z', dataIntervalEnd: '2016-02-01T00:00:00.000Z', source, groups: ['gps', 'silence'] };
+        const input = {
+          dataIntervalStart: '2014-09-01T00:00:00.000Z',
+          dataIntervalEnd: '2016-02-01T00:00:00.000Z',
+          source,
+          groups: ['gps', 'silence'],
+        };
         const workflowId = `quality-checks-${source}`;
         const first = (await client.workflow.execute('qualityChecks', { workflowId, taskQueue, args: [input] })) as QualityChecksResult;
         const rows = await alertsOf(source);
@@ -160,7 +193,8 @@ describe('quality checks', () => {
         // Outside the region: the same devices and exactly the same fixes.
         const outside = byRule(rows, 'gps_outside_region');
         expect(sorted(outside.keys())).toEqual(sorted(expected.outside.keys()));
-        for (const [dev, seqs] of expected.outside) expect((outside.get(dev)!.seqs as number[]).slice().sort((a, b) => a - b)).toEqual(seqs.slice().sort((a, b) => a - b));
+        for (const [dev, seqs] of expected.outside)
+          expect((outside.get(dev)!.seqs as number[]).slice().sort((a, b) => a - b)).toEqual(seqs.slice().sort((a, b) => a - b));
         // Impossible jumps: same devices and the same consecutive pairs.
         const jumps = byRule(rows, 'gps_impossible_jump');
         expect(sorted(jumps.keys())).toEqual(sorted(expected.jumps.keys()));
@@ -172,7 +206,9 @@ describe('quality checks', () => {
         const stuck = byRule(rows, 'gps_stuck');
         expect(sorted(stuck.keys())).toEqual(sorted(expected.stuck.keys()));
         for (const [dev, runs] of expected.stuck) {
-          const got = (stuck.get(dev)!.runs as Array<{ firstSeq: number; lastSeq: number; fixes: number }>).map((r) => `${r.firstSeq}..${r.lastSeq}:${r.fixes}`);
+          const got = (stuck.get(dev)!.runs as Array<{ firstSeq: number; lastSeq: number; fixes: number }>).map(
+            (r) => `${r.firstSeq}..${r.lastSeq}:${r.fixes}`,
+          );
           expect(sorted(got)).toEqual(sorted(runs));
         }
         // Exact duplicate tracks.
@@ -185,7 +221,11 @@ describe('quality checks', () => {
         expect(byRule(rows, 'device_silent').size).toBe(0);
 
         // Re-running the window adds no alert.
-        const again = (await client.workflow.execute('qualityChecks', { workflowId: `${workflowId}-rerun`, taskQueue, args: [input] })) as QualityChecksResult;
+        const again = (await client.workflow.execute('qualityChecks', {
+          workflowId: `${workflowId}-rerun`,
+          taskQueue,
+          args: [input],
+        })) as QualityChecksResult;
         expect(again.newAlerts).toBe(0);
         expect(again.refreshedAlerts).toBe(rows.length);
         expect((await alertsOf(source)).length).toBe(rows.length);
@@ -196,12 +236,22 @@ describe('quality checks', () => {
         expect(first.devicesSignalled).toBe(devices.size);
         for (const dev of devices) {
           const h = client.workflow.getHandle(deviceWorkflowId(source, dev));
-          await waitFor(`device ${dev} to know its alerts`, async () => {
-            const s = await h.query<DeviceStateView>('deviceState');
-            return s.openAlerts.length === rows.filter((r) => r.device_id === dev).length;
-          }, 30_000);
+          await waitFor(
+            `device ${dev} to know its alerts`,
+            async () => {
+              const s = await h.query<DeviceStateView>('deviceState');
+              return s.openAlerts.length === rows.filter((r) => r.device_id === dev).length;
+            },
+            30_000,
+          );
         }
-        await waitFor('one notification per alert', () => notifier.sent.filter((n) => n.dedupeKey.endsWith('/raised') && rows.some((r) => n.dedupeKey === `alert/${r.id}/raised`)).length === rows.length, 30_000);
+        await waitFor(
+          'one notification per alert',
+          () =>
+            notifier.sent.filter((n) => n.dedupeKey.endsWith('/raised') && rows.some((r) => n.dedupeKey === `alert/${r.id}/raised`))
+              .length === rows.length,
+          30_000,
+        );
         const keys = notifier.sent.map((n) => n.dedupeKey);
         expect(new Set(keys).size).toBe(keys.length);
         // The summary is notified once per window even though the window ran twice.
@@ -236,8 +286,17 @@ describe('quality checks', () => {
     const taskQueue = `test-quality-aq-${uniqueSuffix()}`;
     const activities = { ...createQualityActivities({ pool, notifier, taskQueue }), ...createDeviceActivities({ pool, notifier }) };
     await withWorker({ workflowsPath: WORKFLOWS, activities, taskQueue }, async ({ client }) => {
-      const input = { dataIntervalStart: '2004-03-01T00:00:00.000Z', dataIntervalEnd: '2005-05-01T00:00:00.000Z', source, groups: ['sensors'] };
-      const r = (await client.workflow.execute('qualityChecks', { workflowId: `quality-checks-${source}`, taskQueue, args: [input] })) as QualityChecksResult;
+      const input = {
+        dataIntervalStart: '2004-03-01T00:00:00.000Z',
+        dataIntervalEnd: '2005-05-01T00:00:00.000Z',
+        source,
+        groups: ['sensors'],
+      };
+      const r = (await client.workflow.execute('qualityChecks', {
+        workflowId: `quality-checks-${source}`,
+        taskQueue,
+        args: [input],
+      })) as QualityChecksResult;
       expect(r.newAlerts).toBe(1);
       const rows = await alertsOf(source);
       expect(rows.map((x) => [x.device_id, x.rule])).toEqual([['roadside-1', 'sensor_sentinel']]);
@@ -245,7 +304,10 @@ describe('quality checks', () => {
       expect(ev.readings).toBe(rowsIn.length);
       expect(ev.faulty).toBe(faulty.length);
       expect(ev.eventTimes).toEqual(faulty.map((f) => f.t).sort());
-      expect(ev.columns).toEqual({ temperature: rowsIn.filter((x) => x.temperature === -200).length, humidity: rowsIn.filter((x) => x.humidity === -200).length });
+      expect(ev.columns).toEqual({
+        temperature: rowsIn.filter((x) => x.temperature === -200).length,
+        humidity: rowsIn.filter((x) => x.humidity === -200).length,
+      });
       // Below the configured error fraction over the whole period: a warning.
       expect(rows[0]!.severity).toBe(faulty.length / rowsIn.length >= rules.sensors.sentinel.errorFraction ? 'error' : 'warning');
       // Without a client, new alerts are notified directly, once.

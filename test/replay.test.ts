@@ -11,7 +11,12 @@ import { Worker } from '@temporalio/worker';
 import { ROOT_DIR } from '../src/config/env';
 import { HISTORIES_DIR } from './support/temporal';
 
-const files = fs.existsSync(HISTORIES_DIR) ? fs.readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json')).sort() : [];
+const files = fs.existsSync(HISTORIES_DIR)
+  ? fs
+      .readdirSync(HISTORIES_DIR)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+  : [];
 
 describe('workflow determinism', () => {
   it('has recorded histories to replay', () => {

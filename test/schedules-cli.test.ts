@@ -35,7 +35,10 @@ async function cli(...args: string[]): Promise<string> {
   return out.join('\n');
 }
 
-function temporalDescribe(id: string): { schedule: { state?: { paused?: boolean; notes?: string } }; info: { actionCount?: string | number } } {
+function temporalDescribe(id: string): {
+  schedule: { state?: { paused?: boolean; notes?: string } };
+  info: { actionCount?: string | number };
+} {
   return JSON.parse(
     execFileSync(TEMPORAL_CLI, ['schedule', 'describe', '--schedule-id', id, '--address', loadSettings().temporalAddress, '-o', 'json'], {
       encoding: 'utf8',
@@ -49,7 +52,16 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sched-cli-'));
   fs.writeFileSync(
     path.join(dir, 'cli.yaml'),
-    stringify({ id: ID, workflow: 'noSuchWorkflow', taskQueue: `test-cli-${RUN}`, preset: '@daily', start: '2023-01-01', end: '2023-01-31', paused: true, note: 'created paused' }),
+    stringify({
+      id: ID,
+      workflow: 'noSuchWorkflow',
+      taskQueue: `test-cli-${RUN}`,
+      preset: '@daily',
+      start: '2023-01-01',
+      end: '2023-01-31',
+      paused: true,
+      note: 'created paused',
+    }),
   );
 });
 
@@ -88,7 +100,8 @@ describe('schedules commands', () => {
     expect(d.policies.overlap).toBe('BUFFER_ONE');
 
     await cli('schedules', 'trigger', ID);
-    for (let i = 0; i < 50 && (await client.schedule.getHandle(ID).describe()).info.numActionsTaken < 1; i++) await new Promise((r) => setTimeout(r, 200));
+    for (let i = 0; i < 50 && (await client.schedule.getHandle(ID).describe()).info.numActionsTaken < 1; i++)
+      await new Promise((r) => setTimeout(r, 200));
     expect(Number(temporalDescribe(ID).info.actionCount)).toBe(1);
 
     const described = await cli('schedules', 'describe', ID);
@@ -114,7 +127,12 @@ describe('schedules commands', () => {
   it('events-api serves the data set and answers 400 for a bad date', async () => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', '-e', "import('./src/cli/events.ts').then(async (m) => { const { Command } = await import('commander'); const p = new Command(); m.registerEventsCommands(p); await p.parseAsync(['node', 'x', 'events-api', '--port', '0']); })"],
+      [
+        '--import',
+        'tsx',
+        '-e',
+        "import('./src/cli/events.ts').then(async (m) => { const { Command } = await import('commander'); const p = new Command(); m.registerEventsCommands(p); await p.parseAsync(['node', 'x', 'events-api', '--port', '0']); })",
+      ],
       { cwd: ROOT_DIR, stdio: ['ignore', 'pipe', 'inherit'] },
     );
     try {

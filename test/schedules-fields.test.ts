@@ -29,7 +29,12 @@ afterAll(async () => {
 });
 
 function file(extra: Partial<ScheduleFile>) {
-  return [{ file: 'fields.yaml', config: { id: ID, workflow: 'noSuchWorkflow', taskQueue: `test-fields-${RUN}`, paused: true, ...extra } as ScheduleFile }];
+  return [
+    {
+      file: 'fields.yaml',
+      config: { id: ID, workflow: 'noSuchWorkflow', taskQueue: `test-fields-${RUN}`, paused: true, ...extra } as ScheduleFile,
+    },
+  ];
 }
 
 describe('schedule file fields', () => {
@@ -52,20 +57,31 @@ describe('schedule file fields', () => {
     expect(attrs).toMatchObject({ PipelineName: ID, Source: 'events' });
 
     const again = await planSchedules(client, file(fields), { idPrefix: ID });
-    expect(again.items.map((i) => i.action), formatPlan(again)).toEqual(['unchanged']);
+    expect(
+      again.items.map((i) => i.action),
+      formatPlan(again),
+    ).toEqual(['unchanged']);
 
-    const changed = await planSchedules(client, file({ ...fields, retry: { maximumAttempts: 5 }, skip: [{ month: 'JANUARY', dayOfMonth: 1 }] }), {
-      idPrefix: ID,
-    });
+    const changed = await planSchedules(
+      client,
+      file({ ...fields, retry: { maximumAttempts: 5 }, skip: [{ month: 'JANUARY', dayOfMonth: 1 }] }),
+      {
+        idPrefix: ID,
+      },
+    );
     const item = changed.items[0]!;
     expect(item.action).toBe('update');
     // The retry change is shown; the skip text only changes the hash (the server compiles calendars).
     expect(item.action === 'update' && item.changes.map((c) => c.field)).toEqual(['retry']);
     await applyPlan(client, changed);
     expect((await client.schedule.getHandle(ID).describe()).action.retry).toMatchObject({ maximumAttempts: 5 });
-    const skipOnly = await planSchedules(client, file({ ...fields, retry: { maximumAttempts: 5 }, skip: [{ month: 'JULY', dayOfMonth: 4 }] }), {
-      idPrefix: ID,
-    });
+    const skipOnly = await planSchedules(
+      client,
+      file({ ...fields, retry: { maximumAttempts: 5 }, skip: [{ month: 'JULY', dayOfMonth: 4 }] }),
+      {
+        idPrefix: ID,
+      },
+    );
     expect(skipOnly.items[0]!.action === 'update' && skipOnly.items[0]!.changes.map((c) => c.field)).toEqual(['hash']);
   });
 
@@ -97,6 +113,8 @@ describe('schedule file fields', () => {
     expect(problems('id: x\nworkflow: w\npreset: "@daily"\nretry: { maximumAttempts: 3, initialInterval: soon }\n')).toEqual([
       'x.yaml: retry.initialInterval: "soon" is not a duration: write e.g. 30s, 10m, 1h30m, 2d (units d, h, m, s, largest first)',
     ]);
-    expect(problems('id: x\nworkflow: w\npreset: "@daily"\nexecutionTimeout: 5\n')).toEqual(['x.yaml: executionTimeout: 5 is not a string']);
+    expect(problems('id: x\nworkflow: w\npreset: "@daily"\nexecutionTimeout: 5\n')).toEqual([
+      'x.yaml: executionTimeout: 5 is not a string',
+    ]);
   });
 });

@@ -320,9 +320,7 @@ describe('invalid schedule files', () => {
     expect(problemsOf({ 'g.yaml': 'id: g\nworkflow: w\npreset: "@once"\n' })).toEqual([
       'g.yaml: start: is required with preset @once (the run happens at start)',
     ]);
-    expect(problemsOf({ 'h.yaml': `id: H_1\n${ok}` })[0]).toMatch(
-      /^h\.yaml: id: "H_1" must be lowercase letters, digits and dashes/,
-    );
+    expect(problemsOf({ 'h.yaml': `id: H_1\n${ok}` })[0]).toMatch(/^h\.yaml: id: "H_1" must be lowercase letters, digits and dashes/);
     expect(problemsOf({ 'i.yaml': `id: i\n${ok}searchAttributes: { Owner: me }\n` })[0]).toMatch(
       /^i\.yaml: searchAttributes\.Owner: is not a settable search attribute; allowed: Source/,
     );

@@ -87,7 +87,9 @@ describe('sensor pipeline', () => {
         expect(new Set(preds.rows.map((r) => r.window_start.getTime()))).toEqual(windows);
 
         // The training script's scikit-learn predictions for windows of the same file.
-        const fixture = JSON.parse(fs.readFileSync(path.join(ROOT_DIR, 'ml', 'fixtures', 'occupancy_parity.json'), 'utf8')) as { rows: FixtureRow[] };
+        const fixture = JSON.parse(fs.readFileSync(path.join(ROOT_DIR, 'ml', 'fixtures', 'occupancy_parity.json'), 'utf8')) as {
+          rows: FixtureRow[];
+        };
         const byWindow = new Map(preds.rows.map((r) => [r.window_start.getTime(), r]));
         let compared = 0;
         for (const f of fixture.rows) {

@@ -20,13 +20,19 @@ afterAll(async () => {
   await pool.end();
 });
 
-const SNAPSHOTS = ['openmeteo_gfs_slc_2024-05-07T15.json', 'openmeteo_gfs_slc_2024-05-07T20.json'].map((f) => path.join(ROOT_DIR, 'data/weather-forecast', f));
+const SNAPSHOTS = ['openmeteo_gfs_slc_2024-05-07T15.json', 'openmeteo_gfs_slc_2024-05-07T20.json'].map((f) =>
+  path.join(ROOT_DIR, 'data/weather-forecast', f),
+);
 const WORKFLOWS = path.join(ROOT_DIR, 'test/fixtures/workflows/fleet-index.ts');
 
 describe('weather pipeline', () => {
   it('cleans both real snapshots with units stated and nothing dropped', () => {
     for (const file of SNAPSHOTS) {
-      const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as { hourly: Record<string, unknown[]>; hourly_units: Record<string, string>; utc_offset_seconds: number };
+      const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+        hourly: Record<string, unknown[]>;
+        hourly_units: Record<string, string>;
+        utc_offset_seconds: number;
+      };
       const vars = Object.keys(raw.hourly).filter((k) => k !== 'time');
       const c = cleanForecast(raw);
       // Every (hour, variable) of the input is a row: nothing silently dropped.
@@ -45,7 +51,9 @@ describe('weather pipeline', () => {
       expect(c.units.pressure_msl).toEqual({ sourceUnit: 'hPa', unit: 'Pa' });
       // Conversions checked value by value against the input.
       for (const r of c.rows) {
-        const i = raw.hourly.time!.findIndex((t) => Date.parse(`${String(t)}:00Z`) - raw.utc_offset_seconds * 1000 === Date.parse(r.validTime));
+        const i = raw.hourly.time!.findIndex(
+          (t) => Date.parse(`${String(t)}:00Z`) - raw.utc_offset_seconds * 1000 === Date.parse(r.validTime),
+        );
         expect(i).toBeGreaterThanOrEqual(0);
         const src = raw.hourly[r.variable]![i] as number | null;
         expect(r.sourceValue).toBe(src);
@@ -86,27 +94,39 @@ describe('weather pipeline', () => {
     const notifier: Notifier = { notify: (n) => Promise.resolve(void sent.push(n)) };
     const outputDir = fs.mkdtempSync(path.join(ROOT_DIR, '.stack', 'test-weather-'));
     const location = `slc-${uniqueSuffix()}`;
-    await withWorker({ workflowsPath: WORKFLOWS, activities: createWeatherActivities({ pool, notifier, outputDir }) }, async ({ client, taskQueue }) => {
-      const results: WeatherResult[] = [];
-      for (const [i, file] of SNAPSHOTS.entries()) {
-        const workflowId = `weather-${location}-${i}`;
-        results.push((await client.workflow.execute('weatherPipeline', { workflowId, taskQueue, args: [{ url: pathToFileURL(file).href, location }] })) as WeatherResult);
-        if (i === 0) await recordHistory(client, workflowId, 'weatherPipeline-slc-snapshot');
-      }
-      for (const r of results) {
-        expect(r.rows).toBe(r.stats.values);
-        expect(r.units.temperature_2m?.unit).toBe('°C');
-      }
-      const stored = await pool.query<{ n: string; hours: string }>('SELECT count(*) AS n, count(DISTINCT valid_time) AS hours FROM weather.forecast_hourly WHERE location = $1', [location]);
-      // Six hours each, overlapping at 20:00 local: 11 distinct hours, the later forecast wins the overlap.
-      expect(Number(stored.rows[0]!.hours)).toBe(11);
-      expect(Number(stored.rows[0]!.n)).toBe(11 * results[0]!.stats.variables);
-      const overlap = await pool.query<{ source_value: number; run_id: string }>(
-        `SELECT source_value, run_id FROM weather.forecast_hourly WHERE location = $1 AND variable = 'temperature_2m' AND valid_time = '2024-05-08T02:00:00Z'`,
-        [location],
-      );
-      expect(overlap.rows[0]).toEqual({ source_value: 42.8, run_id: String(results[1]!.runId) });
-      expect(sent.filter((n) => n.source === 'weatherPipeline').length).toBe(2);
-    });
+    await withWorker(
+      { workflowsPath: WORKFLOWS, activities: createWeatherActivities({ pool, notifier, outputDir }) },
+      async ({ client, taskQueue }) => {
+        const results: WeatherResult[] = [];
+        for (const [i, file] of SNAPSHOTS.entries()) {
+          const workflowId = `weather-${location}-${i}`;
+          results.push(
+            (await client.workflow.execute('weatherPipeline', {
+              workflowId,
+              taskQueue,
+              args: [{ url: pathToFileURL(file).href, location }],
+            })) as WeatherResult,
+          );
+          if (i === 0) await recordHistory(client, workflowId, 'weatherPipeline-slc-snapshot');
+        }
+        for (const r of results) {
+          expect(r.rows).toBe(r.stats.values);
+          expect(r.units.temperature_2m?.unit).toBe('°C');
+        }
+        const stored = await pool.query<{ n: string; hours: string }>(
+          'SELECT count(*) AS n, count(DISTINCT valid_time) AS hours FROM weather.forecast_hourly WHERE location = $1',
+          [location],
+        );
+        // Six hours each, overlapping at 20:00 local: 11 distinct hours, the later forecast wins the overlap.
+        expect(Number(stored.rows[0]!.hours)).toBe(11);
+        expect(Number(stored.rows[0]!.n)).toBe(11 * results[0]!.stats.variables);
+        const overlap = await pool.query<{ source_value: number; run_id: string }>(
+          `SELECT source_value, run_id FROM weather.forecast_hourly WHERE location = $1 AND variable = 'temperature_2m' AND valid_time = '2024-05-08T02:00:00Z'`,
+          [location],
+        );
+        expect(overlap.rows[0]).toEqual({ source_value: 42.8, run_id: String(results[1]!.runId) });
+        expect(sent.filter((n) => n.source === 'weatherPipeline').length).toBe(2);
+      },
+    );
   });
 });

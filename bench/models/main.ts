@@ -111,7 +111,9 @@ async function createDatabase(): Promise<{ name: string; url: string; pool: Pool
 
 /** Deterministic synthetic readings (some out of range, so cleaning matters). */
 async function loadRaw(pool: Pool): Promise<number> {
-  await pool.query(`CREATE SCHEMA bench_raw; CREATE TABLE bench_raw.readings (reading_id bigint, device_id text, ts timestamptz, temperature float8, humidity float8, co2 float8)`);
+  await pool.query(
+    `CREATE SCHEMA bench_raw; CREATE TABLE bench_raw.readings (reading_id bigint, device_id text, ts timestamptz, temperature float8, humidity float8, co2 float8)`,
+  );
   const r = await pool.query(
     `INSERT INTO bench_raw.readings
      SELECT row_number() OVER () AS reading_id,
@@ -179,7 +181,8 @@ async function compareSchemas(pool: Pool, a: string, b: string): Promise<string[
               (SELECT count(*) FROM "${a}"."${rel}") AS rows`,
     );
     const row = n.rows[0];
-    if (!row || row.only_a !== '0' || row.only_b !== '0') diffs.push(`${rel}: ${row?.only_a} rows only in ${a}, ${row?.only_b} only in ${b}`);
+    if (!row || row.only_a !== '0' || row.only_b !== '0')
+      diffs.push(`${rel}: ${row?.only_a} rows only in ${a}, ${row?.only_b} only in ${b}`);
     if (row?.rows === '0') diffs.push(`${rel}: empty`);
   }
   return diffs;
@@ -205,32 +208,66 @@ export async function runModelsBench(): Promise<ModelsBenchResult> {
     for (let i = 0; i < RUNS; i++) {
       const [s, res] = await time(() =>
         Promise.resolve(
-          spawnSync(DBT, ['build', '--project-dir', PROJECT, '--profiles-dir', work, '--target-path', path.join(work, 'dbt-target'), '--log-path', path.join(work, 'dbt-logs')], {
-            encoding: 'utf8',
-            env: dbtEnv(),
-          }),
+          spawnSync(
+            DBT,
+            [
+              'build',
+              '--project-dir',
+              PROJECT,
+              '--profiles-dir',
+              work,
+              '--target-path',
+              path.join(work, 'dbt-target'),
+              '--log-path',
+              path.join(work, 'dbt-logs'),
+            ],
+            {
+              encoding: 'utf8',
+              env: dbtEnv(),
+            },
+          ),
         ),
       );
-      if (res.status !== 0) throw new Error(`dbt build failed (exit ${res.status}):\n${res.stdout.slice(-3000)}\n${res.stderr.slice(-2000)}`);
+      if (res.status !== 0)
+        throw new Error(`dbt build failed (exit ${res.status}):\n${res.stdout.slice(-3000)}\n${res.stderr.slice(-2000)}`);
       const rr = JSON.parse(fs.readFileSync(path.join(work, 'dbt-target', 'run_results.json'), 'utf8')) as { results: unknown[] };
       dbtNodes = rr.results.length;
       dbtRuns.push(s);
     }
-    variants.push({ name: 'dbt build (dbt-core + dbt-postgres)', runs: dbtRuns, medianSeconds: median(dbtRuns), nodes: dbtNodes, failures: 0 });
+    variants.push({
+      name: 'dbt build (dbt-core + dbt-postgres)',
+      runs: dbtRuns,
+      medianSeconds: median(dbtRuns),
+      nodes: dbtNodes,
+      failures: 0,
+    });
 
     // 2. Direct runner, in process.
     const directRuns: number[] = [];
     let directNodes = 0;
     for (let i = 0; i < RUNS; i++) {
       const [s, r] = await time(() =>
-        runModels({ pool: db.pool, projectDir: PROJECT, which: 'build', threads: THREADS, defaultSchema: 'ours_direct', targetDir: path.join(work, 'direct-target') }),
+        runModels({
+          pool: db.pool,
+          projectDir: PROJECT,
+          which: 'build',
+          threads: THREADS,
+          defaultSchema: 'ours_direct',
+          targetDir: path.join(work, 'direct-target'),
+        }),
       );
       const bad = r.results.filter((x) => x.status !== 'success' && x.status !== 'pass');
       if (bad.length > 0) throw new Error(`direct build: ${bad.map((x) => `${x.unique_id} ${x.status} ${x.message ?? ''}`).join('; ')}`);
       directNodes = r.results.length;
       directRuns.push(s);
     }
-    variants.push({ name: 'direct (`models build`)', runs: directRuns, medianSeconds: median(directRuns), nodes: directNodes, failures: 0 });
+    variants.push({
+      name: 'direct (`models build`)',
+      runs: directRuns,
+      medianSeconds: median(directRuns),
+      nodes: directNodes,
+      failures: 0,
+    });
 
     // 3. The buildModels workflow on a worker of this bench.
     const taskQueue = `bench-models-${randomUUID()}`;
@@ -240,7 +277,12 @@ export async function runModelsBench(): Promise<ModelsBenchResult> {
       namespace: settings.temporalNamespace,
       taskQueue,
       workflowsPath: path.join(ROOT_DIR, 'src', 'workflows', 'model-graph.ts'),
-      activities: createModelActivities({ pool: db.pool, projectDir: PROJECT, defaultSchema: 'ours_workflow', targetDir: path.join(work, 'workflow-target') }),
+      activities: createModelActivities({
+        pool: db.pool,
+        projectDir: PROJECT,
+        defaultSchema: 'ours_workflow',
+        targetDir: path.join(work, 'workflow-target'),
+      }),
       maxConcurrentActivityTaskExecutions: THREADS * 2,
     });
     const connection = await Connection.connect({ address: settings.temporalAddress });
@@ -257,7 +299,10 @@ export async function runModelsBench(): Promise<ModelsBenchResult> {
               args: [{ which: 'build', maxParallel: Number(process.env.BENCH_WF_PARALLEL ?? THREADS) }],
             }),
           );
-          if (summary.error > 0 || summary.skipped > 0) throw new Error(`workflow build: ${JSON.stringify(summary.nodes.filter((n) => n.status !== 'success' && n.status !== 'pass'))}`);
+          if (summary.error > 0 || summary.skipped > 0)
+            throw new Error(
+              `workflow build: ${JSON.stringify(summary.nodes.filter((n) => n.status !== 'success' && n.status !== 'pass'))}`,
+            );
           wfNodes = summary.total;
           wfRuns.push(s);
         }
@@ -266,10 +311,19 @@ export async function runModelsBench(): Promise<ModelsBenchResult> {
       await connection.close();
       await nativeConnection.close();
     }
-    variants.push({ name: 'workflow (`buildModels`, one activity per node)', runs: wfRuns, medianSeconds: median(wfRuns), nodes: wfNodes, failures: 0 });
+    variants.push({
+      name: 'workflow (`buildModels`, one activity per node)',
+      runs: wfRuns,
+      medianSeconds: median(wfRuns),
+      nodes: wfNodes,
+      failures: 0,
+    });
 
     // Identical tables.
-    const differences = [...(await compareSchemas(db.pool, 'dbt_bench', 'ours_direct')), ...(await compareSchemas(db.pool, 'dbt_bench', 'ours_workflow'))];
+    const differences = [
+      ...(await compareSchemas(db.pool, 'dbt_bench', 'ours_direct')),
+      ...(await compareSchemas(db.pool, 'dbt_bench', 'ours_workflow')),
+    ];
 
     const dbtMedian = variants[0]!.medianSeconds;
     const speedup = { direct: dbtMedian / variants[1]!.medianSeconds, workflow: dbtMedian / variants[2]!.medianSeconds };
@@ -283,7 +337,10 @@ export async function runModelsBench(): Promise<ModelsBenchResult> {
       '',
       '| variant | median wall (s) | runs (s) | nodes | speed-up vs dbt |',
       '|---|---:|---|---:|---:|',
-      ...variants.map((v) => `| ${v.name} | ${fmt(v.medianSeconds)} | ${v.runs.map(fmt).join(', ')} | ${v.nodes} | ${(dbtMedian / v.medianSeconds).toFixed(1)}× |`),
+      ...variants.map(
+        (v) =>
+          `| ${v.name} | ${fmt(v.medianSeconds)} | ${v.runs.map(fmt).join(', ')} | ${v.nodes} | ${(dbtMedian / v.medianSeconds).toFixed(1)}× |`,
+      ),
       '',
       `Targets: direct ≥ ${targets.direct}× (${speedup.direct.toFixed(1)}×), workflow ≥ ${targets.workflow}× (${speedup.workflow.toFixed(1)}×): ${targets.met ? 'met' : 'NOT met'}.`,
       `Identical tables (${RELATIONS.length} relations, columns + rows, dbt vs direct and dbt vs workflow): ${differences.length === 0 ? 'yes' : `NO: ${differences.join('; ')}`}.`,

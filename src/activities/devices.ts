@@ -64,7 +64,12 @@ export function dbFailure(e: unknown): unknown {
   if (e instanceof ApplicationFailure) return e;
   if (isTransientDbError(e)) return e;
   const err = e as { message?: string; code?: string };
-  return ApplicationFailure.create({ type: 'DatabaseError', message: err.message ?? String(e), nonRetryable: true, details: [{ code: err.code }] });
+  return ApplicationFailure.create({
+    type: 'DatabaseError',
+    message: err.message ?? String(e),
+    nonRetryable: true,
+    details: [{ code: err.code }],
+  });
 }
 
 async function db<T>(fn: () => Promise<T>): Promise<T> {
@@ -151,7 +156,15 @@ export function createDeviceActivities(deps: DeviceActivityDeps): DeviceActiviti
           source: `device/${alert.source}/${alert.deviceId}`,
           severity: notifySeverity(alert.severity, transition),
           message: `${transition === 'raised' ? '' : `[${transition}${by ? ` by ${by}` : ''}] `}${alert.deviceId} (${alert.source}) ${alert.rule}: ${alert.message}`,
-          data: { alertId: alert.id, rule: alert.rule, deviceId: alert.deviceId, source: alert.source, windowStart: alert.windowStart, windowEnd: alert.windowEnd, transition },
+          data: {
+            alertId: alert.id,
+            rule: alert.rule,
+            deviceId: alert.deviceId,
+            source: alert.source,
+            windowStart: alert.windowStart,
+            windowEnd: alert.windowEnd,
+            transition,
+          },
         }),
       ),
   };

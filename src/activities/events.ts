@@ -152,7 +152,12 @@ export function createEventsActivities(deps: EventsActivityDeps) {
           events = parseEvents(await readText(url), url);
         } catch (e) {
           if (e instanceof InvalidEventsResponseError)
-            throw ApplicationFailure.create({ type: 'InvalidEventsResponse', message: e.message, nonRetryable: true, details: [{ url, reason: e.reason }] });
+            throw ApplicationFailure.create({
+              type: 'InvalidEventsResponse',
+              message: e.message,
+              nonRetryable: true,
+              details: [{ url, reason: e.reason }],
+            });
           throw e;
         }
         const rows = countEvents(events);

@@ -58,7 +58,10 @@ const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?
 export function quoteRelationName(name: string, field = 'relation'): string {
   const parts = typeof name === 'string' ? name.split('.') : [];
   if (parts.length !== 2 || !parts.every((p) => IDENT.test(p))) {
-    throw new InferenceInputError(field, `${JSON.stringify(name)} must be "schema.table", each part matching [A-Za-z_][A-Za-z0-9_$]* (at most 63 characters)`);
+    throw new InferenceInputError(
+      field,
+      `${JSON.stringify(name)} must be "schema.table", each part matching [A-Za-z_][A-Za-z0-9_$]* (at most 63 characters)`,
+    );
   }
   return parts.map((p) => `"${p}"`).join('.');
 }
@@ -119,7 +122,10 @@ export function createInferenceActivities({ pool, model, predictionsTable = DEFA
         const start = parseInstant('dataIntervalStart', input?.dataIntervalStart);
         const end = parseInstant('dataIntervalEnd', input?.dataIntervalEnd);
         if (end.getTime() <= start.getTime()) {
-          throw new InferenceInputError('dataIntervalEnd', `${input.dataIntervalEnd} must be after dataIntervalStart ${input.dataIntervalStart} (the interval is [start, end))`);
+          throw new InferenceInputError(
+            'dataIntervalEnd',
+            `${input.dataIntervalEnd} must be after dataIntervalStart ${input.dataIntervalStart} (the interval is [start, end))`,
+          );
         }
         const relation = quoteRelationName(input.relation ?? DEFAULT_AGGREGATE_RELATION);
         const features: readonly FeatureColumn[] = model.featureNames;

@@ -17,7 +17,15 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import type { Notifier } from '../notify/index';
-import { atActivityBoundary, DEFAULT_HTTP_TIMEOUT_MS, httpGet, parseUrl, readText, ResponseTooLargeError, classifyFetchError } from './http';
+import {
+  atActivityBoundary,
+  DEFAULT_HTTP_TIMEOUT_MS,
+  httpGet,
+  parseUrl,
+  readText,
+  ResponseTooLargeError,
+  classifyFetchError,
+} from './http';
 import { createNotifyActivities, type NotifyActivities } from './notify';
 
 /** Largest image accepted, in bytes. @default 50 MiB */
@@ -34,11 +42,7 @@ export const IMAGES_SUBDIR = 'images';
  * `image` is a URL string or null in API v2.0.0; later API versions (2.3.0) use an object with
  * `image_url`. Both are accepted and reduced to `string | null`.
  */
-const imageField = z.union([
-  z.string(),
-  z.null(),
-  z.object({ image_url: z.string().nullable() }).transform((o) => o.image_url),
-]);
+const imageField = z.union([z.string(), z.null(), z.object({ image_url: z.string().nullable() }).transform((o) => o.image_url)]);
 
 const launchSchema = z.object({
   id: z.string().min(1),
@@ -79,7 +83,9 @@ export function parseUpcomingLaunches(text: string, url: string): z.infer<typeof
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new LaunchDataError(url, [`(root): not valid JSON (${e instanceof Error ? e.message : String(e)}); body starts with ${JSON.stringify(text.slice(0, 80))}`]);
+    throw new LaunchDataError(url, [
+      `(root): not valid JSON (${e instanceof Error ? e.message : String(e)}); body starts with ${JSON.stringify(text.slice(0, 80))}`,
+    ]);
   }
   const r = upcomingLaunchesSchema.safeParse(json);
   if (!r.success) {
@@ -112,10 +118,11 @@ export function imageFileName(imageUrl: string): string {
   }
   const extMatch = /\.([A-Za-z0-9]{1,5})$/.exec(base);
   const ext = extMatch ? `.${extMatch[1]!.toLowerCase()}` : '';
-  const stem = (extMatch ? base.slice(0, -extMatch[0].length) : base)
-    .replace(/[^A-Za-z0-9._-]/g, '_')
-    .replace(/^[.]+/, '')
-    .slice(0, 80) || 'image';
+  const stem =
+    (extMatch ? base.slice(0, -extMatch[0].length) : base)
+      .replace(/[^A-Za-z0-9._-]/g, '_')
+      .replace(/^[.]+/, '')
+      .slice(0, 80) || 'image';
   const hash = createHash('sha256').update(url.href).digest('hex').slice(0, 10);
   return `${stem}-${hash}${ext}`;
 }
@@ -236,7 +243,12 @@ export function createLaunchActivities(deps: LaunchActivityDeps): LaunchActiviti
       parsed = parseUpcomingLaunches(text, url);
     } catch (e) {
       if (e instanceof LaunchDataError) {
-        throw ApplicationFailure.create({ type: 'InvalidLaunchData', message: e.message, nonRetryable: true, details: [{ url, problems: e.problems }] });
+        throw ApplicationFailure.create({
+          type: 'InvalidLaunchData',
+          message: e.message,
+          nonRetryable: true,
+          details: [{ url, problems: e.problems }],
+        });
       }
       throw e;
     }

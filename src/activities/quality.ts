@@ -67,7 +67,12 @@ export interface QualityActivities {
   /** The sensor pipeline's gate: the sensor checks over the interval; `passed` is false when any finding is an error. */
   qualityGate(i: { start: string; end: string }): Promise<{ passed: boolean; errors: QualityCheckResult['errors']; findings: number }>;
   /** Notifies a run summary once per (pipeline, window). */
-  notifyQualitySummary(i: { start: string; end: string; scope?: string; result: Omit<QualityCheckResult, 'inserted'> & { inserted: number } }): Promise<DedupeOutcome>;
+  notifyQualitySummary(i: {
+    start: string;
+    end: string;
+    scope?: string;
+    result: Omit<QualityCheckResult, 'inserted'> & { inserted: number };
+  }): Promise<DedupeOutcome>;
 }
 
 function summarize(findings: readonly Finding[]): Record<string, RuleSummary> {
@@ -88,7 +93,8 @@ export function createQualityActivities(deps: QualityActivityDeps): QualityActiv
     try {
       return loadQualityRules(deps.rulesFile);
     } catch (e) {
-      if (e instanceof QualityRulesError) throw ApplicationFailure.create({ type: 'QualityRulesError', message: e.message, nonRetryable: true, details: [{ file: e.file }] });
+      if (e instanceof QualityRulesError)
+        throw ApplicationFailure.create({ type: 'QualityRulesError', message: e.message, nonRetryable: true, details: [{ file: e.file }] });
       throw e;
     }
   };
@@ -103,7 +109,9 @@ export function createQualityActivities(deps: QualityActivityDeps): QualityActiv
         byRule: summarize(findings),
         inserted,
         refreshed,
-        errors: findings.filter((f) => f.severity === 'error').map((f) => ({ source: f.source, deviceId: f.deviceId, rule: f.rule, message: f.message })),
+        errors: findings
+          .filter((f) => f.severity === 'error')
+          .map((f) => ({ source: f.source, deviceId: f.deviceId, rule: f.rule, message: f.message })),
       };
     } catch (e) {
       throw dbFailure(e);
@@ -135,7 +143,13 @@ export function createQualityActivities(deps: QualityActivityDeps): QualityActiv
         } else {
           for (const a of list) {
             await atActivityBoundary(() =>
-              dedupe.send({ dedupeKey: `alert/${a.id}/raised`, source: `device/${a.source}/${a.deviceId}`, severity: a.severity === 'error' ? 'critical' : 'warning', message: `${a.deviceId} (${a.source}) ${a.rule}: ${a.message}`, data: { alertId: a.id } }),
+              dedupe.send({
+                dedupeKey: `alert/${a.id}/raised`,
+                source: `device/${a.source}/${a.deviceId}`,
+                severity: a.severity === 'error' ? 'critical' : 'warning',
+                message: `${a.deviceId} (${a.source}) ${a.rule}: ${a.message}`,
+                data: { alertId: a.id },
+              }),
             );
             notifiedDirectly++;
           }

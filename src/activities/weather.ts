@@ -32,9 +32,20 @@ export interface WeatherActivities {
    */
   fetchForecast(i: { url: string; name: string }): Promise<{ rawPath: string; bytes: number }>;
   /** Cleans the saved body and stores it. @throws ApplicationFailure `ForecastFormat` (non-retryable) for a body that is not an Open-Meteo forecast. */
-  cleanAndStoreForecast(i: { rawPath: string; url: string; location: string }): Promise<StoredForecast & { stats: CleanStats; units: Record<string, { sourceUnit: string; unit: string }> }>;
+  cleanAndStoreForecast(i: {
+    rawPath: string;
+    url: string;
+    location: string;
+  }): Promise<StoredForecast & { stats: CleanStats; units: Record<string, { sourceUnit: string; unit: string }> }>;
   /** Notifies that a forecast was stored. */
-  publishForecast(i: { location: string; runId: number; hours: number; firstHour: string; nulls: number; missingHours: number }): Promise<void>;
+  publishForecast(i: {
+    location: string;
+    runId: number;
+    hours: number;
+    firstHour: string;
+    nulls: number;
+    missingHours: number;
+  }): Promise<void>;
 }
 
 const formatFailure = (e: ForecastFormatError | SyntaxError, url: string) =>
@@ -45,7 +56,12 @@ export function createWeatherActivities(deps: WeatherActivityDeps): WeatherActiv
   return {
     async fetchForecast({ url, name }) {
       const body = await atActivityBoundary(() => readText(url));
-      if (Buffer.byteLength(body) > MAX_FORECAST_BYTES) throw ApplicationFailure.create({ type: 'ResponseTooLarge', message: `${url} is larger than ${MAX_FORECAST_BYTES} bytes`, nonRetryable: true });
+      if (Buffer.byteLength(body) > MAX_FORECAST_BYTES)
+        throw ApplicationFailure.create({
+          type: 'ResponseTooLarge',
+          message: `${url} is larger than ${MAX_FORECAST_BYTES} bytes`,
+          nonRetryable: true,
+        });
       try {
         JSON.parse(body);
       } catch (e) {

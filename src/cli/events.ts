@@ -17,11 +17,16 @@ export function registerEventsCommands(program: Command): void {
     .option('--port <n>', 'port (0 = any free port)', port, DEFAULT_EVENTS_API_PORT)
     .option('--host <host>', 'interface', '127.0.0.1')
     .option('--end-date <date>', 'exclusive last date (YYYY-MM-DD)', DEFAULT_EVENTS_END_DATE)
-    .option('--days <n>', 'days of data', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`--days must be a positive integer, got ${JSON.stringify(v)}.`);
-      return n;
-    }, DEFAULT_EVENTS_DAYS)
+    .option(
+      '--days <n>',
+      'days of data',
+      (v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`--days must be a positive integer, got ${JSON.stringify(v)}.`);
+        return n;
+      },
+      DEFAULT_EVENTS_DAYS,
+    )
     .action(async (o: { port: number; host: string; endDate: string; days: number }) => {
       try {
         parseDay(o.endDate);

@@ -18,7 +18,8 @@ import { withClient } from './client';
 function duration(name: string) {
   return (v: string) => {
     const ms = parseDuration(v);
-    if (ms === undefined || ms <= 0) throw new InvalidArgumentError(`${name} must be a duration like 30s, 10m, 1h; got ${JSON.stringify(v)}.`);
+    if (ms === undefined || ms <= 0)
+      throw new InvalidArgumentError(`${name} must be a duration like 30s, 10m, 1h; got ${JSON.stringify(v)}.`);
     return ms;
   };
 }
@@ -39,13 +40,19 @@ export function registerFleetCommands(program: Command): void {
     .option('--source <name>', 'source name in the topic fleet/<source>/<device>', 'go-track')
     .option('--transport <t>', 'mqtt or kafka (topic fleet-<source>)', 'mqtt')
     .option('--speedup <n>', "event-time seconds per wall-clock second, or 'max'", '60')
-    .option('--max-gap <duration>', 'shorten gaps between fixes (e.g. between trips) to at most this much event time', duration('--max-gap'), 10 * 60_000)
+    .option(
+      '--max-gap <duration>',
+      'shorten gaps between fixes (e.g. between trips) to at most this much event time',
+      duration('--max-gap'),
+      10 * 60_000,
+    )
     .option('--shift-to-now', 'shift event times so the replay starts now', false)
     .option('--device <id>', 'only this device (id_android)')
     .action(async (o: { source: string; transport: string; speedup: string; maxGap: number; shiftToNow: boolean; device?: string }) => {
       if (o.transport !== 'mqtt' && o.transport !== 'kafka') throw new InvalidArgumentError('--transport must be mqtt or kafka');
       const speedup = o.speedup === 'max' ? 'max' : Number(o.speedup);
-      if (speedup !== 'max' && !(speedup > 0)) throw new InvalidArgumentError(`--speedup must be a positive number or 'max', got ${o.speedup}.`);
+      if (speedup !== 'max' && !(speedup > 0))
+        throw new InvalidArgumentError(`--speedup must be a positive number or 'max', got ${o.speedup}.`);
       let fixes = loadGpsFixes();
       if (o.device !== undefined) fixes = fixes.filter((f) => f.deviceId === o.device);
       const settings = loadSettings();
@@ -89,7 +96,9 @@ export function registerFleetCommands(program: Command): void {
     .argument('<device>')
     .description("Query the device workflow's state.")
     .action(async (source: string, device: string) => {
-      const s = await withClient(loadSettings(), (c) => c.workflow.getHandle(deviceWorkflowId(source, device)).query<DeviceStateView>('deviceState'));
+      const s = await withClient(loadSettings(), (c) =>
+        c.workflow.getHandle(deviceWorkflowId(source, device)).query<DeviceStateView>('deviceState'),
+      );
       console.log(JSON.stringify(s, null, 2));
     });
   devices
@@ -117,7 +126,11 @@ export function registerFleetCommands(program: Command): void {
     .argument('<rule>')
     .option('--for <duration>', 'how long', duration('--for'), 3_600_000)
     .action(async (source: string, device: string, rule: string, o: { for: number }) => {
-      const until = await withClient(loadSettings(), (c) => c.workflow.getHandle(deviceWorkflowId(source, device)).executeUpdate<string, [{ rule: string; forMs: number }]>('muteRule', { args: [{ rule, forMs: o.for }] }));
+      const until = await withClient(loadSettings(), (c) =>
+        c.workflow
+          .getHandle(deviceWorkflowId(source, device))
+          .executeUpdate<string, [{ rule: string; forMs: number }]>('muteRule', { args: [{ rule, forMs: o.for }] }),
+      );
       console.log(`${rule} muted for ${device} until ${until}.`);
     });
   devices
@@ -126,7 +139,11 @@ export function registerFleetCommands(program: Command): void {
     .argument('<device>')
     .requiredOption('--expected-interval <duration>', 'longest expected gap between data', duration('--expected-interval'))
     .action(async (source: string, device: string, o: { expectedInterval: number }) => {
-      const r = await withClient(loadSettings(), (c) => c.workflow.getHandle(deviceWorkflowId(source, device)).executeUpdate('setThresholds', { args: [{ expectedIntervalMs: o.expectedInterval }] }));
+      const r = await withClient(loadSettings(), (c) =>
+        c.workflow
+          .getHandle(deviceWorkflowId(source, device))
+          .executeUpdate('setThresholds', { args: [{ expectedIntervalMs: o.expectedInterval }] }),
+      );
       console.log(JSON.stringify(r));
     });
 
@@ -139,12 +156,14 @@ export function registerFleetCommands(program: Command): void {
     .option('--source <name>', 'only this source')
     .action(async (o: { start: string; end: string; source?: string }) => {
       const settings = loadSettings();
-      const r = await withClient(settings, (c) =>
-        c.workflow.execute('qualityChecks', {
-          workflowId: `quality-checks-${o.start}${o.source ? `-${o.source}` : ''}`,
-          taskQueue: settings.taskQueue,
-          args: [{ dataIntervalStart: o.start, dataIntervalEnd: o.end, source: o.source }],
-        }) as Promise<QualityChecksResult>,
+      const r = await withClient(
+        settings,
+        (c) =>
+          c.workflow.execute('qualityChecks', {
+            workflowId: `quality-checks-${o.start}${o.source ? `-${o.source}` : ''}`,
+            taskQueue: settings.taskQueue,
+            args: [{ dataIntervalStart: o.start, dataIntervalEnd: o.end, source: o.source }],
+          }) as Promise<QualityChecksResult>,
       );
       console.log(JSON.stringify(r, null, 2));
     });
@@ -159,12 +178,14 @@ export function registerFleetCommands(program: Command): void {
     .option('--longitude <deg>', 'longitude', Number)
     .action(async (o: { url?: string; location: string; latitude?: number; longitude?: number }) => {
       const settings = loadSettings();
-      const r = await withClient(settings, (c) =>
-        c.workflow.execute('weatherPipeline', {
-          workflowId: `weather-${o.location}-${new Date().toISOString()}`,
-          taskQueue: settings.taskQueue,
-          args: [{ url: o.url, location: o.location, latitude: o.latitude, longitude: o.longitude }],
-        }) as Promise<WeatherResult>,
+      const r = await withClient(
+        settings,
+        (c) =>
+          c.workflow.execute('weatherPipeline', {
+            workflowId: `weather-${o.location}-${new Date().toISOString()}`,
+            taskQueue: settings.taskQueue,
+            args: [{ url: o.url, location: o.location, latitude: o.latitude, longitude: o.longitude }],
+          }) as Promise<WeatherResult>,
       );
       console.log(JSON.stringify(r, null, 2));
     });

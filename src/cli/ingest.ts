@@ -9,7 +9,11 @@ import type { MqttIngestInput } from '../workflows/mqtt-ingest';
  * Starts the ingest workflow of `source` (idempotent: an already running stream is left as is).
  * @returns the workflow ID and whether it was started by this call.
  */
-export async function startIngest(client: Client, settings: Settings, input: MqttIngestInput): Promise<{ workflowId: string; started: boolean }> {
+export async function startIngest(
+  client: Client,
+  settings: Settings,
+  input: MqttIngestInput,
+): Promise<{ workflowId: string; started: boolean }> {
   const workflowId = workflowIds.mqttIngest(input.source);
   try {
     await client.workflow.start('mqttIngest', {

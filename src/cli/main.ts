@@ -83,9 +83,11 @@ program
   .option('--shift-to-now', 'shift event times so the replay ends now (whole 10-minute windows)', false)
   .option('--limit <n>', 'send only the first n readings', positiveInt('--limit'))
   .action(async (dataset: string, o: { speedup: string; shiftToNow: boolean; limit?: number }) => {
-    if (!(dataset in DATASET_FILES)) throw new InvalidArgumentError(`Unknown data set ${dataset}; choose from ${Object.keys(DATASET_FILES).join(', ')}.`);
+    if (!(dataset in DATASET_FILES))
+      throw new InvalidArgumentError(`Unknown data set ${dataset}; choose from ${Object.keys(DATASET_FILES).join(', ')}.`);
     const speedup = o.speedup === 'max' ? 'max' : Number(o.speedup);
-    if (speedup !== 'max' && !(speedup > 0)) throw new InvalidArgumentError(`--speedup must be a positive number or 'max', got ${o.speedup}.`);
+    if (speedup !== 'max' && !(speedup > 0))
+      throw new InvalidArgumentError(`--speedup must be a positive number or 'max', got ${o.speedup}.`);
     let readings = loadDataset(dataset as SensorDataset);
     if (o.limit) readings = readings.slice(0, o.limit);
     const r = await replayReadings({
@@ -96,7 +98,9 @@ program
       shiftToNow: o.shiftToNow,
       onProgress: (sent, total) => process.stdout.write(`\rsent ${sent}/${total}`),
     });
-    console.log(`\nPublished ${r.sent} readings (${new Date(r.firstEventTime).toISOString()} → ${new Date(r.lastEventTime).toISOString()}).`);
+    console.log(
+      `\nPublished ${r.sent} readings (${new Date(r.firstEventTime).toISOString()} → ${new Date(r.lastEventTime).toISOString()}).`,
+    );
   });
 
 const ingest = program.command('ingest').description('Control the long-running MQTT ingest stream of a source.');
@@ -107,7 +111,9 @@ ingest
   .option('--flush-interval <ms>', 'longest wait before a partial batch is written', positiveInt('--flush-interval'))
   .action(async (source: string, o: { batchSize?: number; flushInterval?: number }) => {
     const settings = loadSettings();
-    const r = await withClient(settings, (c) => startIngest(c, settings, { source, batchSize: o.batchSize, flushIntervalMs: o.flushInterval }));
+    const r = await withClient(settings, (c) =>
+      startIngest(c, settings, { source, batchSize: o.batchSize, flushIntervalMs: o.flushInterval }),
+    );
     console.log(r.started ? `Started ${r.workflowId}.` : `${r.workflowId} is already running.`);
   });
 for (const action of ['pause', 'resume', 'stop'] as const) {
@@ -138,7 +144,12 @@ program
 program
   .command('run')
   .description(`Run a pipeline by name and wait for its result: ${Object.keys(PIPELINES).join(', ')}.`)
-  .argument('<pipeline>', Object.entries(PIPELINES).map(([k, v]) => `${k}: ${v.description}`).join('; '))
+  .argument(
+    '<pipeline>',
+    Object.entries(PIPELINES)
+      .map(([k, v]) => `${k}: ${v.description}`)
+      .join('; '),
+  )
   .argument('[args...]', 'workflow input as key=value pairs (values parsed as JSON when possible)')
   .action(async (pipeline: string, args: string[]) => {
     const settings = loadSettings();

@@ -60,7 +60,10 @@ export function parseVars(text: string): Record<string, unknown> {
 
 function addSelection(cmd: Command): Command {
   return cmd
-    .option('-s, --select <selectors...>', 'node selectors: name, +name, name+, 2+name, tag:x, path:models/x, config.materialized:x, a,b (intersection), result:error+')
+    .option(
+      '-s, --select <selectors...>',
+      'node selectors: name, +name, name+, 2+name, tag:x, path:models/x, config.materialized:x, a,b (intersection), result:error+',
+    )
     .option('--exclude <selectors...>', 'selectors to leave out')
     .option('--vars <json|yaml>', 'vars as an object', '{}')
     .option('--project-dir <dir>', 'folder holding dbt_project.yml', ROOT_DIR)
@@ -89,7 +92,9 @@ async function runCommand(which: RunCommand, o: RunOptions): Promise<void> {
     }
     const count = (s: string) => r.results.filter((n) => n.status === s).length;
     const parts = ['success', 'pass', 'warn', 'error', 'fail', 'skipped'].filter((s) => count(s) > 0).map((s) => `${s}=${count(s)}`);
-    console.log(`Done: ${r.results.length} nodes (${parts.join(' ') || 'nothing selected'}) in ${r.elapsed_time.toFixed(2)}s. Artifacts in target/.`);
+    console.log(
+      `Done: ${r.results.length} nodes (${parts.join(' ') || 'nothing selected'}) in ${r.elapsed_time.toFixed(2)}s. Artifacts in target/.`,
+    );
     if (r.results.some((n) => n.status === 'error' || n.status === 'fail')) process.exitCode = 1;
   } finally {
     await pool.end();
@@ -101,7 +106,9 @@ async function runCommand(which: RunCommand, o: RunOptions): Promise<void> {
  * Wire with `registerModelCommands(program)` in src/cli/main.ts (replacing the old `models run` block).
  */
 export function registerModelCommands(program: Command): Command {
-  const models = program.command('models').description('dbt-style SQL project: models/, seeds/, tests/ (dbt_project.yml at the repository root).');
+  const models = program
+    .command('models')
+    .description('dbt-style SQL project: models/, seeds/, tests/ (dbt_project.yml at the repository root).');
   const runnable: [RunCommand, string][] = [
     ['run', 'Build the selected models directly against PostgreSQL.'],
     ['seed', 'Load the selected seeds (CSV files under seed-paths).'],
@@ -139,7 +146,16 @@ export function registerModelCommands(program: Command): Command {
         const n = manifest.nodes[id];
         if (!n || (o.resourceType && n.resource_type !== o.resourceType)) continue;
         if (o.output === 'json') {
-          console.log(JSON.stringify({ unique_id: id, resource_type: n.resource_type, name: n.name, materialized: n.config.materialized, original_file_path: n.original_file_path, tags: n.tags }));
+          console.log(
+            JSON.stringify({
+              unique_id: id,
+              resource_type: n.resource_type,
+              name: n.name,
+              materialized: n.config.materialized,
+              original_file_path: n.original_file_path,
+              tags: n.tags,
+            }),
+          );
         } else console.log(o.output === 'name' ? n.name : o.output === 'path' ? n.original_file_path : n.fqn.join('.'));
       }
     });

@@ -20,7 +20,8 @@ export const PIPELINES = {
   'launch-images': {
     workflow: 'launchImages',
     description: 'Rocket launches: fetch the Launch Library 2 page → download images → notify',
-    id: (args: Record<string, unknown>) => workflowIds.launchImages(textArg(args, 'logicalDate', () => new Date().toISOString().slice(0, 10))),
+    id: (args: Record<string, unknown>) =>
+      workflowIds.launchImages(textArg(args, 'logicalDate', () => new Date().toISOString().slice(0, 10))),
   },
   'sensor-pipeline': {
     workflow: 'sensorPipeline',
@@ -76,7 +77,12 @@ export function parseArgs(pairs: string[]): Record<string, unknown> {
  * Starts `pipeline` with `args` and waits for its result.
  * @throws Error listing the pipelines when the name is unknown.
  */
-export async function runPipeline(client: Client, settings: Settings, pipeline: string, args: Record<string, unknown>): Promise<{ workflowId: string; result: unknown }> {
+export async function runPipeline(
+  client: Client,
+  settings: Settings,
+  pipeline: string,
+  args: Record<string, unknown>,
+): Promise<{ workflowId: string; result: unknown }> {
   const p = (PIPELINES as Record<string, (typeof PIPELINES)[PipelineName]>)[pipeline];
   if (!p) throw new Error(`Unknown pipeline ${JSON.stringify(pipeline)}; choose from ${Object.keys(PIPELINES).join(', ')}.`);
   const workflowId = p.id(args);

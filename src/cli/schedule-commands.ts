@@ -15,7 +15,8 @@ import { applySchedules, describeSchedule, formatScheduleList, listSchedules, SC
 
 function overlapOption(v: string): OverlapPolicy {
   const p = v.toLowerCase().replace(/-/g, '_') as OverlapPolicy;
-  if (!OVERLAP_POLICIES.includes(p)) throw new InvalidArgumentError(`overlap must be one of ${OVERLAP_POLICIES.join(', ')}, got ${JSON.stringify(v)}.`);
+  if (!OVERLAP_POLICIES.includes(p))
+    throw new InvalidArgumentError(`overlap must be one of ${OVERLAP_POLICIES.join(', ')}, got ${JSON.stringify(v)}.`);
   return p;
 }
 
@@ -37,7 +38,10 @@ export function registerScheduleCommands(program: Command): void {
     .option('--dir <folder>', 'folder of schedule files', SCHEDULES_DIR)
     .action(async (o: { dryRun: boolean; prune: boolean; dir: string }) => {
       const r = await withClient(loadSettings(), (c) => applySchedules(c, { ...o, dir: path.resolve(o.dir) }));
-      if (r) console.log(`Applied: ${r.created.length} created, ${r.updated.length} updated, ${r.deleted.length} deleted, ${r.unchanged.length} unchanged.`);
+      if (r)
+        console.log(
+          `Applied: ${r.created.length} created, ${r.updated.length} updated, ${r.deleted.length} deleted, ${r.unchanged.length} unchanged.`,
+        );
     });
 
   schedules

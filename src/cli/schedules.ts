@@ -33,7 +33,9 @@ export async function applySchedules(client: Client, o: ApplySchedulesOptions = 
   if (o.dryRun) return undefined;
   const result = await applyPlan(client, plan, { prune: o.prune });
   if (result.conflicts.length) {
-    throw new Error(`Schedule id(s) ${result.conflicts.join(', ')} exist on the server and are not managed by iot-pipelines; rename them in schedules/.`);
+    throw new Error(
+      `Schedule id(s) ${result.conflicts.join(', ')} exist on the server and are not managed by iot-pipelines; rename them in schedules/.`,
+    );
   }
   return result;
 }
@@ -104,7 +106,12 @@ export async function describeSchedule(client: Client, id: string, dir: string =
     `  policies      overlap ${d.policies.overlap}, catchup window ${formatDuration(d.policies.catchupWindow)}, pause on failure ${d.policies.pauseOnFailure}`,
     `  state         ${d.state.paused ? 'paused' : 'active'}${d.state.note ? ` — ${d.state.note}` : ''}`,
     `  actions       ${d.info.numActionsTaken} taken, ${d.info.numActionsSkippedOverlap} skipped (overlap), ${d.info.numActionsMissedCatchupWindow} missed (catchup window), ${d.info.runningActions.length} running`,
-    `  next          ${d.info.nextActionTimes.slice(0, 5).map((t) => t.toISOString()).join(', ') || 'none'}`,
+    `  next          ${
+      d.info.nextActionTimes
+        .slice(0, 5)
+        .map((t) => t.toISOString())
+        .join(', ') || 'none'
+    }`,
   ];
   for (const a of d.info.recentActions.slice(-5)) {
     lines.push(`  recent        ${a.scheduledAt.toISOString()} → ${a.action.workflow.workflowId}`);
@@ -115,7 +122,11 @@ export async function describeSchedule(client: Client, id: string, dir: string =
       if (files.length === 0) lines.push('  file          gone (delete with `schedules apply --prune`)');
       else {
         const changes = diffSchedule(toDesiredSchedule(files[0]!), d);
-        lines.push(changes.length === 0 ? '  file          in sync' : `  file          differs: ${changes.map((c) => c.field).join(', ')} (run \`schedules apply\`)`);
+        lines.push(
+          changes.length === 0
+            ? '  file          in sync'
+            : `  file          differs: ${changes.map((c) => c.field).join(', ')} (run \`schedules apply\`)`,
+        );
       }
     } catch (e) {
       lines.push(`  file          cannot be checked: ${(e as Error).message.split('\n')[0]}`);

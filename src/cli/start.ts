@@ -116,7 +116,9 @@ export async function runMainJob(untilSignal: () => Promise<string>): Promise<vo
       log(`    ${landed}/${readings.length} rows committed to ingest.sensor_readings.`);
     }
     const fixes = loadGpsFixes();
-    log(`▶ Replaying ${fixes.length} real GPS fixes of ${new Set(fixes.map((f) => f.deviceId)).size} vehicles (UCI GPS Trajectories) over MQTT…`);
+    log(
+      `▶ Replaying ${fixes.length} real GPS fixes of ${new Set(fixes.map((f) => f.deviceId)).size} vehicles (UCI GPS Trajectories) over MQTT…`,
+    );
     await replayGps({ fixes, source: FLEET_SOURCE, mqttUrl: mqttUrl(settings), speedup: 'max' });
     const fleetRows = await waitForFixes(pool, fixes.length, 120_000);
     log(`    ${fleetRows}/${fixes.length} fixes committed to ingest.gps_fixes.`);
@@ -180,7 +182,9 @@ export async function runMainJob(untilSignal: () => Promise<string>): Promise<vo
     log('\n══ What happened ══');
     for (const r of replays) log(`  ingest ${r.source}: ${r.landed}/${r.rows} rows ingested`);
     log(`  dead letters: ${dead.rows[0]?.n ?? 0} (ingest.dead_letters)`);
-    log(`  models: ${sensor.models.success}/${sensor.models.total} built${sensor.models.failed.length ? `; failed: ${sensor.models.failed.join('; ')}` : ''}`);
+    log(
+      `  models: ${sensor.models.success}/${sensor.models.total} built${sensor.models.failed.length ? `; failed: ${sensor.models.failed.join('; ')}` : ''}`,
+    );
     log(
       sensor.inference
         ? `  predictions: ${sensor.inference.predicted} windows predicted (${sensor.inference.skipped} windows without light/CO2, i.e. the air-quality station, skipped), model ${sensor.inference.modelVersion}`
@@ -190,7 +194,9 @@ export async function runMainJob(untilSignal: () => Promise<string>): Promise<vo
       `  launches: ${launches.launches} launches, ${launches.imagesDownloaded} images downloaded, ${launches.imagesAlreadyPresent} already present, ${launches.imagesFailed.length} failed; images in ${settings.outputDir}/images`,
     );
     log(`  fleet: ${fleetRows} GPS fixes ingested; device workflows device-${FLEET_SOURCE}-<id>`);
-    log(`  quality checks: sensors ${quality.findings} findings, GPS ${fleetQuality.findings} findings (${fleetQuality.newAlerts + quality.newAlerts} new alerts; see the dashboard)`);
+    log(
+      `  quality checks: sensors ${quality.findings} findings, GPS ${fleetQuality.findings} findings (${fleetQuality.newAlerts + quality.newAlerts} new alerts; see the dashboard)`,
+    );
     log(`  weather: ${weather.rows} hourly rows cleaned for ${weather.location} (${weather.hours} hours from ${weather.firstHour})`);
     log('\n══ Where to look ══');
     log(`  Dashboard:     ${dashboard.url}`);

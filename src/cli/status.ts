@@ -6,7 +6,9 @@ import { ingestStatus } from './ingest';
 
 /** Prints recent workflow runs (with status), each known stream's `status` query and every schedule. */
 export async function showStatus(client: Client, settings: Settings, limit = 15): Promise<void> {
-  console.log(`Temporal ${settings.temporalAddress}, namespace ${settings.temporalNamespace}, UI http://127.0.0.1:${settings.temporalUiPort}`);
+  console.log(
+    `Temporal ${settings.temporalAddress}, namespace ${settings.temporalNamespace}, UI http://127.0.0.1:${settings.temporalUiPort}`,
+  );
   console.log('\nRecent runs:');
   let n = 0;
   for await (const wf of client.workflow.list()) {
@@ -22,7 +24,8 @@ export async function showStatus(client: Client, settings: Settings, limit = 15)
         `  ${source}: ${s.state}, ${s.committed} committed, ${s.inserted} inserted, ${s.duplicates} duplicates, ${s.deadLettered} dead-lettered${s.lastError ? `, last error: ${s.lastError}` : ''}`,
       );
     } catch (e) {
-      if (e instanceof WorkflowNotFoundError) console.log(`  ${source}: not started (start it with \`iot-pipelines ingest start ${source}\`)`);
+      if (e instanceof WorkflowNotFoundError)
+        console.log(`  ${source}: not started (start it with \`iot-pipelines ingest start ${source}\`)`);
       else console.log(`  ${source}: status query failed (${(e as Error).message}); is a worker running? (\`iot-pipelines worker\`)`);
     }
   }

@@ -60,11 +60,23 @@ export async function streamStatus(client: Client, workflowId: string): Promise<
 }
 
 /** Starts a stream workflow (idempotent). @returns whether this call started it. */
-export async function startStream(client: Client, taskQueue: string, ref: StreamRef, o: { kind?: MessageKind; members?: number; topic?: string; batchSize?: number; flushIntervalMs?: number; source?: string }): Promise<{ workflowId: string; started: boolean }> {
+export async function startStream(
+  client: Client,
+  taskQueue: string,
+  ref: StreamRef,
+  o: { kind?: MessageKind; members?: number; topic?: string; batchSize?: number; flushIntervalMs?: number; source?: string },
+): Promise<{ workflowId: string; started: boolean }> {
   const workflowId = streamWorkflowId(ref);
   try {
     if (ref.stream === 'mqtt') {
-      const input: MqttIngestInput = { source: ref.source, kind: o.kind, members: o.members, topic: o.topic, batchSize: o.batchSize, flushIntervalMs: o.flushIntervalMs };
+      const input: MqttIngestInput = {
+        source: ref.source,
+        kind: o.kind,
+        members: o.members,
+        topic: o.topic,
+        batchSize: o.batchSize,
+        flushIntervalMs: o.flushIntervalMs,
+      };
       await client.workflow.start('mqttIngest', {
         workflowId,
         taskQueue,
@@ -75,7 +87,15 @@ export async function startStream(client: Client, taskQueue: string, ref: Stream
         ],
       });
     } else {
-      const input: KafkaIngestInput = { topic: ref.topic, groupId: ref.groupId, source: o.source, kind: o.kind, members: o.members, batchSize: o.batchSize, flushIntervalMs: o.flushIntervalMs };
+      const input: KafkaIngestInput = {
+        topic: ref.topic,
+        groupId: ref.groupId,
+        source: o.source,
+        kind: o.kind,
+        members: o.members,
+        batchSize: o.batchSize,
+        flushIntervalMs: o.flushIntervalMs,
+      };
       await client.workflow.start('kafkaIngest', {
         workflowId,
         taskQueue,
@@ -151,11 +171,18 @@ export function registerStreamCommands(program: Command): void {
     .option('--source <name>', 'Kafka: source recorded with rows (default the topic)')
     .option('--batch-size <n>', 'messages per batch', positiveInt('--batch-size'))
     .option('--flush-interval <ms>', 'longest wait before a partial batch is written', positiveInt('--flush-interval'))
-    .action(async (stream: string, o: { kind?: MessageKind; members?: number; topic?: string; source?: string; batchSize?: number; flushInterval?: number }) => {
-      const settings = loadSettings();
-      const r = await withClient(settings, (c) => startStream(c, settings.taskQueue, parseStreamRef(stream), { ...o, flushIntervalMs: o.flushInterval }));
-      console.log(r.started ? `Started ${r.workflowId}.` : `${r.workflowId} is already running.`);
-    });
+    .action(
+      async (
+        stream: string,
+        o: { kind?: MessageKind; members?: number; topic?: string; source?: string; batchSize?: number; flushInterval?: number },
+      ) => {
+        const settings = loadSettings();
+        const r = await withClient(settings, (c) =>
+          startStream(c, settings.taskQueue, parseStreamRef(stream), { ...o, flushIntervalMs: o.flushInterval }),
+        );
+        console.log(r.started ? `Started ${r.workflowId}.` : `${r.workflowId} is already running.`);
+      },
+    );
   for (const action of ['pause', 'resume', 'stop'] as const) {
     streams
       .command(action)

@@ -77,7 +77,16 @@ export interface SnapshotScope {
 export const STREAMS_QUERY = `WorkflowId STARTS_WITH "ingest-" AND ExecutionStatus = "Running"`;
 
 async function forecast(pool: Pool, location?: string): Promise<ForecastView | null> {
-  const run = await pool.query<{ id: string; location: string; fetched_at: Date; url: string; latitude: number; longitude: number; units: ForecastView['units']; stats: Record<string, unknown> }>(
+  const run = await pool.query<{
+    id: string;
+    location: string;
+    fetched_at: Date;
+    url: string;
+    latitude: number;
+    longitude: number;
+    units: ForecastView['units'];
+    stats: Record<string, unknown>;
+  }>(
     `SELECT id, location, fetched_at, url, latitude, longitude, units, stats FROM weather.forecast_runs
       WHERE ($1::text IS NULL OR location = $1) ORDER BY fetched_at DESC, id DESC LIMIT 1`,
     [location ?? null],
@@ -110,7 +119,17 @@ async function forecast(pool: Pool, location?: string): Promise<ForecastView | n
 }
 
 async function devices(pool: Pool, sources?: string[]): Promise<DeviceView[]> {
-  const r = await pool.query<{ source: string; device_id: string; kind: string; status: string; last_seen: Date | null; last_event_time: Date | null; latest: Record<string, unknown> | null; open_alerts: number; workflow_id: string }>(
+  const r = await pool.query<{
+    source: string;
+    device_id: string;
+    kind: string;
+    status: string;
+    last_seen: Date | null;
+    last_event_time: Date | null;
+    latest: Record<string, unknown> | null;
+    open_alerts: number;
+    workflow_id: string;
+  }>(
     `SELECT source, device_id, kind, status, last_seen, last_event_time, latest, open_alerts, workflow_id FROM fleet.devices
       WHERE ($1::text[] IS NULL OR source = ANY($1::text[])) ORDER BY source, device_id LIMIT 500`,
     [sources ?? null],
@@ -129,13 +148,27 @@ async function devices(pool: Pool, sources?: string[]): Promise<DeviceView[]> {
 }
 
 async function predictions(pool: Pool, sources?: string[]): Promise<PredictionView[]> {
-  const r = await pool.query<{ source: string; device_id: string; window_start: Date; occupied: boolean; probability: number; model_version: string }>(
+  const r = await pool.query<{
+    source: string;
+    device_id: string;
+    window_start: Date;
+    occupied: boolean;
+    probability: number;
+    model_version: string;
+  }>(
     `SELECT DISTINCT ON (source, device_id) source, device_id, window_start, occupied, probability, model_version
        FROM ml.occupancy_predictions WHERE ($1::text[] IS NULL OR source = ANY($1::text[]))
       ORDER BY source, device_id, window_start DESC, predicted_at DESC LIMIT 200`,
     [sources ?? null],
   );
-  return r.rows.map((p) => ({ source: p.source, deviceId: p.device_id, windowStart: p.window_start.toISOString(), occupied: p.occupied, probability: p.probability, modelVersion: p.model_version }));
+  return r.rows.map((p) => ({
+    source: p.source,
+    deviceId: p.device_id,
+    windowStart: p.window_start.toISOString(),
+    occupied: p.occupied,
+    probability: p.probability,
+    modelVersion: p.model_version,
+  }));
 }
 
 /** Longest wait for one stream's `status` query, ms (a stream without a live worker never answers). */
@@ -158,7 +191,13 @@ export async function streams(client: Client, query = STREAMS_QUERY): Promise<St
       try {
         v.status = await Promise.race([
           client.workflow.getHandle(v.workflowId).query<StreamStatus>('status'),
-          new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${STREAM_QUERY_TIMEOUT_MS} ms (is a worker running?)`)), STREAM_QUERY_TIMEOUT_MS))),
+          new Promise<never>(
+            (_, reject) =>
+              (timer = setTimeout(
+                () => reject(new Error(`no answer within ${STREAM_QUERY_TIMEOUT_MS} ms (is a worker running?)`)),
+                STREAM_QUERY_TIMEOUT_MS,
+              )),
+          ),
         ]);
       } catch (e) {
         v.error = (e as Error).message;

@@ -21,5 +21,7 @@ export function isTransientDbError(e: unknown): boolean {
   }
   const rawMessage = (e as { message?: unknown }).message;
   const message = typeof rawMessage === 'string' ? rawMessage : '';
-  return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(message);
+  return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(
+    message,
+  );
 }

@@ -15,7 +15,10 @@ const LOCK_KEY = 4_242_001;
  * @returns the file names applied by this call.
  */
 export async function migrate(pool: Pool, dir = MIGRATIONS_DIR): Promise<string[]> {
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.sql')).sort();
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.sql'))
+    .sort();
   const client = await pool.connect();
   const applied: string[] = [];
   try {

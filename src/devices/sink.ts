@@ -72,7 +72,14 @@ export class DeviceWorkflowSink implements DeviceActivitySink {
           await this.o.client.workflow.signalWithStart('deviceEntity', {
             workflowId: deviceWorkflowId(d.source, d.deviceId),
             taskQueue: this.o.taskQueue,
-            args: [{ source: d.source, deviceId: d.deviceId, kind: c.kind, expectedIntervalMs: expectedIntervalMs(this.o.rules, d.source, c.kind) }],
+            args: [
+              {
+                source: d.source,
+                deviceId: d.deviceId,
+                kind: c.kind,
+                expectedIntervalMs: expectedIntervalMs(this.o.rules, d.source, c.kind),
+              },
+            ],
             signal: 'reportActivity',
             signalArgs: [c.report],
           });

@@ -73,7 +73,13 @@ function statusOf(kind: Kind, r: AnyRecord): Record<string, number | string | nu
   }
   if (kind === 'modem') {
     const x = r as ModemTelemetry;
-    return { model: x.model, interface: x.interface, interface_status: x.interfaceStatus, cpu_usage: x.cpuUsage, memory_usage: x.memoryUsage };
+    return {
+      model: x.model,
+      interface: x.interface,
+      interface_status: x.interfaceStatus,
+      cpu_usage: x.cpuUsage,
+      memory_usage: x.memoryUsage,
+    };
   }
   const x = r as GpsFix;
   return { latitude: x.latitude, longitude: x.longitude, track_id: x.trackId, seq: x.seq };
@@ -87,7 +93,15 @@ export function summariseDevices(batch: Pick<Batch, 'readings' | 'telemetry' | '
       const key = `${r.source}\0${r.deviceId}`;
       const d = by.get(key);
       if (!d) {
-        by.set(key, { source: r.source, deviceId: r.deviceId, count: 1, firstEventTime: r.eventTime, lastEventTime: r.eventTime, latest: statusOf(kind, r), kind });
+        by.set(key, {
+          source: r.source,
+          deviceId: r.deviceId,
+          count: 1,
+          firstEventTime: r.eventTime,
+          lastEventTime: r.eventTime,
+          latest: statusOf(kind, r),
+          kind,
+        });
         continue;
       }
       d.count++;
@@ -191,7 +205,16 @@ export async function insertBatch(client: PoolClient, batch: Batch): Promise<Bat
        SELECT s, d, q, to_timestamp(t / 1000.0), tr, la, lo, $8
          FROM unnest($1::text[], $2::text[], $3::int8[], $4::float8[], $5::text[], $6::float8[], $7::float8[]) AS u(s, d, q, t, tr, la, lo)
        ON CONFLICT (source, device_id, seq) DO NOTHING`,
-      [g.map((x) => x.source), g.map((x) => x.deviceId), g.map((x) => x.seq), g.map((x) => x.eventTime), g.map((x) => x.trackId), g.map((x) => x.latitude), g.map((x) => x.longitude), batchId],
+      [
+        g.map((x) => x.source),
+        g.map((x) => x.deviceId),
+        g.map((x) => x.seq),
+        g.map((x) => x.eventTime),
+        g.map((x) => x.trackId),
+        g.map((x) => x.latitude),
+        g.map((x) => x.longitude),
+        batchId,
+      ],
     );
     inserted += res.rowCount ?? 0;
   }
@@ -247,7 +270,17 @@ export async function insertBatch(client: PoolClient, batch: Batch): Promise<Bat
   await client.query(
     `INSERT INTO ingest.batches (id, source, consumer, messages, rows_inserted, duplicates, dead_letters, first_event, last_event)
      VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8 / 1000.0), to_timestamp($9 / 1000.0))`,
-    [batchId, batch.source, batch.consumer, messages + skipped, inserted, valid - inserted + skipped, deadLettered, valid ? first : null, valid ? last : null],
+    [
+      batchId,
+      batch.source,
+      batch.consumer,
+      messages + skipped,
+      inserted,
+      valid - inserted + skipped,
+      deadLettered,
+      valid ? first : null,
+      valid ? last : null,
+    ],
   );
   return {
     batchId,

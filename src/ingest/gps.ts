@@ -44,11 +44,26 @@ export function parseGpsFix(source: string, payload: Uint8Array, now = Date.now(
   if (!time.ok) return time;
   return {
     ok: true,
-    record: { source, deviceId: m.device_id, seq: m.seq, eventTime: time.eventTime, trackId: String(m.track_id ?? ''), latitude: m.lat, longitude: m.lon },
+    record: {
+      source,
+      deviceId: m.device_id,
+      seq: m.seq,
+      eventTime: time.eventTime,
+      trackId: String(m.track_id ?? ''),
+      latitude: m.lat,
+      longitude: m.lon,
+    },
   };
 }
 
 /** Serialises a fix to its wire format. */
 export function encodeGpsFix(f: Omit<GpsFix, 'source'>): string {
-  return JSON.stringify({ device_id: f.deviceId, seq: f.seq, ts: new Date(f.eventTime).toISOString(), track_id: f.trackId, lat: f.latitude, lon: f.longitude });
+  return JSON.stringify({
+    device_id: f.deviceId,
+    seq: f.seq,
+    ts: new Date(f.eventTime).toISOString(),
+    track_id: f.trackId,
+    lat: f.latitude,
+    lon: f.longitude,
+  });
 }

@@ -210,7 +210,9 @@ export class KafkaBatchConsumer implements StreamConsumer {
         }
         if (this.stopping) throw e;
         this.lastError = `database: ${(e as Error).message}`;
-        this.setWaiting(`database unavailable: ${(e as Error).message}; holding ${chunk.length} uncommitted messages of partition ${partition}, retrying in ${delay} ms`);
+        this.setWaiting(
+          `database unavailable: ${(e as Error).message}; holding ${chunk.length} uncommitted messages of partition ${partition}, retrying in ${delay} ms`,
+        );
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 5_000);
         // Keeps the group membership while waiting; throws on a rebalance (the batch is then re-read).
@@ -231,7 +233,10 @@ export class KafkaBatchConsumer implements StreamConsumer {
    */
   async refreshLag(): Promise<Record<string, number>> {
     if (!this.admin) return this.lag;
-    const [high, stored] = await Promise.all([highWatermarks(this.admin, this.o.topic), storedOffsets(this.pool, this.o.groupId, this.o.topic)]);
+    const [high, stored] = await Promise.all([
+      highWatermarks(this.admin, this.o.topic),
+      storedOffsets(this.pool, this.o.groupId, this.o.topic),
+    ]);
     const lag: Record<string, number> = {};
     for (const [p, h] of high) lag[`${this.o.topic}/${p}`] = Math.max(0, h - (stored.get(p) ?? 0));
     this.lag = lag;

@@ -34,10 +34,8 @@ export async function lockOffset(client: PoolClient, group: string, topic: strin
 
 /** Sets the next offset of a locked position row (see {@link lockOffset}). */
 export async function storeOffset(client: PoolClient, group: string, topic: string, partition: number, nextOffset: number): Promise<void> {
-  await client.query('UPDATE ingest.kafka_offsets SET next_offset = $4, updated_at = now() WHERE group_id = $1 AND topic = $2 AND partition = $3', [
-    group,
-    topic,
-    partition,
-    nextOffset,
-  ]);
+  await client.query(
+    'UPDATE ingest.kafka_offsets SET next_offset = $4, updated_at = now() WHERE group_id = $1 AND topic = $2 AND partition = $3',
+    [group, topic, partition, nextOffset],
+  );
 }

@@ -237,7 +237,14 @@ export class MqttBatchConsumer {
     let delay = 500;
     for (;;) {
       try {
-        const result = await writeBatch(this.pool, { source: batchSource, consumer: this.options.clientId, readings, telemetry, gpsFixes, deadLetters });
+        const result = await writeBatch(this.pool, {
+          source: batchSource,
+          consumer: this.options.clientId,
+          readings,
+          telemetry,
+          gpsFixes,
+          deadLetters,
+        });
         this.setWaiting(undefined);
         this.ackAll(batch);
         this.rate.add(batch.length);
@@ -261,7 +268,9 @@ export class MqttBatchConsumer {
           throw e;
         }
         this.lastError = `database: ${(e as Error).message}`;
-        this.setWaiting(`database unavailable: ${(e as Error).message}; holding ${batch.length} unacknowledged messages, retrying in ${delay} ms`);
+        this.setWaiting(
+          `database unavailable: ${(e as Error).message}; holding ${batch.length} unacknowledged messages, retrying in ${delay} ms`,
+        );
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 10_000);
       }
@@ -282,7 +291,14 @@ export class MqttBatchConsumer {
   }
 
   private deadLetter(source: string, m: Pending, code: DeadLetter['code'], reason: string): DeadLetter {
-    return { source, origin: { mqttTopic: m.topic, messageId: m.messageId ?? null }, payload: m.payload, code, reason, dedupeKey: this.dedupeKey(m) };
+    return {
+      source,
+      origin: { mqttTopic: m.topic, messageId: m.messageId ?? null },
+      payload: m.payload,
+      code,
+      reason,
+      dedupeKey: this.dedupeKey(m),
+    };
   }
 
   private ackAll(batch: Pending[]): void {

@@ -15,14 +15,7 @@ export const MAX_PAYLOAD_BYTES = 64 * 1024;
 export const MAX_FUTURE_SKEW_MS = 24 * 3600 * 1000;
 
 /** Why a message was dead-lettered. */
-export type DeadLetterCode =
-  | 'oversized'
-  | 'invalid_utf8'
-  | 'not_json'
-  | 'schema'
-  | 'non_finite'
-  | 'future_timestamp'
-  | 'topic';
+export type DeadLetterCode = 'oversized' | 'invalid_utf8' | 'not_json' | 'schema' | 'non_finite' | 'future_timestamp' | 'topic';
 
 /** A validated reading, ready to insert. */
 export interface Reading {
@@ -84,7 +77,11 @@ export function decodeJsonPayload(payload: Uint8Array): { ok: true; json: unknow
     return { ok: true, json: JSON.parse(text) };
   } catch (e) {
     if (NON_FINITE.test(text)) {
-      return { ok: false, code: 'non_finite', reason: 'payload contains NaN or Infinity, which JSON cannot carry; send null for a missing value' };
+      return {
+        ok: false,
+        code: 'non_finite',
+        reason: 'payload contains NaN or Infinity, which JSON cannot carry; send null for a missing value',
+      };
     }
     return { ok: false, code: 'not_json', reason: `payload is not JSON: ${(e as Error).message}` };
   }
@@ -95,21 +92,38 @@ export function decodeJsonPayload(payload: Uint8Array): { ok: true; json: unknow
  * of epoch milliseconds; at most {@link MAX_FUTURE_SKEW_MS} ahead of `now`.
  * @returns epoch ms, or the rejection (`schema` or `future_timestamp`) naming `field`
  */
-export function checkEventTime(field: string, value: string | number, now: number, allowEpochMs = false): { ok: true; eventTime: number } | Rejection {
+export function checkEventTime(
+  field: string,
+  value: string | number,
+  now: number,
+  allowEpochMs = false,
+): { ok: true; eventTime: number } | Rejection {
   let eventTime: number;
   if (typeof value === 'number') {
     if (!allowEpochMs || !Number.isFinite(value) || !Number.isInteger(value) || value < 0) {
-      return { ok: false, code: 'schema', reason: `${field}: ${value} is not an ISO-8601 timestamp${allowEpochMs ? ' or epoch milliseconds' : ''}` };
+      return {
+        ok: false,
+        code: 'schema',
+        reason: `${field}: ${value} is not an ISO-8601 timestamp${allowEpochMs ? ' or epoch milliseconds' : ''}`,
+      };
     }
     eventTime = value;
   } else {
     eventTime = Date.parse(value);
     if (!Number.isFinite(eventTime) || !/^\d{4}-\d{2}-\d{2}T/.test(value)) {
-      return { ok: false, code: 'schema', reason: `${field}: ${JSON.stringify(value)} is not an ISO-8601 timestamp (e.g. 2015-02-04T17:51:00Z)` };
+      return {
+        ok: false,
+        code: 'schema',
+        reason: `${field}: ${JSON.stringify(value)} is not an ISO-8601 timestamp (e.g. 2015-02-04T17:51:00Z)`,
+      };
     }
   }
   if (eventTime > now + MAX_FUTURE_SKEW_MS) {
-    return { ok: false, code: 'future_timestamp', reason: `${field}: ${typeof value === 'number' ? new Date(value).toISOString() : value} is more than 24 h in the future` };
+    return {
+      ok: false,
+      code: 'future_timestamp',
+      reason: `${field}: ${typeof value === 'number' ? new Date(value).toISOString() : value} is more than 24 h in the future`,
+    };
   }
   return { ok: true, eventTime };
 }
@@ -142,7 +156,11 @@ export function parseReading(source: string, payload: Uint8Array, now = Date.now
   const eventTime = time.eventTime;
   const values = [m.temperature, m.humidity, m.light, m.co2, m.humidity_ratio];
   if (values.every((v) => v === undefined || v === null)) {
-    return { ok: false, code: 'schema', reason: 'no measurement: at least one of temperature, humidity, light, co2, humidity_ratio is required' };
+    return {
+      ok: false,
+      code: 'schema',
+      reason: 'no measurement: at least one of temperature, humidity, light, co2, humidity_ratio is required',
+    };
   }
   return {
     ok: true,

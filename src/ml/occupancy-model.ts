@@ -91,7 +91,11 @@ export interface LoadOccupancyModelOptions {
 function describe(meta: readonly ort.InferenceSession.ValueMetadata[]): string {
   if (meta.length === 0) return 'none';
   return meta
-    .map((m) => (m.isTensor ? `"${m.name}": ${m.type}[${m.shape.map((d) => (typeof d === 'number' ? d : 'N')).join(', ')}]` : `"${m.name}": non-tensor`))
+    .map((m) =>
+      m.isTensor
+        ? `"${m.name}": ${m.type}[${m.shape.map((d) => (typeof d === 'number' ? d : 'N')).join(', ')}]`
+        : `"${m.name}": non-tensor`,
+    )
     .join(', ');
 }
 
@@ -133,7 +137,10 @@ export async function loadOccupancyModel(options: LoadOccupancyModelOptions = {}
   const featureNames = featureList.split(',').map((s) => s.trim());
   const unknown = featureNames.filter((f) => !(AGGREGATE_FEATURE_COLUMNS as readonly string[]).includes(f));
   if (unknown.length > 0 || featureNames.length === 0) {
-    throw new ModelFileError(file, `feature_names ${JSON.stringify(featureList)} must be aggregate columns among ${AGGREGATE_FEATURE_COLUMNS.join(', ')}`);
+    throw new ModelFileError(
+      file,
+      `feature_names ${JSON.stringify(featureList)} must be aggregate columns among ${AGGREGATE_FEATURE_COLUMNS.join(', ')}`,
+    );
   }
   const inputName = metadata.input_name || 'features';
 
@@ -158,7 +165,11 @@ export async function loadOccupancyModel(options: LoadOccupancyModelOptions = {}
     input.shape[1] === k;
   if (!inputOk) {
     await session.release();
-    throw new ModelSignatureError(file, `one input "${inputName}": float64[N, ${k}] (features ${featureNames.join(', ')})`, `inputs ${describe(inputs)}`);
+    throw new ModelSignatureError(
+      file,
+      `one input "${inputName}": float64[N, ${k}] (features ${featureNames.join(', ')})`,
+      `inputs ${describe(inputs)}`,
+    );
   }
   const outputs = session.outputMetadata;
   const label = outputs.find((o) => o.name === LABEL_OUTPUT);
@@ -201,7 +212,11 @@ export async function loadOccupancyModel(options: LoadOccupancyModelOptions = {}
       const labels = out[LABEL_OUTPUT]?.data as BigInt64Array;
       const probs = out[PROBABILITIES_OUTPUT]?.data as Float64Array;
       if (labels?.length !== n || probs?.length !== 2 * n) {
-        throw new ModelSignatureError(file, `${n} labels and ${n}x2 probabilities`, `${labels?.length} labels and ${probs?.length} probabilities`);
+        throw new ModelSignatureError(
+          file,
+          `${n} labels and ${n}x2 probabilities`,
+          `${labels?.length} labels and ${probs?.length} probabilities`,
+        );
       }
       return Array.from({ length: n }, (_, i) => ({ probability: probs[2 * i + 1] as number, occupied: labels[i] === 1n }));
     },

@@ -146,7 +146,9 @@ function testedRelation(manifest: Manifest, node: ManifestNode): string {
   if (node.attached_node) {
     const parent = manifest.nodes[node.attached_node];
     if (!parent) throw new SelectionError(node.attached_node, `${node.attached_node} is not in the manifest`);
-    return parent.config.materialized === 'ephemeral' ? `(${compileWithEphemerals(manifest, parent, false)}) as ${quoteIdent(EPHEMERAL_PREFIX + parent.name)}` : parent.relation_name;
+    return parent.config.materialized === 'ephemeral'
+      ? `(${compileWithEphemerals(manifest, parent, false)}) as ${quoteIdent(EPHEMERAL_PREFIX + parent.name)}`
+      : parent.relation_name;
   }
   const [s, t] = node.sources[0] ?? [];
   const src = manifest.sources[sourceUniqueId(project, s ?? '', t ?? '')];
@@ -190,8 +192,15 @@ function genericTestSql(manifest: Manifest, node: ManifestNode): string {
         if (!s) throw new ModelRunnerError(`${node.unique_id}: unknown source in to:`);
         parentRel = s.relation_name;
       } else throw new ModelRunnerError(`${node.unique_id}: relationships to: must be ref() or source()`);
-      const parent = manifest.nodes[[modelUniqueId(manifest.metadata.project_name, ref?.[2] ?? ''), seedUniqueId(manifest.metadata.project_name, ref?.[2] ?? '')].find((x) => manifest.nodes[x]) ?? ''];
-      if (parent?.config.materialized === 'ephemeral') parentRel = `(${compileWithEphemerals(manifest, parent, false)}) as ${quoteIdent(EPHEMERAL_PREFIX + parent.name)}`;
+      const parent =
+        manifest.nodes[
+          [
+            modelUniqueId(manifest.metadata.project_name, ref?.[2] ?? ''),
+            seedUniqueId(manifest.metadata.project_name, ref?.[2] ?? ''),
+          ].find((x) => manifest.nodes[x]) ?? ''
+        ];
+      if (parent?.config.materialized === 'ephemeral')
+        parentRel = `(${compileWithEphemerals(manifest, parent, false)}) as ${quoteIdent(EPHEMERAL_PREFIX + parent.name)}`;
       const field = quoteIdent(String(meta.kwargs.field));
       return (
         `with child as (\n    select ${column} as from_field\n    from ${model}\n    where ${column} is not null\n),\n\n` +
@@ -216,7 +225,9 @@ export function compileNode(manifest: Manifest, uniqueId: string, opts: CompileO
     throw new SelectionError(uniqueId, `${uniqueId} is not a model or test of project ${manifest.metadata.project_name}`);
   }
   const project = manifest.metadata.project_name;
-  const compiledCode = node.test_metadata ? genericTestSql(manifest, node) : compileWithEphemerals(manifest, node, opts.isIncremental ?? false);
+  const compiledCode = node.test_metadata
+    ? genericTestSql(manifest, node)
+    : compileWithEphemerals(manifest, node, opts.isIncremental ?? false);
   if (compiledCode.trim() === '') throw new TemplateError(node.original_file_path, undefined, undefined, 'the node compiles to empty SQL');
   let compiledPath: string | undefined;
   if (opts.write ?? true) {

@@ -53,7 +53,12 @@ export function refName(file: string, projectName: string, raw: unknown[]): stri
     throw new TemplateError(file, undefined, 'ref', `ref() takes 'model' or 'package', 'model' as strings`);
   }
   if (positional.length === 2 && positional[0] !== projectName) {
-    throw new TemplateError(file, undefined, String(positional[1]), `ref('${String(positional[0])}', ...): only package '${projectName}' exists`);
+    throw new TemplateError(
+      file,
+      undefined,
+      String(positional[1]),
+      `ref('${String(positional[0])}', ...): only package '${projectName}' exists`,
+    );
   }
   return String(positional[positional.length - 1]);
 }

@@ -100,7 +100,12 @@ async function ensureSchema(pool: pg.Pool, schema: string): Promise<void> {
 }
 
 /** Builds `<schema>.<name>__dbt_tmp`, then swaps it in place of whatever is at `<schema>.<name>`. */
-async function swapIn(db: Queryable, schema: string, name: string, createTmp: (tmp: string) => Promise<pg.QueryResult>): Promise<pg.QueryResult> {
+async function swapIn(
+  db: Queryable,
+  schema: string,
+  name: string,
+  createTmp: (tmp: string) => Promise<pg.QueryResult>,
+): Promise<pg.QueryResult> {
   const tmp = name + TMP_SUFFIX;
   const backup = name + BACKUP_SUFFIX;
   await dropIfExists(db, schema, tmp);
@@ -220,7 +225,10 @@ async function buildIncremental(
     const { compiledCode } = compileNode(manifest, node.unique_id, { write: opts.writeCompiled ?? true, isIncremental: false });
     const r = await swapIn(client, schema, alias, async (tmp) => {
       const res = await client.query(`CREATE TABLE ${tmp} AS (\n${compiledCode}\n)`);
-      if (strategy === 'merge') await client.query(`CREATE UNIQUE INDEX ${quoteIdent(uniqueIndexName(alias))} ON ${tmp} (${keys.map((k) => quoteIdent(k)).join(', ')})`);
+      if (strategy === 'merge')
+        await client.query(
+          `CREATE UNIQUE INDEX ${quoteIdent(uniqueIndexName(alias))} ON ${tmp} (${keys.map((k) => quoteIdent(k)).join(', ')})`,
+        );
       return res;
     });
     return { sql: compiledCode, response: tableResponse(r) };
@@ -232,12 +240,15 @@ async function buildIncremental(
   const target = node.relation_name;
   const newCols = new Set((await columnsOf(client, '', tmpName, true)).map((c) => c.name));
   const cols = (await columnsOf(client, schema, alias)).map((c) => c.name).filter((c) => newCols.has(c));
-  for (const k of keys) if (!newCols.has(k)) throw new ModelRunnerError(`${node.unique_id}: unique_key column ${k} is not in the model's output`);
+  for (const k of keys)
+    if (!newCols.has(k)) throw new ModelRunnerError(`${node.unique_id}: unique_key column ${k} is not in the model's output`);
   const colList = cols.map((c) => quoteIdent(c)).join(', ');
   let r: pg.QueryResult;
   if (strategy === 'merge') {
     if (!(await hasUniqueIndex(client, schema, alias, keys))) {
-      await client.query(`CREATE UNIQUE INDEX ${quoteIdent(uniqueIndexName(alias))} ON ${target} (${keys.map((k) => quoteIdent(k)).join(', ')})`);
+      await client.query(
+        `CREATE UNIQUE INDEX ${quoteIdent(uniqueIndexName(alias))} ON ${target} (${keys.map((k) => quoteIdent(k)).join(', ')})`,
+      );
     }
     const updates = cols.filter((c) => !keys.includes(c)).map((c) => `${quoteIdent(c)} = EXCLUDED.${quoteIdent(c)}`);
     r = await client.query(
@@ -286,7 +297,12 @@ async function loadSeed(client: pg.PoolClient, manifest: Manifest, node: Manifes
     );
     const same =
       current.length === seed.columns.length &&
-      current.every((c, i) => c.name === seed.columns[i]?.name && c.type.replace(/\(.*\)/, '') === (wanted.rows[i]?.t ?? '').replace(/\(.*\)/, '') && !/\(/.test(seed.columns[i]?.type ?? ''));
+      current.every(
+        (c, i) =>
+          c.name === seed.columns[i]?.name &&
+          c.type.replace(/\(.*\)/, '') === (wanted.rows[i]?.t ?? '').replace(/\(.*\)/, '') &&
+          !/\(/.test(seed.columns[i]?.type ?? ''),
+      );
     if (same) {
       await client.query(`TRUNCATE ${node.relation_name}`);
       await insertInto(node.relation_name);
@@ -301,12 +317,19 @@ async function loadSeed(client: pg.PoolClient, manifest: Manifest, node: Manifes
   return { _message: `INSERT ${seed.rows.length}`, code: 'INSERT', rows_affected: seed.rows.length };
 }
 
-async function runTest(pool: pg.Pool, node: ManifestNode, sql: string): Promise<{ status: 'pass' | 'fail' | 'warn'; failures: number; message: string | null; response: NodeResult['adapter_response'] }> {
+async function runTest(
+  pool: pg.Pool,
+  node: ManifestNode,
+  sql: string,
+): Promise<{ status: 'pass' | 'fail' | 'warn'; failures: number; message: string | null; response: NodeResult['adapter_response'] }> {
   const r = await pool.query<{ failures: string }>(`select count(*) as failures from (\n${sql}\n) dbt_internal_test`);
   const failures = Number(r.rows[0]?.failures ?? 0);
   const severity = node.config.severity ?? 'error';
   const status = failures === 0 ? 'pass' : severity === 'warn' ? 'warn' : 'fail';
-  const message = failures === 0 ? null : `Got ${failures} result${failures === 1 ? '' : 's'}, configured to ${severity === 'warn' ? 'warn' : 'fail'} if != 0`;
+  const message =
+    failures === 0
+      ? null
+      : `Got ${failures} result${failures === 1 ? '' : 's'}, configured to ${severity === 'warn' ? 'warn' : 'fail'} if != 0`;
   return { status, failures, message, response: { _message: 'SELECT 1', code: 'SELECT', rows_affected: 1 } };
 }
 

@@ -59,7 +59,11 @@ export function buildGraph(manifest: Manifest): Graph {
     for (const p of ps) children.get(p)?.push(id);
   }
   const cycle = findCycle(ids, parents);
-  if (cycle) throw new CycleError(cycle, cycle.map((id) => manifest.nodes[id]?.name ?? id));
+  if (cycle)
+    throw new CycleError(
+      cycle,
+      cycle.map((id) => manifest.nodes[id]?.name ?? id),
+    );
 
   // Kahn's algorithm, always taking the smallest ready unique ID: same order on every run.
   const indegree = new Map(ids.map((id) => [id, parents.get(id)?.length ?? 0]));
@@ -137,7 +141,12 @@ function walkEdges(starts: string[], edges: (id: string) => string[], depth: num
 }
 
 function globToRegExp(glob: string): RegExp {
-  return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.')}$`);
+  return new RegExp(
+    `^${glob
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replaceAll('*', '.*')
+      .replaceAll('?', '.')}$`,
+  );
 }
 
 function matchBase(graph: Graph, base: string, opts: SelectOptions): string[] {
@@ -156,7 +165,11 @@ function matchBase(graph: Graph, base: string, opts: SelectOptions): string[] {
       return nodes.filter((n) => n.resource_type === value).map((n) => n.unique_id);
     case 'test_type':
       return nodes
-        .filter((n) => n.resource_type === 'test' && (value === 'generic' ? n.test_metadata !== undefined : value === 'singular' ? n.test_metadata === undefined : false))
+        .filter(
+          (n) =>
+            n.resource_type === 'test' &&
+            (value === 'generic' ? n.test_metadata !== undefined : value === 'singular' ? n.test_metadata === undefined : false),
+        )
         .map((n) => n.unique_id);
     case 'test_name':
       return nodes.filter((n) => n.test_metadata?.name === value).map((n) => n.unique_id);
@@ -170,14 +183,20 @@ function matchBase(graph: Graph, base: string, opts: SelectOptions): string[] {
       const prev = opts.previousResults;
       if (!prev) throw new SelectionError(base, `selector '${base}' needs the previous run's run_results.json`);
       return Object.entries(prev)
-        .filter(([id, status]) => status === value && (graph.manifest.nodes[id] !== undefined))
+        .filter(([id, status]) => status === value && graph.manifest.nodes[id] !== undefined)
         .map(([id]) => id);
     }
     case 'fqn':
     case '': {
       const re = globToRegExp(value);
       return nodes
-        .filter((n) => re.test(n.name) || n.unique_id === value || n.fqn.join('.') === value || (method === 'fqn' && n.fqn.slice(0, value.split('.').length).join('.') === value))
+        .filter(
+          (n) =>
+            re.test(n.name) ||
+            n.unique_id === value ||
+            n.fqn.join('.') === value ||
+            (method === 'fqn' && n.fqn.slice(0, value.split('.').length).join('.') === value),
+        )
         .map((n) => n.unique_id);
     }
     default:

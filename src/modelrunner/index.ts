@@ -17,7 +17,15 @@ export {
   type ManifestOptions,
 } from './manifest';
 export { buildGraph, selectNodes, planNodes, type Graph, type SelectOptions, type PlanOptions } from './graph';
-export { planRun, readPreviousResults, COMMAND_RESOURCE_TYPES, RESUME_SELECTORS, type RunCommand, type SelectionInput, type RunPlan } from './plan';
+export {
+  planRun,
+  readPreviousResults,
+  COMMAND_RESOURCE_TYPES,
+  RESUME_SELECTORS,
+  type RunCommand,
+  type SelectionInput,
+  type RunPlan,
+} from './plan';
 export { compileNode, injectCtes, quoteLiteral, type CompiledNode, type CompileOptions } from './compile';
 export { executeNode, failedResult, toExecutionError, type ExecuteOptions } from './execute';
 export { parseSeed, inferColumnType, type SeedTable } from './seed';

@@ -13,7 +13,17 @@ import { MAX_IDENTIFIER_BYTES, quoteIdent, quoteRelation } from './identifiers';
 import { parseConfigValue } from './project';
 import { CONTEXT_FUNCTIONS, JINJA_LITERALS, makeEnvVar, makeVar, refName, sourceArgs } from './context';
 import { analyzeTemplate, RenderState, renderTemplate, splitKeywords, type TemplateCall } from './template';
-import type { FolderConfig, GenericTestDecl, Manifest, ManifestNode, ManifestSource, Materialization, ModelConfig, ModelFile, Project } from './types';
+import type {
+  FolderConfig,
+  GenericTestDecl,
+  Manifest,
+  ManifestNode,
+  ManifestSource,
+  Materialization,
+  ModelConfig,
+  ModelFile,
+  Project,
+} from './types';
 
 /** Materializations of models this version builds. */
 export const MATERIALIZATIONS: readonly Materialization[] = ['view', 'table', 'incremental', 'ephemeral'];
@@ -125,7 +135,14 @@ interface Discovered {
   calls: TemplateCall[];
 }
 
-function discover(project: Project, file: string, rawCode: string, vars: Record<string, unknown>, sources: Record<string, ManifestSource>, name: string): Discovered {
+function discover(
+  project: Project,
+  file: string,
+  rawCode: string,
+  vars: Record<string, unknown>,
+  sources: Record<string, ManifestSource>,
+  name: string,
+): Discovered {
   const calls = analyzeTemplate(file, rawCode, CONTEXT_FUNCTIONS);
   const refs: { name: string }[] = [];
   const srcs: [string, string][] = [];
@@ -212,7 +229,12 @@ export function buildManifest(project: Project, opts: ManifestOptions = {}): Man
     const id = sourceUniqueId(project.name, s.sourceName, s.name);
     if (sources[id]) throw new ProjectError(s.originalFilePath, `source ${s.sourceName}.${s.name} is declared twice`);
     const state = new RenderState();
-    const schema = renderTemplate(s.originalFilePath, s.schema, { var: state.guard(makeVar(s.originalFilePath, vars)), ...JINJA_LITERALS }, state).trim();
+    const schema = renderTemplate(
+      s.originalFilePath,
+      s.schema,
+      { var: state.guard(makeVar(s.originalFilePath, vars)), ...JINJA_LITERALS },
+      state,
+    ).trim();
     sources[id] = {
       unique_id: id,
       resource_type: 'source',
@@ -285,7 +307,8 @@ export function buildManifest(project: Project, opts: ManifestOptions = {}): Man
       fqn: [project.name, ...dirs, model.name],
       schema: config.schema,
       alias: config.alias,
-      relation_name: config.materialized === 'ephemeral' ? quoteIdent(EPHEMERAL_PREFIX + model.name) : quoteRelation(config.schema, config.alias),
+      relation_name:
+        config.materialized === 'ephemeral' ? quoteIdent(EPHEMERAL_PREFIX + model.name) : quoteRelation(config.schema, config.alias),
       config,
       tags: config.tags,
       description: patch ? renderDescription(project, patch.originalFilePath, patch.description, vars) : '',
@@ -384,7 +407,10 @@ export function buildManifest(project: Project, opts: ManifestOptions = {}): Man
       }
       srcs.push([decl.attachedTo.sourceName, decl.attachedTo.name]);
     } else {
-      const id = decl.attachedTo.kind === 'model' ? modelUniqueId(project.name, decl.attachedTo.name) : seedUniqueId(project.name, decl.attachedTo.name);
+      const id =
+        decl.attachedTo.kind === 'model'
+          ? modelUniqueId(project.name, decl.attachedTo.name)
+          : seedUniqueId(project.name, decl.attachedTo.name);
       if (!nodes[id]) {
         const declared = decl.attachedTo.kind === 'model' ? project.models : project.seeds;
         if (declared.some((m) => m.name === decl.attachedTo.name)) continue; // disabled
@@ -446,7 +472,12 @@ export function buildManifest(project: Project, opts: ManifestOptions = {}): Man
     for (const r of node.refs) {
       const id = [modelUniqueId(project.name, r.name), seedUniqueId(project.name, r.name)].find((x) => nodes[x] !== undefined);
       if (!id) {
-        throw new TemplateError(node.original_file_path, lineOf(calls, 'ref', r.name), r.name, `ref('${r.name}') names no enabled model or seed`);
+        throw new TemplateError(
+          node.original_file_path,
+          lineOf(calls, 'ref', r.name),
+          r.name,
+          `ref('${r.name}') names no enabled model or seed`,
+        );
       }
       if (!deps.includes(id)) deps.push(id);
     }
@@ -479,7 +510,14 @@ export function buildManifest(project: Project, opts: ManifestOptions = {}): Man
     docs: Object.fromEntries(
       Object.entries(project.docs).map(([name, d]) => [
         `doc.${project.name}.${name}`,
-        { unique_id: `doc.${project.name}.${name}`, name, block_contents: d.text, original_file_path: d.file, package_name: project.name, resource_type: 'doc' as const },
+        {
+          unique_id: `doc.${project.name}.${name}`,
+          name,
+          block_contents: d.text,
+          original_file_path: d.file,
+          package_name: project.name,
+          resource_type: 'doc' as const,
+        },
       ]),
     ),
     parent_map: parentMap,

@@ -80,7 +80,8 @@ export function planRun(manifest: Manifest, input: SelectionInput): RunPlan {
   let previousResults = input.previousResults;
   if (needsPrevious && !previousResults) {
     previousResults = readPreviousResults(manifest.target_dir);
-    if (!previousResults) throw new ProjectError(path.join(manifest.target_dir, RUN_RESULTS_FILE), 'no previous run to select results from');
+    if (!previousResults)
+      throw new ProjectError(path.join(manifest.target_dir, RUN_RESULTS_FILE), 'no previous run to select results from');
   }
   const resourceTypes = COMMAND_RESOURCE_TYPES[which];
   let selected = selectNodes(graph, input.resume ? RESUME_SELECTORS : input.select, {

@@ -32,7 +32,17 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ProjectError } from './errors';
-import type { FolderConfig, GenericTestDecl, ModelConfig, ModelFile, ModelPatch, Project, SeedFile, SingularTestFile, SourceTableDecl } from './types';
+import type {
+  FolderConfig,
+  GenericTestDecl,
+  ModelConfig,
+  ModelFile,
+  ModelPatch,
+  Project,
+  SeedFile,
+  SingularTestFile,
+  SourceTableDecl,
+} from './types';
 
 /** Config keys recognised in folder configs, schema.yml `config:` and `config()`. */
 export const CONFIG_KEYS = [
@@ -120,7 +130,8 @@ const propertiesSchema = z
  * SQL type names accepted in `column_types` (they are written into DDL unquoted): words, optional
  * `(precision[, scale])`, optional `[]`, e.g. `numeric(10, 2)`, `timestamp with time zone`, `text[]`.
  */
-export const SQL_TYPE = /^[A-Za-z_][A-Za-z0-9_]*( [A-Za-z_][A-Za-z0-9_]*)*( ?\(\s*\d+\s*(,\s*\d+\s*)?\))?( [A-Za-z_][A-Za-z0-9_]*)*(\[\])?$/;
+export const SQL_TYPE =
+  /^[A-Za-z_][A-Za-z0-9_]*( [A-Za-z_][A-Za-z0-9_]*)*( ?\(\s*\d+\s*(,\s*\d+\s*)?\))?( [A-Za-z_][A-Za-z0-9_]*)*(\[\])?$/;
 
 function toPosix(p: string): string {
   return p.split(path.sep).join('/');
@@ -179,7 +190,8 @@ export function parseConfigValue(file: string, key: string, value: unknown): Par
       }
       return { incremental_strategy: value as (typeof INCREMENTAL_STRATEGIES)[number] };
     case 'column_types': {
-      if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ProjectError(file, `config column_types must be a mapping`);
+      if (!value || typeof value !== 'object' || Array.isArray(value))
+        throw new ProjectError(file, `config column_types must be a mapping`);
       const out: Record<string, string> = {};
       for (const [col, type] of Object.entries(value as Record<string, unknown>)) {
         if (typeof type !== 'string' || !SQL_TYPE.test(type.trim())) {
@@ -244,7 +256,12 @@ function isRecord(v: unknown): v is Record<string, unknown> {
  * `arguments:` form, or a custom `name:`.
  * @throws ProjectError on an unknown test or a malformed entry.
  */
-function parseTestEntry(file: string, entry: unknown, attachedTo: GenericTestDecl['attachedTo'], columnName: string | undefined): GenericTestDecl {
+function parseTestEntry(
+  file: string,
+  entry: unknown,
+  attachedTo: GenericTestDecl['attachedTo'],
+  columnName: string | undefined,
+): GenericTestDecl {
   let testName: string;
   let body: Record<string, unknown> = {};
   if (typeof entry === 'string') testName = entry;
@@ -262,7 +279,8 @@ function parseTestEntry(file: string, entry: unknown, attachedTo: GenericTestDec
   const config: Partial<ModelConfig> = {};
   for (const [k, v] of Object.entries(rest)) {
     // Old style: configs next to the arguments (`severity: warn`).
-    if ((CONFIG_KEYS as readonly string[]).includes(k) && k !== 'alias' && k !== 'schema') Object.assign(config, parseConfigValue(file, k, v));
+    if ((CONFIG_KEYS as readonly string[]).includes(k) && k !== 'alias' && k !== 'schema')
+      Object.assign(config, parseConfigValue(file, k, v));
     else kwargs[k] = v;
   }
   if (isRecord(cfg)) for (const [k, v] of Object.entries(cfg)) Object.assign(config, parseConfigValue(file, k, v));
@@ -316,11 +334,15 @@ function folderTree(projectName: string, block: Record<string, unknown> | undefi
   const root = block ?? {};
   const unknown = Object.keys(root).filter((k) => k !== projectName && !k.startsWith('+'));
   if (unknown.length > 0) {
-    throw new ProjectError('dbt_project.yml', `${key}: only the project's own key "${projectName}" is supported, found ${unknown.join(', ')}`);
+    throw new ProjectError(
+      'dbt_project.yml',
+      `${key}: only the project's own key "${projectName}" is supported, found ${unknown.join(', ')}`,
+    );
   }
   const tree = parseFolderConfig('dbt_project.yml', root[projectName], projectName);
   // `+key` directly under `models:` applies to every node too.
-  for (const [k, v] of Object.entries(root)) if (k.startsWith('+')) Object.assign(tree.config, { ...parseConfigValue('dbt_project.yml', k.slice(1), v), ...tree.config });
+  for (const [k, v] of Object.entries(root))
+    if (k.startsWith('+')) Object.assign(tree.config, { ...parseConfigValue('dbt_project.yml', k.slice(1), v), ...tree.config });
   return tree;
 }
 

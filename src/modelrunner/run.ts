@@ -59,7 +59,13 @@ export async function runModels(opts: RunModelsOptions): Promise<RunResults> {
   const manifest = buildManifest(project, { vars: opts.vars, defaultSchema: opts.defaultSchema, targetDir: opts.targetDir });
   manifest.metadata.invocation_id = invocationId;
   const which = opts.which ?? 'run';
-  const { plan } = planRun(manifest, { which, select: opts.select, exclude: opts.exclude, resume: opts.resume, previousResults: opts.previousResults });
+  const { plan } = planRun(manifest, {
+    which,
+    select: opts.select,
+    exclude: opts.exclude,
+    resume: opts.resume,
+    previousResults: opts.previousResults,
+  });
   writeManifest(manifest);
 
   const threads = Math.max(1, opts.threads ?? 4);

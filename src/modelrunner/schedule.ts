@@ -52,7 +52,9 @@ export async function runDag<N extends DagNode, R>(
       for (const n of pending) {
         const bad = n.dependsOn.find((d) => {
           const o = outcomes.get(d);
-          return o?.status === 'error' || o?.status === 'skipped' || (o?.status === 'success' && isFailure !== undefined && isFailure(o.value));
+          return (
+            o?.status === 'error' || o?.status === 'skipped' || (o?.status === 'success' && isFailure !== undefined && isFailure(o.value))
+          );
         });
         if (bad !== undefined) {
           outcomes.set(n.uniqueId, { status: 'skipped', cause: bad });

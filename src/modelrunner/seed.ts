@@ -25,7 +25,10 @@ const ISO_DATETIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2
 const BOOLEAN = /^(true|false)$/i;
 
 function validDate(v: string): boolean {
-  return !Number.isNaN(Date.parse(`${v.slice(0, 10)}T00:00:00Z`)) && new Date(`${v.slice(0, 10)}T00:00:00Z`).toISOString().slice(0, 10) === v.slice(0, 10);
+  return (
+    !Number.isNaN(Date.parse(`${v.slice(0, 10)}T00:00:00Z`)) &&
+    new Date(`${v.slice(0, 10)}T00:00:00Z`).toISOString().slice(0, 10) === v.slice(0, 10)
+  );
 }
 
 /** The PostgreSQL type dbt-postgres would give a column with these (non-null) values. */
@@ -69,7 +72,14 @@ export function parseSeed(file: string, csv: string, columnTypes: Record<string,
   const rows = records.slice(1).map((r) => r.map((v) => (NULLS.has(v.trim().toLowerCase()) ? null : v)));
   const columns = names.map((name, i) => ({
     name,
-    type: columnTypes[name] ?? inferColumnType(rows.map((r) => r[i]).filter((v): v is string => v !== null && v !== undefined).map((v) => v.trim())),
+    type:
+      columnTypes[name] ??
+      inferColumnType(
+        rows
+          .map((r) => r[i])
+          .filter((v): v is string => v !== null && v !== undefined)
+          .map((v) => v.trim()),
+      ),
   }));
   return { columns, rows };
 }

@@ -95,7 +95,11 @@ function collectCalls(root: AstNode): TemplateCall[] {
       const callee = n.name as AstNode;
       if (callee.typename === 'Symbol') {
         const args = ((n.args as AstNode).children as AstNode[]) ?? [];
-        calls.push({ name: String(callee.value), line: callee.lineno + 1, args: args.filter((a) => a.typename !== 'KeywordArgs').map(literalValue) });
+        calls.push({
+          name: String(callee.value),
+          line: callee.lineno + 1,
+          args: args.filter((a) => a.typename !== 'KeywordArgs').map(literalValue),
+        });
       }
     }
     children(n).forEach(visit);

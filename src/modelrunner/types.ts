@@ -218,7 +218,10 @@ export interface Manifest {
   nodes: Record<string, ManifestNode>;
   sources: Record<string, ManifestSource>;
   /** `{% docs %}` blocks, keyed `doc.<project>.<name>`. */
-  docs: Record<string, { unique_id: string; name: string; block_contents: string; original_file_path: string; package_name: string; resource_type: 'doc' }>;
+  docs: Record<
+    string,
+    { unique_id: string; name: string; block_contents: string; original_file_path: string; package_name: string; resource_type: 'doc' }
+  >;
   parent_map: Record<string, string[]>;
   child_map: Record<string, string[]>;
   /** Effective vars (project vars overridden by run vars); not a dbt field. */

@@ -33,6 +33,9 @@ export interface Notifier {
 }
 
 /** Returns `n` with `severity` and `at` filled in. */
-export function normalizeNotification(n: Notification, now: () => Date = () => new Date()): Required<Omit<Notification, 'data'>> & Pick<Notification, 'data'> {
+export function normalizeNotification(
+  n: Notification,
+  now: () => Date = () => new Date(),
+): Required<Omit<Notification, 'data'>> & Pick<Notification, 'data'> {
   return { ...n, severity: n.severity ?? 'info', at: n.at ?? now().toISOString() };
 }

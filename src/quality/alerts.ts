@@ -88,14 +88,27 @@ function toRow(r: DbAlert): AlertRow {
 
 /** The reference of an alert row. */
 export function toRef(a: AlertRow): AlertRef {
-  return { id: a.id, source: a.source, deviceId: a.deviceId, rule: a.rule, severity: a.severity, message: a.message, windowStart: a.windowStart, windowEnd: a.windowEnd };
+  return {
+    id: a.id,
+    source: a.source,
+    deviceId: a.deviceId,
+    rule: a.rule,
+    severity: a.severity,
+    message: a.message,
+    windowStart: a.windowStart,
+    windowEnd: a.windowEnd,
+  };
 }
 
 /**
  * Writes findings of one window in one transaction.
  * @param window `[start, end)` of the check run, ISO 8601.
  */
-export async function upsertFindings(pool: Pool, window: { start: string; end: string }, findings: readonly Finding[]): Promise<UpsertResult> {
+export async function upsertFindings(
+  pool: Pool,
+  window: { start: string; end: string },
+  findings: readonly Finding[],
+): Promise<UpsertResult> {
   const client = await pool.connect();
   const inserted: AlertRef[] = [];
   let refreshed = 0;
@@ -130,7 +143,16 @@ export async function upsertFindings(pool: Pool, window: { start: string; end: s
  */
 export async function raiseAlert(
   pool: Pool,
-  a: { source: string; deviceId: string; rule: string; windowStart: string; windowEnd: string; severity: AlertSeverity; message: string; evidence: Record<string, unknown> },
+  a: {
+    source: string;
+    deviceId: string;
+    rule: string;
+    windowStart: string;
+    windowEnd: string;
+    severity: AlertSeverity;
+    message: string;
+    evidence: Record<string, unknown>;
+  },
 ): Promise<{ alert: AlertRow; created: boolean }> {
   const r = await pool.query<DbAlert & { inserted: boolean }>(
     `INSERT INTO quality.alerts (source, device_id, rule, window_start, window_end, severity, message, evidence)

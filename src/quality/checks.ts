@@ -86,7 +86,8 @@ async function outsideRegion(pool: Pool, s: CheckScope, rules: QualityRules): Pr
        FROM (${FIXES}) f WHERE ${validSql(rules)} AND ${cond} GROUP BY source, device_id`,
     [s.start, s.end, s.source ?? null],
   );
-  const where = reg.kind === 'radius' ? `farther than ${reg.radiusKm} km from (${reg.centerLat}, ${reg.centerLon})` : 'outside the bounding box';
+  const where =
+    reg.kind === 'radius' ? `farther than ${reg.radiusKm} km from (${reg.centerLat}, ${reg.centerLon})` : 'outside the bounding box';
   return r.rows.map((x) => ({
     source: x.source,
     deviceId: x.device_id,
@@ -100,7 +101,9 @@ async function outsideRegion(pool: Pool, s: CheckScope, rules: QualityRules): Pr
 /** Consecutive valid fixes whose haversine distance over (Δt + resolution) exceeds the max speed. */
 async function impossibleJumps(pool: Pool, s: CheckScope, rules: QualityRules): Promise<Finding[]> {
   const j = rules.gps.impossibleJump;
-  const r = await pool.query<Row & { pairs: Array<{ fromSeq: number; toSeq: number; distanceKm: number; elapsedS: number; speedKmh: number }> }>(
+  const r = await pool.query<
+    Row & { pairs: Array<{ fromSeq: number; toSeq: number; distanceKm: number; elapsedS: number; speedKmh: number }> }
+  >(
     `WITH f AS (
        SELECT source, device_id, seq, event_time, latitude, longitude,
               lag(seq) OVER w AS p_seq, lag(event_time) OVER w AS p_time, lag(latitude) OVER w AS p_lat, lag(longitude) OVER w AS p_lon
@@ -132,7 +135,9 @@ async function impossibleJumps(pool: Pool, s: CheckScope, rules: QualityRules): 
 
 /** Runs of at least `minFixes` consecutive valid fixes with identical coordinates. */
 async function stuck(pool: Pool, s: CheckScope, rules: QualityRules): Promise<Finding[]> {
-  const r = await pool.query<Row & { runs: Array<{ firstSeq: number; lastSeq: number; fixes: number; lat: number; lon: number; from: string; to: string }> }>(
+  const r = await pool.query<
+    Row & { runs: Array<{ firstSeq: number; lastSeq: number; fixes: number; lat: number; lon: number; from: string; to: string }> }
+  >(
     `WITH f AS (
        SELECT source, device_id, seq, event_time, latitude, longitude,
               CASE WHEN latitude = lag(latitude) OVER w AND longitude = lag(longitude) OVER w THEN 0 ELSE 1 END AS brk
@@ -214,7 +219,14 @@ async function sentinels(pool: Pool, s: CheckScope, rules: QualityRules): Promis
       rule: RULES.sentinel,
       severity: fraction >= cfg.errorFraction ? 'error' : cfg.severity,
       message: `${x.bad} of ${x.total} reading(s) carry the fault code ${cfg.values.join('/')} (${(fraction * 100).toFixed(1)} %)`,
-      evidence: { readings: x.total, faulty: x.bad, fraction, errorFraction: cfg.errorFraction, columns, eventTimes: x.times.map((t) => t.toISOString()) },
+      evidence: {
+        readings: x.total,
+        faulty: x.bad,
+        fraction,
+        errorFraction: cfg.errorFraction,
+        columns,
+        eventTimes: x.times.map((t) => t.toISOString()),
+      },
     };
   });
 }

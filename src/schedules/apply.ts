@@ -82,8 +82,7 @@ export function diffSchedule(desired: DesiredSchedule, described: ScheduleDescri
   const { comparable, hash } = comparableFromDescription(described);
   const changes: FieldChange[] = [];
   for (const field of COMPARABLE_FIELDS) {
-    if (comparable[field] !== desired.comparable[field])
-      changes.push({ field, from: comparable[field], to: desired.comparable[field] });
+    if (comparable[field] !== desired.comparable[field]) changes.push({ field, from: comparable[field], to: desired.comparable[field] });
   }
   if (changes.length === 0 && hash !== desired.hash) changes.push({ field: 'hash', from: hash ?? 'none', to: desired.hash });
   return changes;
@@ -151,8 +150,7 @@ export async function applyPlan(client: Client, plan: Plan, options: ApplyOption
         const update = item.desired.update;
         let touched = false;
         await handle.update((previous) => {
-          if (!isManaged(previous.memo))
-            throw new Error(`schedule ${item.id} lost its managedBy memo since planning; not updating it`);
+          if (!isManaged(previous.memo)) throw new Error(`schedule ${item.id} lost its managedBy memo since planning; not updating it`);
           touched = true;
           // `paused`/`note` are creation-only (like Airflow's is_paused_upon_creation): keep the live state,
           // so an apply never unpauses a schedule someone paused with `schedules pause` or in the UI.
@@ -229,9 +227,7 @@ export function formatPlan(plan: Plan, prune = false): string {
         lines.push(`= ${item.id}${where}: unchanged`);
         break;
       case 'delete-candidate':
-        lines.push(
-          `- ${item.id}${where}: ${prune ? 'delete' : 'delete-candidate (no longer in the files; deleted with --prune)'}`,
-        );
+        lines.push(`- ${item.id}${where}: ${prune ? 'delete' : 'delete-candidate (no longer in the files; deleted with --prune)'}`);
         break;
       case 'conflict':
         lines.push(`! ${item.id}${where}: conflict: ${item.reason}`);

@@ -209,7 +209,8 @@ export async function backfillSchedule(client: Client, scheduleId: string, o: Ba
       overlap: policy,
     });
     await awaitWave(client, scheduleId, wave, previousRuns, skippedBefore, o.waveTimeoutMs ?? DEFAULT_WAVE_TIMEOUT_MS);
-    for (const r of wave) log(`  ${r.dataIntervalStart} → ${r.dataIntervalEnd}  ${r.workflowId}  ${r.status}${r.error ? `: ${r.error}` : ''}`);
+    for (const r of wave)
+      log(`  ${r.dataIntervalStart} → ${r.dataIntervalEnd}  ${r.workflowId}  ${r.status}${r.error ? `: ${r.error}` : ''}`);
   }
   return result;
 }

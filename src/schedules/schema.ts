@@ -47,14 +47,7 @@ export const OVERLAP_POLICIES = ['skip', 'buffer_one', 'buffer_all', 'cancel_oth
 export type OverlapPolicy = (typeof OVERLAP_POLICIES)[number];
 
 /** Memo keys reserved for the managed-schedule bookkeeping (see to-temporal.ts). */
-export const RESERVED_MEMO_KEYS = [
-  'managedBy',
-  'scheduleId',
-  'scheduleFile',
-  'scheduleHash',
-  'scheduleSpec',
-  'description',
-] as const;
+export const RESERVED_MEMO_KEYS = ['managedBy', 'scheduleId', 'scheduleFile', 'scheduleHash', 'scheduleSpec', 'description'] as const;
 
 /** Search attributes a file may set (registered Keyword attributes; `PipelineName` comes from `pipelineName`). */
 export const SETTABLE_SEARCH_ATTRIBUTES = Object.entries(SEARCH_ATTRIBUTES)
@@ -262,7 +255,8 @@ export const scheduleFileSchema = baseSchema.superRefine((f, ctx) => {
     ctx.addIssue({
       code: 'custom',
       path: ['overlap'],
-      message: 'must not be allow_all with args.incremental: Temporal hands runs the last completion result (the watermark) only with the other policies',
+      message:
+        'must not be allow_all with args.incremental: Temporal hands runs the last completion result (the watermark) only with the other policies',
     });
   }
   if (f.args && 'schedule' in f.args) {
@@ -349,8 +343,7 @@ export function parseScheduleText(text: string, label: string): ScheduleFile {
  * @throws {@link ScheduleValidationError} for invalid files, duplicate ids across files, or a missing folder.
  */
 export function loadScheduleFiles(dir: string): LoadedSchedule[] {
-  if (!fs.existsSync(dir))
-    throw new ScheduleValidationError([`${displayPath(dir)}: folder not found; create it or pass another folder`]);
+  if (!fs.existsSync(dir)) throw new ScheduleValidationError([`${displayPath(dir)}: folder not found; create it or pass another folder`]);
   const names = fs
     .readdirSync(dir)
     .filter((n) => /\.ya?ml$/i.test(n))

@@ -73,7 +73,8 @@ export function loadGpsFixes(dir = GPS_DATA_DIR): GpsFix[] {
     const lon = Number(p.longitude);
     const seq = Number(p.id);
     if (!Number.isFinite(eventTime)) throw new GpsFileError(pointsFile, line, `time ${JSON.stringify(p.time)} is not YYYY-MM-DD H:MM`);
-    if (p.latitude === '' || p.longitude === '' || !Number.isFinite(lat) || !Number.isFinite(lon)) throw new GpsFileError(pointsFile, line, 'latitude/longitude not numbers');
+    if (p.latitude === '' || p.longitude === '' || !Number.isFinite(lat) || !Number.isFinite(lon))
+      throw new GpsFileError(pointsFile, line, 'latitude/longitude not numbers');
     if (!Number.isInteger(seq)) throw new GpsFileError(pointsFile, line, `id ${JSON.stringify(p.id)} is not an integer`);
     return { deviceId: track.device, seq, eventTime, trackId: p.track_id!, lat, lon, carOrBus: track.carOrBus };
   });
@@ -82,5 +83,12 @@ export function loadGpsFixes(dir = GPS_DATA_DIR): GpsFix[] {
 
 /** The wire format of a fix (`fleet/<source>/<device>`): `{"device_id","seq","ts","track_id","lat","lon"}`. */
 export function encodeGpsFix(f: GpsFix, shiftMs = 0): string {
-  return JSON.stringify({ device_id: f.deviceId, seq: f.seq, ts: new Date(f.eventTime + shiftMs).toISOString(), track_id: f.trackId, lat: f.lat, lon: f.lon });
+  return JSON.stringify({
+    device_id: f.deviceId,
+    seq: f.seq,
+    ts: new Date(f.eventTime + shiftMs).toISOString(),
+    track_id: f.trackId,
+    lat: f.lat,
+    lon: f.lon,
+  });
 }

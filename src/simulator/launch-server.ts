@@ -69,7 +69,10 @@ export interface LaunchServer {
   /** `http://127.0.0.1:<port>`. */
   baseUrl: string;
   /** The rewritten document as served (launch `image` fields point here). */
-  document: { count: number; results: Array<{ id: string; name: string; image: string | null } & Record<string, unknown>> } & Record<string, unknown>;
+  document: { count: number; results: Array<{ id: string; name: string; image: string | null } & Record<string, unknown>> } & Record<
+    string,
+    unknown
+  >;
   /** Every image request so far. */
   imageRequests: ImageRequest[];
   /** Number of requests of the page so far. */

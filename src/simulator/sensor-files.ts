@@ -35,7 +35,8 @@ function utc(s: string, file: string, line: number): number {
 
 function num(v: string | undefined, file: string, line: number, column: string): number {
   const n = Number(v);
-  if (v === undefined || v === '' || !Number.isFinite(n)) throw new Error(`${file}:${line}: column ${column} is ${JSON.stringify(v)}, not a number`);
+  if (v === undefined || v === '' || !Number.isFinite(n))
+    throw new Error(`${file}:${line}: column ${column} is ${JSON.stringify(v)}, not a number`);
   return n;
 }
 

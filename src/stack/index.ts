@@ -73,7 +73,9 @@ export async function ensureStack(options: EnsureStackOptions = {}): Promise<Sta
     }
     if (wanted.has('mosquitto') && !settings.mqttUrl) {
       const { port } = hostPort(new URL(mqttUrl(settings)).host);
-      starts.push(startMosquitto(settings.stackDir, port, log).then((s) => void (s && stops.push({ name: 'mosquitto', stop: () => s.stop() }))));
+      starts.push(
+        startMosquitto(settings.stackDir, port, log).then((s) => void (s && stops.push({ name: 'mosquitto', stop: () => s.stop() }))),
+      );
     }
     if (wanted.has('kafka') && !settings.kafkaBrokers) {
       starts.push(startKafka(settings.stackDir, log).then((s) => void (s && stops.push({ name: 'kafka', stop: () => s.stop() }))));

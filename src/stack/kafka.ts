@@ -87,7 +87,21 @@ export async function startKafka(stackDir: string, log?: (msg: string) => void):
   fs.writeFileSync(props, serverProperties(dataDir));
   const classpath = path.join(libs, '*');
   if (!fs.existsSync(path.join(dataDir, 'meta.properties'))) {
-    await runCommand('java', ['-cp', classpath, 'kafka.tools.StorageTool', 'format', '-t', Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64url'), '-c', props, '--standalone'], { quiet: true });
+    await runCommand(
+      'java',
+      [
+        '-cp',
+        classpath,
+        'kafka.tools.StorageTool',
+        'format',
+        '-t',
+        Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64url'),
+        '-c',
+        props,
+        '--standalone',
+      ],
+      { quiet: true },
+    );
   }
   const svc = startService('kafka', 'java', ['-Xmx1g', '-cp', classpath, 'kafka.Kafka', props], path.join(stackDir, 'logs'));
   return waitForService(svc, 'Kafka', '127.0.0.1', KAFKA_PORT, 60_000);

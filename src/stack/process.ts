@@ -89,7 +89,10 @@ async function stopChild(child: ChildProcess, pidFile: string, graceMs = 10_000)
  */
 export function runCommand(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; quiet?: boolean } = {}): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: options.quiet ? 'ignore' : ['ignore', 'inherit', 'inherit'], env: options.env ?? process.env });
+    const child = spawn(command, args, {
+      stdio: options.quiet ? 'ignore' : ['ignore', 'inherit', 'inherit'],
+      env: options.env ?? process.env,
+    });
     child.once('error', (e) => reject(new Error(`${command} could not be started: ${e.message}`)));
     child.once('exit', (code, signal) => {
       if (code === 0) resolve();
@@ -102,7 +105,13 @@ export function runCommand(command: string, args: string[], options: { env?: Nod
  * Waits for a started service's port; stops the service when it does not come up, so nothing is left
  * running after a failed start.
  */
-export async function waitForService(svc: ServiceProcess, name: string, host: string, port: number, timeoutMs: number): Promise<ServiceProcess> {
+export async function waitForService(
+  svc: ServiceProcess,
+  name: string,
+  host: string,
+  port: number,
+  timeoutMs: number,
+): Promise<ServiceProcess> {
   try {
     await waitForPort(name, host, port, timeoutMs, svc.child, svc.logFile);
     return svc;

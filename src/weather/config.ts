@@ -8,7 +8,14 @@
 export const OPEN_METEO_FORECAST_URL = 'https://api.open-meteo.com/v1/forecast';
 
 /** Hourly variables requested from the live API by default. */
-export const DEFAULT_HOURLY = ['temperature_2m', 'relative_humidity_2m', 'precipitation', 'pressure_msl', 'wind_speed_10m', 'wind_direction_10m'] as const;
+export const DEFAULT_HOURLY = [
+  'temperature_2m',
+  'relative_humidity_2m',
+  'precipitation',
+  'pressure_msl',
+  'wind_speed_10m',
+  'wind_direction_10m',
+] as const;
 
 /** Forecast source settings (the `args` of `schedules/weather.yaml`). */
 export interface WeatherConfig {

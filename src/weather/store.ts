@@ -22,7 +22,19 @@ export async function storeForecast(pool: Pool, location: string, url: string, f
     const run = await client.query<{ id: string }>(
       `INSERT INTO weather.forecast_runs (location, url, latitude, longitude, elevation_m, timezone, first_hour, hours, stats, units, daily)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`,
-      [location, url, f.latitude, f.longitude, f.elevationM, f.timezone, f.firstHour, f.stats.hours, JSON.stringify(f.stats), JSON.stringify(f.units), JSON.stringify(f.daily)],
+      [
+        location,
+        url,
+        f.latitude,
+        f.longitude,
+        f.elevationM,
+        f.timezone,
+        f.firstHour,
+        f.stats.hours,
+        JSON.stringify(f.stats),
+        JSON.stringify(f.units),
+        JSON.stringify(f.daily),
+      ],
     );
     const runId = Number(run.rows[0]!.id);
     let rows = 0;
@@ -33,7 +45,16 @@ export async function storeForecast(pool: Pool, location: string, url: string, f
          SELECT $1, t, v, x, u, sx, su, $2 FROM unnest($3::timestamptz[], $4::text[], $5::float8[], $6::text[], $7::float8[], $8::text[]) AS z(t, v, x, u, sx, su)
          ON CONFLICT (location, valid_time, variable) DO UPDATE SET value = EXCLUDED.value, unit = EXCLUDED.unit,
            source_value = EXCLUDED.source_value, source_unit = EXCLUDED.source_unit, run_id = EXCLUDED.run_id`,
-        [location, runId, c.map((x) => x.validTime), c.map((x) => x.variable), c.map((x) => x.value), c.map((x) => x.unit), c.map((x) => x.sourceValue), c.map((x) => x.sourceUnit)],
+        [
+          location,
+          runId,
+          c.map((x) => x.validTime),
+          c.map((x) => x.variable),
+          c.map((x) => x.value),
+          c.map((x) => x.unit),
+          c.map((x) => x.sourceValue),
+          c.map((x) => x.sourceUnit),
+        ],
       );
       rows += r.rowCount ?? 0;
     }

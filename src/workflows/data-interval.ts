@@ -109,8 +109,7 @@ export class DataIntervalError extends Error {
 
 function parseInstant(value: string | Date, what: string): number {
   const ms = value instanceof Date ? value.getTime() : Date.parse(value);
-  if (!Number.isFinite(ms))
-    throw new DataIntervalError(`${what} ${JSON.stringify(String(value))} is not an ISO 8601 date`, undefined);
+  if (!Number.isFinite(ms)) throw new DataIntervalError(`${what} ${JSON.stringify(String(value))} is not an ISO 8601 date`, undefined);
   return ms;
 }
 
@@ -149,11 +148,7 @@ export function alignDown(tMs: number, everyMs: number, offsetMs = 0): number {
  * @throws {@link DataIntervalError} when neither explicit bounds nor a schedule definition are present, when only one
  *   explicit bound is given or start > end, or for `previous-fire` definitions without `options.previousFireTime`.
  */
-export function resolveDataInterval(
-  input: DataIntervalInput,
-  scheduledStart?: Date | string,
-  options: ResolveOptions = {},
-): DataInterval {
+export function resolveDataInterval(input: DataIntervalInput, scheduledStart?: Date | string, options: ResolveOptions = {}): DataInterval {
   const { dataIntervalStart, dataIntervalEnd } = input;
   if (dataIntervalStart !== undefined || dataIntervalEnd !== undefined) {
     if (dataIntervalStart === undefined || dataIntervalEnd === undefined) {
@@ -161,11 +156,7 @@ export function resolveDataInterval(
     }
     const s = parseInstant(dataIntervalStart, 'dataIntervalStart');
     const e = parseInstant(dataIntervalEnd, 'dataIntervalEnd');
-    if (s > e)
-      throw new DataIntervalError(
-        `dataIntervalStart ${dataIntervalStart} is after dataIntervalEnd ${dataIntervalEnd}`,
-        undefined,
-      );
+    if (s > e) throw new DataIntervalError(`dataIntervalStart ${dataIntervalStart} is after dataIntervalEnd ${dataIntervalEnd}`, undefined);
     return result(s, e);
   }
   const def = input.schedule?.interval;
@@ -175,8 +166,7 @@ export function resolveDataInterval(
       undefined,
     );
   }
-  const t =
-    scheduledStart !== undefined ? parseInstant(scheduledStart, 'scheduled start') : (options.now ?? new Date()).getTime();
+  const t = scheduledStart !== undefined ? parseInstant(scheduledStart, 'scheduled start') : (options.now ?? new Date()).getTime();
   switch (def.kind) {
     case 'fixed': {
       if (!(def.everyMs > 0)) throw new DataIntervalError(`everyMs must be > 0, got ${def.everyMs}`, def);

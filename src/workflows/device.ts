@@ -76,14 +76,16 @@ export interface DeviceInput {
 }
 
 function validateAck(i: AcknowledgeInput, s: DeviceState): void {
-  if (!Number.isInteger(i?.alertId) || i.alertId <= 0) throw new Error(`alertId must be a positive integer, got ${JSON.stringify(i?.alertId)}`);
+  if (!Number.isInteger(i?.alertId) || i.alertId <= 0)
+    throw new Error(`alertId must be a positive integer, got ${JSON.stringify(i?.alertId)}`);
   if (typeof i.by !== 'string' || i.by.trim().length === 0 || i.by.length > 100) throw new Error('by must be 1–100 characters');
   const a = s.alert(i.alertId);
   if (a && a.status === 'acknowledged') throw new Error(`alert ${i.alertId} is already acknowledged by ${a.acknowledgedBy ?? '?'}`);
 }
 
 function validateMute(i: MuteInput): void {
-  if (!(MUTABLE_RULES as readonly string[]).includes(i?.rule)) throw new Error(`unknown rule ${JSON.stringify(i?.rule)}; one of ${MUTABLE_RULES.join(', ')}`);
+  if (!(MUTABLE_RULES as readonly string[]).includes(i?.rule))
+    throw new Error(`unknown rule ${JSON.stringify(i?.rule)}; one of ${MUTABLE_RULES.join(', ')}`);
   if (!Number.isFinite(i.forMs) || i.forMs < MUTE_BOUNDS_MS.min || i.forMs > MUTE_BOUNDS_MS.max) {
     throw new Error(`forMs must be between ${MUTE_BOUNDS_MS.min} and ${MUTE_BOUNDS_MS.max} ms, got ${i.forMs}`);
   }
@@ -94,7 +96,9 @@ function validateThresholds(i: ThresholdsInput): void {
   if (i.expectedIntervalMs === undefined) throw new Error('nothing to change: give expectedIntervalMs');
   const v = i.expectedIntervalMs;
   if (!Number.isFinite(v) || v < EXPECTED_INTERVAL_BOUNDS_MS.min || v > EXPECTED_INTERVAL_BOUNDS_MS.max) {
-    throw new Error(`expectedIntervalMs must be between ${EXPECTED_INTERVAL_BOUNDS_MS.min} and ${EXPECTED_INTERVAL_BOUNDS_MS.max} ms, got ${v}`);
+    throw new Error(
+      `expectedIntervalMs must be between ${EXPECTED_INTERVAL_BOUNDS_MS.min} and ${EXPECTED_INTERVAL_BOUNDS_MS.max} ms, got ${v}`,
+    );
   }
 }
 
@@ -182,7 +186,11 @@ export async function deviceEntity(input: DeviceInput): Promise<void> {
       windowEnd: new Date(last).toISOString(),
       severity: 'warning',
       message: `silent: no data since ${new Date(last).toISOString()} (expected every ${Math.round(d.expectedIntervalMs / 1000)} s)`,
-      evidence: { lastSeen: new Date(last).toISOString(), lastEventTime: d.lastEventTime ? new Date(d.lastEventTime).toISOString() : null, expectedIntervalMs: d.expectedIntervalMs },
+      evidence: {
+        lastSeen: new Date(last).toISOString(),
+        lastEventTime: d.lastEventTime ? new Date(d.lastEventTime).toISOString() : null,
+        expectedIntervalMs: d.expectedIntervalMs,
+      },
     });
     state.addAlerts([alert]);
     d.silenceAlertId = alert.id;
@@ -196,11 +204,9 @@ export async function deviceEntity(input: DeviceInput): Promise<void> {
     const due = state.silenceDueAt();
     // While silent, re-check every interval in case data returned without a report.
     const waitMs = due === undefined ? undefined : Math.max(d.silenceAlertId !== undefined ? d.expectedIntervalMs : due - Date.now(), 1);
-    const suggested = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > (input.maxEventsPerRun ?? MAX_EVENTS_PER_RUN);
-    const signalled = await condition(
-      () => inbox.length > 0 || alertInbox.length > 0 || woken || suggested(),
-      waitMs ?? '365 days',
-    );
+    const suggested = () =>
+      workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > (input.maxEventsPerRun ?? MAX_EVENTS_PER_RUN);
+    const signalled = await condition(() => inbox.length > 0 || alertInbox.length > 0 || woken || suggested(), waitMs ?? '365 days');
     woken = false;
     let changed = false;
 
@@ -252,7 +258,13 @@ export async function deviceEntity(input: DeviceInput): Promise<void> {
     if (suggested()) {
       await condition(allHandlersFinished);
       if (inbox.length === 0 && alertInbox.length === 0) {
-        await continueAsNew<typeof deviceEntity>({ source: d.source, deviceId: d.deviceId, kind: d.kind, maxEventsPerRun: input.maxEventsPerRun, carried: state.d });
+        await continueAsNew<typeof deviceEntity>({
+          source: d.source,
+          deviceId: d.deviceId,
+          kind: d.kind,
+          maxEventsPerRun: input.maxEventsPerRun,
+          carried: state.d,
+        });
       }
     }
   }

@@ -5,7 +5,14 @@
  *
  * A failed image (after its retries) is reported in the result, never fatal to the run.
  */
-import { ActivityFailure, ApplicationFailure, proxyActivities, workflowInfo, type ActivityOptions, type RetryPolicy } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  proxyActivities,
+  workflowInfo,
+  type ActivityOptions,
+  type RetryPolicy,
+} from '@temporalio/workflow';
 import type { LaunchActivities } from '../activities/launches';
 
 /** Live LL2 endpoint, used when the input gives no URL. */
@@ -165,7 +172,14 @@ export async function launchImages(input: LaunchImagesInput = {}): Promise<Launc
       source: 'launchImages',
       severity: imagesFailed.length > 0 ? 'warning' : 'info',
       message: `There are now ${imagesTotal} images`,
-      data: { logicalDate, launches: page.count, imagesDownloaded, imagesAlreadyPresent, imagesFailed: imagesFailed.length, launchesWithoutImage },
+      data: {
+        logicalDate,
+        launches: page.count,
+        imagesDownloaded,
+        imagesAlreadyPresent,
+        imagesFailed: imagesFailed.length,
+        launchesWithoutImage,
+      },
     });
     notified = true;
   } catch (e) {

@@ -29,13 +29,25 @@ const NON_RETRYABLE_TYPES = ['ModelSqlError', 'ModelProjectError'];
 /** Planning and run-results activities: quick file work. */
 export const MODEL_PLAN_ACTIVITY_OPTIONS = {
   startToCloseTimeout: '2 minutes',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '30 seconds',
+    maximumAttempts: 5,
+    nonRetryableErrorTypes: NON_RETRYABLE_TYPES,
+  },
 } as const;
 
 /** One model build: may scan large tables; transient database errors retried with backoff. */
 export const MODEL_NODE_ACTIVITY_OPTIONS = {
   startToCloseTimeout: '1 hour',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 6, nonRetryableErrorTypes: NON_RETRYABLE_TYPES },
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    maximumAttempts: 6,
+    nonRetryableErrorTypes: NON_RETRYABLE_TYPES,
+  },
 } as const;
 
 const { planModelRun, writeRunResults } = proxyActivities<ModelActivities>(MODEL_PLAN_ACTIVITY_OPTIONS);

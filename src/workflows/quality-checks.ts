@@ -50,7 +50,12 @@ export interface QualityChecksResult extends DataInterval {
 export async function qualityChecks(input: QualityChecksInput = {}): Promise<QualityChecksResult> {
   const interval = runDataInterval(input);
   tagPipelineRun('quality-checks', interval);
-  const r = await runQualityChecks({ start: interval.dataIntervalStart, end: interval.dataIntervalEnd, source: input.source, groups: input.groups });
+  const r = await runQualityChecks({
+    start: interval.dataIntervalStart,
+    end: interval.dataIntervalEnd,
+    source: input.source,
+    groups: input.groups,
+  });
   let devicesSignalled = 0;
   if (r.inserted.length > 0) devicesSignalled = (await dispatchAlerts({ alerts: r.inserted })).devices;
   if (input.notify !== false) {
@@ -58,7 +63,8 @@ export async function qualityChecks(input: QualityChecksInput = {}): Promise<Qua
       start: interval.dataIntervalStart,
       end: interval.dataIntervalEnd,
       scope: `${input.source ?? 'all'}:${(input.groups ?? ['gps', 'sensors', 'silence']).join('+')}`,
-      result: { ...r, inserted: r.inserted.length } });
+      result: { ...r, inserted: r.inserted.length },
+    });
   }
   return {
     ...interval,

@@ -71,7 +71,10 @@ export async function superviseStream(spec: SupervisorSpec): Promise<void> {
         if (c.batchSize !== undefined && (!Number.isInteger(c.batchSize) || c.batchSize < 1 || c.batchSize > spec.maxBatchSize)) {
           throw new Error(`batchSize must be an integer from 1 to ${spec.maxBatchSize}; got ${c.batchSize}`);
         }
-        if (c.flushIntervalMs !== undefined && (!Number.isInteger(c.flushIntervalMs) || c.flushIntervalMs < 10 || c.flushIntervalMs > 60_000)) {
+        if (
+          c.flushIntervalMs !== undefined &&
+          (!Number.isInteger(c.flushIntervalMs) || c.flushIntervalMs < 10 || c.flushIntervalMs > 60_000)
+        ) {
           throw new Error(`flushIntervalMs must be an integer from 10 to 60000; got ${c.flushIntervalMs}`);
         }
         if (c.members !== undefined && (!Number.isInteger(c.members) || c.members < 1 || c.members > maxMembers)) {
@@ -113,10 +116,12 @@ export async function superviseStream(spec: SupervisorSpec): Promise<void> {
       running++;
       const run = scope.run(() => spec.runMember(member, s));
       const watcher = new CancellationScope();
-      void watcher.run(() => condition(() => paused() || member >= (s.members ?? 1))).then(
-        () => scope.cancel(),
-        () => undefined,
-      );
+      void watcher
+        .run(() => condition(() => paused() || member >= (s.members ?? 1)))
+        .then(
+          () => scope.cancel(),
+          () => undefined,
+        );
       try {
         record(member, await run);
         if (!latest.get(member)?.lastError) s.lastError = undefined;
@@ -139,14 +144,23 @@ export async function superviseStream(spec: SupervisorSpec): Promise<void> {
     const loops = new Map<number, Promise<void>>();
     const startMissing = () => {
       for (let m = 0; m < (s.members ?? 1); m++) {
-        if (!loops.has(m)) loops.set(m, memberLoop(m).finally(() => loops.delete(m)));
+        if (!loops.has(m))
+          loops.set(
+            m,
+            memberLoop(m).finally(() => loops.delete(m)),
+          );
       }
     };
     startMissing();
     // Wait until continue-as-new is due; start loops for members added by `configure` meanwhile.
     for (;;) {
       try {
-        await condition(() => workflowInfo().continueAsNewSuggested || runsThisHistory >= MAX_RUNS_PER_HISTORY || [...Array(s.members ?? 1).keys()].some((m) => !loops.has(m)));
+        await condition(
+          () =>
+            workflowInfo().continueAsNewSuggested ||
+            runsThisHistory >= MAX_RUNS_PER_HISTORY ||
+            [...Array(s.members ?? 1).keys()].some((m) => !loops.has(m)),
+        );
       } catch (e) {
         // Workflow cancelled (`stop`): wait for every consumer to commit what it holds and stop.
         if (isCancellation(e)) await Promise.allSettled([...loops.values()]);

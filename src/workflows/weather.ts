@@ -46,6 +46,22 @@ export async function weatherPipeline(input: WeatherInput = {}): Promise<Weather
   const name = `${location}-${workflowInfo().runId}`;
   const raw = await fetchForecast({ url, name });
   const stored = await cleanAndStoreForecast({ rawPath: raw.rawPath, url, location });
-  await publishForecast({ location, runId: stored.runId, hours: stored.hours, firstHour: stored.firstHour, nulls: stored.stats.nulls, missingHours: stored.stats.missingHours });
-  return { url, location, runId: stored.runId, rows: stored.rows, hours: stored.hours, firstHour: stored.firstHour, stats: stored.stats, units: stored.units };
+  await publishForecast({
+    location,
+    runId: stored.runId,
+    hours: stored.hours,
+    firstHour: stored.firstHour,
+    nulls: stored.stats.nulls,
+    missingHours: stored.stats.missingHours,
+  });
+  return {
+    url,
+    location,
+    runId: stored.runId,
+    rows: stored.rows,
+    hours: stored.hours,
+    firstHour: stored.firstHour,
+    stats: stored.stats,
+    units: stored.units,
+  };
 }

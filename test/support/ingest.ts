@@ -20,11 +20,12 @@ export async function waitForSubscription(pool: Pool, source: string): Promise<v
     'the consumer to subscribe',
     async () => {
       const ts = new Date(Date.UTC(2000, 0, 1, 0, i++)).toISOString();
-      await publishRaw(mqttUrl(), [{ topic: `sensors/${source}/probe`, payload: JSON.stringify({ device_id: 'probe', ts, temperature: 0 }) }]);
+      await publishRaw(mqttUrl(), [
+        { topic: `sensors/${source}/probe`, payload: JSON.stringify({ device_id: 'probe', ts, temperature: 0 }) },
+      ]);
       return (await countReadings(pool, source, 'probe')) > 0;
     },
     120_000,
     1000,
   );
 }
-
