@@ -6,6 +6,7 @@ import type { LatencyResult } from './latency';
 import type { LaunchBenchResult } from './launch-bench';
 import type { ModelsBenchResult } from './models/main';
 import type { StreamsBenchResult } from './streams/main';
+import type { SoakResult } from './streams/soak';
 
 /** Everything one `npm run bench` measured. */
 export interface BenchResults {
@@ -23,6 +24,7 @@ export interface BenchResults {
   ingest?: IngestBenchResult;
   models?: Omit<ModelsBenchResult, 'markdown'>;
   streams?: Omit<StreamsBenchResult, 'markdown'>;
+  streamsSoak?: SoakResult;
 }
 
 const n = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '–');

@@ -23,10 +23,13 @@ import { runTrivialChainBench } from './latency';
 import { runLaunchBench } from './launch-bench';
 import { runModelsBench } from './models/main';
 import { runStreamsBench } from './streams/main';
+import { runSoak } from './streams/soak';
 import { renderExperiments, renderMarkdown, type BenchResults } from './report';
 
 /** Whole-run watchdog: the process exits with code 2 after this long. @default 15 min */
-const WATCHDOG_MS = 15 * 60_000;
+/** Soak length, s (`--soak-seconds`, 0 skips it). @default 600 (the 10-minute soak) */
+const SOAK_SECONDS = Number(process.argv.find((x) => x.startsWith('--soak-seconds='))?.split('=')[1] ?? 600);
+const WATCHDOG_MS = 15 * 60_000 + (SOAK_SECONDS > 0 ? (SOAK_SECONDS + 240) * 1000 : 0);
 
 const RESULTS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
 
@@ -114,6 +117,17 @@ async function main(): Promise<void> {
       results.streams = streams;
       sections.push(markdown);
       for (const r of streams.rows) console.log(`  ${r.name}: ${r.perSecond} msg/s`);
+      if (!(SOAK_SECONDS >= 0)) throw new Error(`--soak-seconds must be a number >= 0`);
+      if (SOAK_SECONDS > 0) {
+        const rate = intArg('soak-rate', 500);
+        console.log(`streams: soak, ${SOAK_SECONDS} s at ${rate} msg/s per stream…`);
+        const { markdown: soakMarkdown, ...soak } = await runSoak({ seconds: SOAK_SECONDS, ratePerSecond: rate });
+        results.streamsSoak = soak;
+        sections.push(soakMarkdown);
+        console.log(
+          `  worker RSS ${soak.rss.startMiB} → ${soak.rss.endMiB} MiB (${soak.rss.growthPct} %), longest history ${soak.longestHistory} events`,
+        );
+      }
     }
     if (parts.has('models')) {
       console.log('models: dbt-style project built directly, as a workflow, and by dbt-core…');
@@ -123,7 +137,7 @@ async function main(): Promise<void> {
       console.log(`  speed-up vs dbt build: direct ${models.speedup.direct}×, workflow ${models.speedup.workflow}×`);
     }
     results.durationSeconds = Math.round((Date.now() - t0) / 1000);
-    if (results.latency || results.ingest || results.models || results.streams) {
+    if (results.latency || results.ingest || results.models || results.streams || results.streamsSoak) {
       writeResults('latest', results, [renderMarkdown(results), ...sections].join('\n\n'));
     }
     if (parts.has('experiments')) {

@@ -4,8 +4,9 @@
  * beside its raw limit measured in the same run: COPY of the same rows straight into PostgreSQL, MQTT
  * QoS 1 pass-through through the same broker (MQTT.js), and Kafka's own Java consumer
  * (`kafka.tools.ConsumerPerformance` from the stack's jars) on the same topic.
- * Run alone: `node --import tsx bench/streams/main.ts [--records N] [--soak-seconds S]`.
- * The soak (fixed rate, RSS at start/end, longest workflow history) is not implemented yet.
+ * Run alone: `node --import tsx bench/streams/main.ts [--records N] [--mqtt-messages M]`.
+ * The fixed-rate soak (worker RSS after warm-up and at the end, longest workflow history) is
+ * `runSoak` in soak.ts.
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
@@ -53,7 +54,11 @@ async function copyRate(pool: Pool, n: number): Promise<StreamsBenchRow> {
   try {
     await client.query('CREATE TEMP TABLE bench_copy (LIKE ingest.modem_telemetry INCLUDING DEFAULTS)');
     const t0 = performance.now();
-    const stream = client.query(pgCopy.from('COPY bench_copy (source, device_id, interface, event_time, model, interface_status, cpu_usage, memory_usage) FROM STDIN'));
+    const stream = client.query(
+      pgCopy.from(
+        'COPY bench_copy (source, device_id, interface, event_time, model, interface_status, cpu_usage, memory_usage) FROM STDIN',
+      ),
+    );
     const start = Date.UTC(2024, 0, 1);
     await new Promise<void>((resolve, reject) => {
       stream.on('finish', resolve);
@@ -63,7 +68,9 @@ async function copyRate(pool: Pool, n: number): Promise<StreamsBenchRow> {
         let ok = true;
         while (i < n && ok) {
           const r = telemetryRecord(i++, 1000, start);
-          ok = stream.write(`bench\t${r.deviceId}\t${r.interface}\t${new Date(r.eventTime).toISOString()}\t${r.model}\t${r.interfaceStatus}\t${r.cpuUsage}\t${r.memoryUsage}\n`);
+          ok = stream.write(
+            `bench\t${r.deviceId}\t${r.interface}\t${new Date(r.eventTime).toISOString()}\t${r.model}\t${r.interfaceStatus}\t${r.cpuUsage}\t${r.memoryUsage}\n`,
+          );
         }
         if (i < n) stream.once('drain', write);
         else stream.end();
@@ -80,18 +87,52 @@ async function copyRate(pool: Pool, n: number): Promise<StreamsBenchRow> {
 function kafkaJavaConsumer(topic: string, n: number): StreamsBenchRow {
   const cp = path.join(ROOT, '.stack', 'kafka', 'libs', '*');
   const t0 = performance.now();
-  const r = spawnSync('java', ['-cp', cp, 'org.apache.kafka.tools.ConsumerPerformance', '--bootstrap-server', kafkaBrokers().join(','), '--topic', topic, '--messages', String(n), '--timeout', '60000'], { encoding: 'utf8' });
+  const r = spawnSync(
+    'java',
+    [
+      '-cp',
+      cp,
+      'org.apache.kafka.tools.ConsumerPerformance',
+      '--bootstrap-server',
+      kafkaBrokers().join(','),
+      '--topic',
+      topic,
+      '--messages',
+      String(n),
+      '--timeout',
+      '60000',
+    ],
+    { encoding: 'utf8' },
+  );
   const ms = performance.now() - t0;
   // Summary line: start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec (group join included, like ours), …
-  const line = r.stdout.trim().split('\n').filter((l) => /^\d{4}-/.test(l)).pop();
+  const line = r.stdout
+    .trim()
+    .split('\n')
+    .filter((l) => /^\d{4}-/.test(l))
+    .pop();
   const nMsgSec = line ? Number(line.split(',')[5]) : NaN;
-  if (Number.isFinite(nMsgSec) && nMsgSec > 0) return { name: 'Kafka ConsumerPerformance (raw limit)', messages: n, seconds: Math.round(n / nMsgSec * 1000) / 1000, perSecond: Math.round(nMsgSec) };
+  if (Number.isFinite(nMsgSec) && nMsgSec > 0)
+    return {
+      name: 'Kafka ConsumerPerformance (raw limit)',
+      messages: n,
+      seconds: Math.round((n / nMsgSec) * 1000) / 1000,
+      perSecond: Math.round(nMsgSec),
+    };
   return row(`Kafka ConsumerPerformance (process wall time; output: ${r.stderr.slice(0, 120)})`, n, ms);
 }
 
 async function kafkaToPg(pool: Pool, topic: string, n: number): Promise<StreamsBenchRow> {
   const group = `bench-${Date.now()}`;
-  const c = new KafkaBatchConsumer(pool, { brokers: kafkaBrokers(), groupId: group, topic, source: `bench-${group}`, kind: 'modem', batchSize: 10_000, partitionsConsumedConcurrently: 4 });
+  const c = new KafkaBatchConsumer(pool, {
+    brokers: kafkaBrokers(),
+    groupId: group,
+    topic,
+    source: `bench-${group}`,
+    kind: 'modem',
+    batchSize: 10_000,
+    partitionsConsumedConcurrently: 4,
+  });
   const t0 = performance.now();
   await c.start();
   await waitUntil(() => c.stats.committed >= n, 600_000);
@@ -103,12 +144,22 @@ async function kafkaToPg(pool: Pool, topic: string, n: number): Promise<StreamsB
 
 async function mqttPassThrough(url: string, n: number): Promise<StreamsBenchRow> {
   const topic = `bench/pass/${Date.now()}`;
-  const sub = await mqtt.connectAsync(url, { clientId: `bench-sub-${Date.now()}`, protocolVersion: 5, clean: true, properties: { receiveMaximum: 65535 } });
+  const sub = await mqtt.connectAsync(url, {
+    clientId: `bench-sub-${Date.now()}`,
+    protocolVersion: 5,
+    clean: true,
+    properties: { receiveMaximum: 65535 },
+  });
   let got = 0;
   sub.on('message', () => got++);
   await sub.subscribeAsync(topic, { qos: 1 });
   const t0 = performance.now();
-  await publish(url, n, () => topic, (i) => `{"i":${i}}`);
+  await publish(
+    url,
+    n,
+    () => topic,
+    (i) => `{"i":${i}}`,
+  );
   await waitUntil(() => got >= n, 300_000);
   const ms = performance.now() - t0;
   await sub.endAsync();
@@ -129,11 +180,32 @@ async function publish(url: string, n: number, topic: (i: number) => string, pay
 
 async function mqttToPg(pool: Pool, url: string, n: number): Promise<StreamsBenchRow> {
   const source = `bench-mqtt-${Date.now()}`;
-  const c = new MqttBatchConsumer(pool, { url, clientId: source, topic: `sensors/${source}/+`, source, batchSize: 5000, flushIntervalMs: 50 });
+  const c = new MqttBatchConsumer(pool, {
+    url,
+    clientId: source,
+    topic: `sensors/${source}/+`,
+    source,
+    batchSize: 5000,
+    flushIntervalMs: 50,
+  });
   await c.start();
   const t0 = performance.now();
   const start = Date.UTC(2024, 0, 1);
-  await publish(url, n, (i) => `sensors/${source}/d${i % 100}`, (i) => encodeReading({ deviceId: `d${i % 100}`, eventTime: start + i * 1000, temperature: 20, humidity: 40, light: null, co2: 400, humidityRatio: null }));
+  await publish(
+    url,
+    n,
+    (i) => `sensors/${source}/d${i % 100}`,
+    (i) =>
+      encodeReading({
+        deviceId: `d${i % 100}`,
+        eventTime: start + i * 1000,
+        temperature: 20,
+        humidity: 40,
+        light: null,
+        co2: 400,
+        humidityRatio: null,
+      }),
+  );
   await waitUntil(() => c.stats.committed >= n, 300_000);
   const ms = performance.now() - t0;
   await c.stop();
@@ -155,7 +227,14 @@ export async function runStreamsBench(o: { records?: number; mqttMessages?: numb
   try {
     const topic = `bench-telemetry-${Date.now()}`;
     await createTopic(kafkaBrokers(settings), topic, 4);
-    await produceTelemetry({ brokers: kafkaBrokers(settings), topic, count: n, devices: 1000, padTo: 200, startTime: Date.UTC(2024, 0, 1) });
+    await produceTelemetry({
+      brokers: kafkaBrokers(settings),
+      topic,
+      count: n,
+      devices: 1000,
+      padTo: 200,
+      startTime: Date.UTC(2024, 0, 1),
+    });
     const rows: StreamsBenchRow[] = [];
     rows.push(await copyRate(pool, n));
     rows.push(kafkaJavaConsumer(topic, n));
