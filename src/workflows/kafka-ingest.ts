@@ -43,6 +43,8 @@ export interface KafkaIngestInput {
   flushIntervalMs?: number;
   /** How long each member activity run lasts, ms. @default 300000 */
   runForMs?: number;
+  /** Consumer runs per workflow history before continue-as-new. @default 500 */
+  maxRunsPerHistory?: number;
   /** State carried over continue-as-new. */
   carried?: StreamStatus;
 }
@@ -86,5 +88,6 @@ export async function kafkaIngest(input: KafkaIngestInput): Promise<void> {
         runForMs: input.runForMs,
       }),
     continueAsNew: (carried) => continueAsNew<typeof kafkaIngest>({ ...input, carried }),
+    maxRunsPerHistory: input.maxRunsPerHistory,
   });
 }

@@ -50,6 +50,8 @@ export interface MqttIngestInput {
   flushIntervalMs?: number;
   /** How long each consumer activity run lasts, ms. @default 60000 */
   runForMs?: number;
+  /** Consumer runs per workflow history before continue-as-new. @default 500 */
+  maxRunsPerHistory?: number;
   /** State carried over continue-as-new. */
   carried?: StreamStatus;
 }
@@ -92,5 +94,6 @@ export async function mqttIngest(input: MqttIngestInput): Promise<void> {
       });
     },
     continueAsNew: (carried) => continueAsNew<typeof mqttIngest>({ ...input, carried }),
+    maxRunsPerHistory: input.maxRunsPerHistory,
   });
 }

@@ -32,6 +32,8 @@ export interface SupervisorSpec {
   runMember: (member: number, s: StreamStatus) => Promise<ConsumerRunStats>;
   /** Continues as new with the carried state. */
   continueAsNew: (carried: StreamStatus) => Promise<never>;
+  /** Consumer runs per history before continue-as-new, when the server has not suggested it earlier. @default {@link MAX_RUNS_PER_HISTORY} */
+  maxRunsPerHistory?: number;
 }
 
 function errorText(e: unknown): string {
@@ -44,6 +46,7 @@ export async function superviseStream(spec: SupervisorSpec): Promise<void> {
   s.members ??= 1;
   const maxMembers = spec.maxMembers ?? 1;
   let runsThisHistory = 0;
+  const maxRuns = spec.maxRunsPerHistory ?? MAX_RUNS_PER_HISTORY;
   let running = 0;
   let draining = false;
   const latest = new Map<number, ConsumerRunStats>();
@@ -158,7 +161,7 @@ export async function superviseStream(spec: SupervisorSpec): Promise<void> {
         await condition(
           () =>
             workflowInfo().continueAsNewSuggested ||
-            runsThisHistory >= MAX_RUNS_PER_HISTORY ||
+            runsThisHistory >= maxRuns ||
             [...Array(s.members ?? 1).keys()].some((m) => !loops.has(m)),
         );
       } catch (e) {
@@ -166,7 +169,7 @@ export async function superviseStream(spec: SupervisorSpec): Promise<void> {
         if (isCancellation(e)) await Promise.allSettled([...loops.values()]);
         throw e;
       }
-      if (workflowInfo().continueAsNewSuggested || runsThisHistory >= MAX_RUNS_PER_HISTORY) break;
+      if (workflowInfo().continueAsNewSuggested || runsThisHistory >= maxRuns) break;
       startMissing();
     }
     draining = true;
