@@ -9,7 +9,7 @@ import { isTransientDbError } from '../db/errors';
 import type { DeviceKind, DeviceStateView } from '../devices/state';
 import { DedupingNotifier, PgDedupeStore, type DedupeOutcome } from '../notify/dedupe';
 import type { Notifier, Severity } from '../notify/index';
-import { raiseAlert, setAlertStatus, muteAlerts, getAlert, toRef, type AlertRef } from '../quality/alerts';
+import { raiseAlert, setAlertStatus, muteAlerts, getAlert, toRef, type AlertRef, type NewDeviceAlert } from '../quality/alerts';
 import type { AlertSeverity } from '../quality/rules';
 import { atActivityBoundary } from './http';
 
@@ -23,17 +23,7 @@ export interface DeviceActivityDeps {
 export type AlertTransition = 'raised' | 'resolved' | 'acknowledged';
 
 /** Input of `raiseDeviceAlert`. */
-export interface RaiseDeviceAlertInput {
-  source: string;
-  deviceId: string;
-  rule: string;
-  /** Episode identity, ISO 8601 (silence: the last arrival before it). */
-  windowStart: string;
-  windowEnd: string;
-  severity: AlertSeverity;
-  message: string;
-  evidence: Record<string, unknown>;
-}
+export type RaiseDeviceAlertInput = NewDeviceAlert;
 
 /** Activity functions built by {@link createDeviceActivities}. */
 export interface DeviceActivities {

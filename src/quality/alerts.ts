@@ -137,23 +137,24 @@ export async function upsertFindings(
   return { inserted, refreshed };
 }
 
+/** A device-level alert to open: one row per (source, device, rule, window). */
+export interface NewDeviceAlert {
+  source: string;
+  deviceId: string;
+  rule: string;
+  /** Episode identity, ISO 8601 (silence: the last arrival before it). */
+  windowStart: string;
+  windowEnd: string;
+  severity: AlertSeverity;
+  message: string;
+  evidence: Record<string, unknown>;
+}
+
 /**
  * Opens (or finds) one device-level alert, e.g. a silence episode (window = [since, since]).
  * @returns the alert and whether this call created it.
  */
-export async function raiseAlert(
-  pool: Pool,
-  a: {
-    source: string;
-    deviceId: string;
-    rule: string;
-    windowStart: string;
-    windowEnd: string;
-    severity: AlertSeverity;
-    message: string;
-    evidence: Record<string, unknown>;
-  },
-): Promise<{ alert: AlertRow; created: boolean }> {
+export async function raiseAlert(pool: Pool, a: NewDeviceAlert): Promise<{ alert: AlertRow; created: boolean }> {
   const r = await pool.query<DbAlert & { inserted: boolean }>(
     `INSERT INTO quality.alerts (source, device_id, rule, window_start, window_end, severity, message, evidence)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
