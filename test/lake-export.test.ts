@@ -52,8 +52,10 @@ describe('lake export', () => {
       origin: { topic: 't', partition: 0, offset: i },
       dedupeKey: `lake-test:${source}:${i}`,
     }));
+    // Longer than 57 bytes: PostgreSQL's base64 wraps lines there, which the export must undo.
+    const badPayload = `{"bad": "${'x'.repeat(200)}"`;
     messages.push({
-      payload: Buffer.from('{"bad":'),
+      payload: Buffer.from(badPayload),
       origin: { topic: 't', partition: 0, offset: 50 },
       dedupeKey: `lake-test:${source}:bad`,
     });
@@ -98,7 +100,7 @@ describe('lake export', () => {
         );
         expect(errors).toHaveLength(1);
         expect(errors[0]!.error_code).toBe('not_json');
-        expect(errors[0]!.payload).toBe('{"bad":');
+        expect(errors[0]!.payload).toBe(badPayload);
         // Re-run: same partition replaced, not appended.
         await run(`${workflowId}-rerun`);
         const again = await duck(`SELECT count(*) AS n FROM read_parquet('${glob}') WHERE source = '${source}'`);

@@ -79,7 +79,7 @@ export const LAKE_DATASETS: Record<string, LakeDataset> = {
       batch_id: 'BIGINT',
       received_at: 'TIMESTAMPTZ',
     },
-    select: "id, source, origin::text AS origin, encode(payload, 'base64') AS payload, error_code, reason, batch_id, received_at",
+    select: "id, source, origin::text AS origin, translate(encode(payload, 'base64'), E'\n', '') AS payload, error_code, reason, batch_id, received_at",
   },
 };
 
