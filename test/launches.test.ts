@@ -3,8 +3,6 @@
  * two real snapshots (data/ll2-launches-upcoming). Expectations are computed from the snapshot data.
  */
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -19,36 +17,25 @@ import { createNotifier } from '../src/notify/index';
 import { LAUNCH_SNAPSHOTS, startLaunchServer, type LaunchServer, type LaunchServerOptions } from '../src/simulator/launch-server';
 import type { launchImages, LaunchImagesInput, LaunchImagesResult } from '../src/workflows/launches';
 import { recordHistory, withWorker } from './support/temporal';
+import { closedPort } from './support/processes';
+import { startWebhookReceiver, type ReceivedRequest, type WebhookReceiver } from './support/webhook';
 
 const WORKFLOWS_PATH = path.join(ROOT_DIR, 'src', 'workflows', 'launches.ts');
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const FAST_RETRY = { maximumAttempts: 3, initialInterval: '50 milliseconds', maximumInterval: '200 milliseconds' };
 
 // --- a real local webhook -------------------------------------------------------------------------
-interface Hook {
-  path: string;
-  body: Record<string, unknown>;
-}
-let webhook: http.Server;
+let webhook: WebhookReceiver;
 let webhookBase = '';
-const hooks: Hook[] = [];
+let hooks: ReceivedRequest[] = [];
 
 beforeAll(async () => {
-  webhook = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      hooks.push({ path: req.url ?? '', body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown> });
-      const status = Number(/^\/status\/(\d{3})/.exec(req.url ?? '')?.[1] ?? 200);
-      res.writeHead(status);
-      res.end();
-    });
-  });
-  await new Promise<void>((r) => webhook.listen(0, '127.0.0.1', () => r()));
-  webhookBase = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}`;
+  webhook = await startWebhookReceiver(200);
+  webhookBase = webhook.base;
+  hooks = webhook.received;
 });
 afterAll(async () => {
-  await new Promise<void>((r) => webhook.close(() => r()));
+  await webhook.close();
 });
 
 // --- helpers --------------------------------------------------------------------------------------
@@ -77,14 +64,6 @@ function imageFiles(outputDir: string): string[] {
         .filter((f) => !f.startsWith('.'))
         .sort()
     : [];
-}
-
-async function closedPort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 function activitiesFor(outputDir: string, webhookUrl?: string) {
@@ -191,7 +170,7 @@ describe('launchImages workflow', () => {
             notified: true,
           });
           expect(server.imageRequests.length).toBe(requestsBefore);
-          expect(hooks.filter((h) => h.path === '/hook-2024').map((h) => h.body.message)).toEqual([
+          expect(hooks.filter((h) => h.path === '/hook-2024').map((h) => (h.body as { message?: unknown }).message)).toEqual([
             `There are now ${exp.distinct.length} images`,
             `There are now ${exp.distinct.length} images`,
           ]);

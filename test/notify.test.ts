@@ -2,8 +2,6 @@
  * Notifier sinks against a real local HTTP server: the webhook body, 4xx non-retryable, 5xx and
  * connection errors retryable, the log line, and the activity-boundary mapping to ApplicationFailure.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApplicationFailure } from '@temporalio/common';
@@ -11,36 +9,21 @@ import { pino } from 'pino';
 import { HttpStatusError, NetworkError, InvalidUrlError, UnsupportedSchemeError } from '../src/activities/http';
 import { createNotifyActivities } from '../src/activities/notify';
 import { createNotifier, LogSink, WebhookSink, type Notification } from '../src/notify/index';
+import { closedPort } from './support/processes';
+import { startWebhookReceiver, type ReceivedRequest, type WebhookReceiver } from './support/webhook';
 
-interface Received {
-  method: string;
-  path: string;
-  headers: http.IncomingHttpHeaders;
-  body: unknown;
-}
-
-let server: http.Server;
+let receiver: WebhookReceiver;
 let base = '';
-const received: Received[] = [];
+let received: ReceivedRequest[] = [];
 
 beforeAll(async () => {
-  server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      received.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: text ? JSON.parse(text) : undefined });
-      const status = Number(/^\/status\/(\d{3})$/.exec(req.url ?? '')?.[1] ?? 204);
-      res.writeHead(status);
-      res.end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  receiver = await startWebhookReceiver(204);
+  base = receiver.base;
+  received = receiver.received;
 });
 
 afterAll(async () => {
-  await new Promise<void>((r) => server.close(() => r()));
+  await receiver.close();
 });
 
 const sample: Notification = {
@@ -49,15 +32,6 @@ const sample: Notification = {
   message: 'There are now 7 images',
   data: { imagesDownloaded: 7 },
 };
-
-/** A loopback port nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function rejection(p: Promise<unknown>): Promise<unknown> {
   try {

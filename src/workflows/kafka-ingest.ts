@@ -6,24 +6,19 @@
  * (see stream-supervisor.ts). Exactly-once effect comes from the consumer (positions stored in the
  * batch transaction); messages never pass through workflow history.
  */
-import { ActivityCancellationType, continueAsNew, proxyActivities } from '@temporalio/workflow';
+import { continueAsNew, proxyActivities } from '@temporalio/workflow';
 import type { KafkaIngestActivities } from '../activities/kafka-ingest';
 import type { MessageKind } from '../ingest/kinds';
 import type { StreamStatus } from './messages';
-import { superviseStream } from './stream-supervisor';
+import { STREAM_CONSUMER_ACTIVITY_OPTIONS, superviseStream } from './stream-supervisor';
 
 /** Largest transaction in messages. */
 export const KAFKA_MAX_BATCH = 100_000;
 /** Largest number of members per stream. */
 export const KAFKA_MAX_MEMBERS = 64;
 
-/** Consumer activity options: restarts forever with backoff; heartbeats detect a dead worker within 15 s. */
-export const KAFKA_CONSUMER_ACTIVITY_OPTIONS = {
-  startToCloseTimeout: '2 hours',
-  heartbeatTimeout: '15 seconds',
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-} as const;
+/** Consumer activity options: the streams' shared options, runs of up to 2 hours. */
+export const KAFKA_CONSUMER_ACTIVITY_OPTIONS = { ...STREAM_CONSUMER_ACTIVITY_OPTIONS, startToCloseTimeout: '2 hours' } as const;
 
 const { consumeKafka } = proxyActivities<KafkaIngestActivities>(KAFKA_CONSUMER_ACTIVITY_OPTIONS);
 

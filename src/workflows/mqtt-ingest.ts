@@ -6,11 +6,11 @@
  * updates, and continues-as-new with its state before the history grows large (see
  * stream-supervisor.ts). Messages never pass through workflow history.
  */
-import { ActivityCancellationType, continueAsNew, proxyActivities } from '@temporalio/workflow';
+import { continueAsNew, proxyActivities } from '@temporalio/workflow';
 import type { MqttIngestActivities } from '../activities/mqtt-ingest';
 import type { MessageKind } from '../ingest/kinds';
 import type { StreamStatus } from './messages';
-import { superviseStream } from './stream-supervisor';
+import { STREAM_CONSUMER_ACTIVITY_OPTIONS, superviseStream } from './stream-supervisor';
 
 export { MAX_RUNS_PER_HISTORY } from './stream-supervisor';
 
@@ -19,14 +19,8 @@ export const MQTT_MAX_BATCH = 65535;
 /** Largest number of shared-subscription sessions per stream. */
 export const MQTT_MAX_MEMBERS = 32;
 
-/** Timeouts and retries of the consumer activity: restarts forever with backoff; heartbeats detect a dead worker. */
-export const CONSUMER_ACTIVITY_OPTIONS = {
-  startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '15 seconds',
-  // On pause, wait for the consumer to commit and acknowledge what it holds.
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-} as const;
+/** Consumer activity options: the streams' shared options, runs of up to 30 minutes. */
+export const CONSUMER_ACTIVITY_OPTIONS = { ...STREAM_CONSUMER_ACTIVITY_OPTIONS, startToCloseTimeout: '30 minutes' } as const;
 
 const { consumeMqtt } = proxyActivities<MqttIngestActivities>(CONSUMER_ACTIVITY_OPTIONS);
 

@@ -6,6 +6,7 @@
  * all handlers have finished. Deterministic: no I/O, time only from the workflow API.
  */
 import {
+  ActivityCancellationType,
   ActivityFailure,
   CancellationScope,
   allHandlersFinished,
@@ -16,6 +17,17 @@ import {
 } from '@temporalio/workflow';
 import type { ConsumerRunStats } from '../activities/stream-common';
 import { configure, pause, resume, status, type StreamConfig, type StreamStatus } from './messages';
+
+/**
+ * Timeouts and retries shared by every stream's consumer activity: restarts forever with backoff,
+ * heartbeats detect a dead worker within 15 s, and on pause the workflow waits for the consumer to
+ * commit and acknowledge what it holds. Each stream adds its own `startToCloseTimeout`.
+ */
+export const STREAM_CONSUMER_ACTIVITY_OPTIONS = {
+  heartbeatTimeout: '15 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+} as const;
 
 /** Consumer activity runs before continue-as-new even if the server does not suggest it. @default 500 */
 export const MAX_RUNS_PER_HISTORY = 500;

@@ -1,5 +1,7 @@
 /** Child processes of the project's own CLI, for tests that kill a worker for real. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { isPortOpen } from '../../src/stack/process';
 import path from 'node:path';
 import { ROOT_DIR } from '../../src/config/env';
@@ -59,4 +61,13 @@ export async function spawnStreamWorker(env: Record<string, string>): Promise<Ch
   await waitFor('the stream worker to start', () => out.includes('ready') || child.exitCode !== null, 60_000, 100);
   if (child.exitCode !== null) throw new Error(`stream worker exited: ${out}`);
   return Object.assign(child, { output: () => out });
+}
+
+/** A loopback port nothing listens on (bound, then released): connecting to it is refused. */
+export async function closedPort(): Promise<number> {
+  const s = http.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
 }
