@@ -9,11 +9,12 @@
  * kafkajs is used with `autoCommit: false` and `eachBatchAutoResolve: false`; it stays behind
  * {@link StreamConsumer} so another client can be swapped in.
  */
-import type { Admin, Consumer, EachBatchPayload } from 'kafkajs';
+import { PartitionAssigners, type Admin, type Consumer, type EachBatchPayload } from 'kafkajs';
 import { isTransientDbError } from '../db/errors';
 import type { Pool } from '../db/pool';
 import { insertBatch, withTransaction, type BatchResult } from './batch-writer';
 import type { DeviceActivitySink } from './device-activity';
+import { subscriptionRoundRobinAssigner } from './kafka-assigner';
 import { createKafka, highWatermarks } from './kafka-client';
 import { lockOffset, storedOffsets, storeOffset } from './kafka-offsets';
 import { parseMessages, type MessageKind, type RawMessage } from './kinds';
@@ -90,6 +91,9 @@ export class KafkaBatchConsumer implements StreamConsumer {
     const kafka = createKafka(this.o.brokers, this.o.clientId ?? `iot-pipelines-${this.o.groupId}`);
     const consumer = kafka.consumer({
       groupId: this.o.groupId,
+      // Members of one group may subscribe to different topics (one workflow per topic and group).
+      // kafkajs's round robin stays second choice so members of an older release can still join.
+      partitionAssigners: [subscriptionRoundRobinAssigner, PartitionAssigners.roundRobin],
       sessionTimeout: this.o.sessionTimeoutMs ?? 10_000,
       rebalanceTimeout: 30_000,
       heartbeatInterval: 1_000,
