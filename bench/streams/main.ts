@@ -2,13 +2,15 @@
  * Streams benchmark: committed messages per second MQTT → PostgreSQL and Kafka → PostgreSQL (the
  * project's consumers, exactly-once path: one transaction per batch, acks/offsets after commit), each
  * beside its raw limit measured in the same run: COPY of the same rows straight into PostgreSQL, MQTT
- * QoS 1 pass-through through the same broker (MQTT.js), and Kafka's own Java consumer
+ * QoS 1 pass-through through the same broker (MQTT.js; both MQTT rows get the same messages from the
+ * same publisher process, as devices are separate from the consumer), and Kafka's own Java consumer
  * (`kafka.tools.ConsumerPerformance` from the stack's jars) on the same topic.
  * Run alone: `node --import tsx bench/streams/main.ts [--records N] [--mqtt-messages M]`.
  * The fixed-rate soak (worker RSS after warm-up and at the end, longest workflow history) is
  * `runSoak` in soak.ts.
  */
 import { spawnSync } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
@@ -18,9 +20,10 @@ import { createPool, type Pool } from '../../src/db/pool';
 import { createTopic } from '../../src/ingest/kafka-client';
 import { KafkaBatchConsumer } from '../../src/ingest/kafka-consumer';
 import { MqttBatchConsumer } from '../../src/ingest/mqtt-consumer';
-import { encodeReading } from '../../src/ingest/reading';
 import { produceTelemetry, telemetryRecord } from '../../src/simulator/kafka-producer';
 import { measureKafkaClients } from './clients';
+import { startCpuSplit, type CpuSplit } from './cpu';
+import { startPublisher } from './mqtt-publisher';
 
 /** One measured rate. */
 export interface StreamsBenchRow {
@@ -28,6 +31,8 @@ export interface StreamsBenchRow {
   messages: number;
   seconds: number;
   perSecond: number;
+  /** CPU used during the measurement, ms (where measured). */
+  cpu?: CpuSplit;
 }
 
 /** Results of {@link runStreamsBench}. */
@@ -134,17 +139,23 @@ async function kafkaToPg(pool: Pool, topic: string, n: number): Promise<StreamsB
     batchSize: 10_000,
     partitionsConsumedConcurrently: 4,
   });
+  const cpu = startCpuSplit();
   const t0 = performance.now();
   await c.start();
   await waitUntil(() => c.stats.committed >= n, 600_000);
   const ms = performance.now() - t0;
+  const used = cpu();
   await c.stop();
   await pool.query('DELETE FROM ingest.modem_telemetry WHERE source = $1', [`bench-${group}`]);
-  return row('Kafka → PostgreSQL, exactly-once (kafkajs)', n, ms);
+  return { ...row('Kafka → PostgreSQL, exactly-once (kafkajs)', n, ms), cpu: used };
 }
 
+/**
+ * MQTT QoS 1 pass-through: the publisher process (the devices) → Mosquitto → an MQTT.js subscriber
+ * that only counts, from `go` to the `n`-th message received.
+ */
 async function mqttPassThrough(url: string, n: number): Promise<StreamsBenchRow> {
-  const topic = `bench/pass/${Date.now()}`;
+  const prefix = `bench/pass/${Date.now()}`;
   const sub = await mqtt.connectAsync(url, {
     clientId: `bench-sub-${Date.now()}`,
     protocolVersion: 5,
@@ -153,32 +164,17 @@ async function mqttPassThrough(url: string, n: number): Promise<StreamsBenchRow>
   });
   let got = 0;
   sub.on('message', () => got++);
-  await sub.subscribeAsync(topic, { qos: 1 });
+  await sub.subscribeAsync(`${prefix}/+`, { qos: 1 });
+  const publisher = await startPublisher(url, prefix, n);
   const t0 = performance.now();
-  await publish(
-    url,
-    n,
-    () => topic,
-    (i) => `{"i":${i}}`,
-  );
+  await publisher.go();
   await waitUntil(() => got >= n, 300_000);
   const ms = performance.now() - t0;
   await sub.endAsync();
   return row('MQTT QoS 1 pass-through (raw limit)', n, ms);
 }
 
-async function publish(url: string, n: number, topic: (i: number) => string, payload: (i: number) => string): Promise<void> {
-  const pub = await mqtt.connectAsync(url, { clientId: `bench-pub-${Date.now()}`, clean: true });
-  const inflight = new Set<Promise<unknown>>();
-  for (let i = 0; i < n; i++) {
-    const p = pub.publishAsync(topic(i), payload(i), { qos: 1 }).finally(() => inflight.delete(p));
-    inflight.add(p);
-    if (inflight.size >= 1000) await Promise.race(inflight);
-  }
-  await Promise.all(inflight);
-  await pub.endAsync();
-}
-
+/** MQTT → PostgreSQL: the same publisher process and messages, from `go` to the `n`-th committed message. */
 async function mqttToPg(pool: Pool, url: string, n: number): Promise<StreamsBenchRow> {
   const source = `bench-mqtt-${Date.now()}`;
   const c = new MqttBatchConsumer(pool, {
@@ -190,23 +186,9 @@ async function mqttToPg(pool: Pool, url: string, n: number): Promise<StreamsBenc
     flushIntervalMs: 50,
   });
   await c.start();
+  const publisher = await startPublisher(url, `sensors/${source}`, n);
   const t0 = performance.now();
-  const start = Date.UTC(2024, 0, 1);
-  await publish(
-    url,
-    n,
-    (i) => `sensors/${source}/d${i % 100}`,
-    (i) =>
-      encodeReading({
-        deviceId: `d${i % 100}`,
-        eventTime: start + i * 1000,
-        temperature: 20,
-        humidity: 40,
-        light: null,
-        co2: 400,
-        humidityRatio: null,
-      }),
-  );
+  await publisher.go();
   await waitUntil(() => c.stats.committed >= n, 300_000);
   const ms = performance.now() - t0;
   await c.stop();
@@ -247,6 +229,17 @@ export async function runStreamsBench(o: { records?: number; mqttMessages?: numb
     const kafkaPct = Math.round((byName('Kafka → PostgreSQL') / byName('Kafka ConsumerPerformance')) * 100);
     const mqttPct = Math.round((byName('MQTT → PostgreSQL') / byName('MQTT QoS 1')) * 100);
     const clientsPct = Math.round((byName('@platformatic/kafka raw') / byName('kafkajs raw')) * 100);
+    const k = rows.find((r) => r.name.startsWith('Kafka → PostgreSQL'));
+    const perRecord = (ms: number | undefined) => (ms === undefined ? 'n/a' : `${((ms * 1000) / n).toFixed(1)} µs`);
+    const cpuLine = k?.cpu
+      ? `CPU per record during Kafka → PostgreSQL: Node.js ${perRecord(k.cpu.node)} (consumer, validation, PostgreSQL client), ` +
+        `PostgreSQL ${perRecord(k.cpu.postgres)}, Kafka broker ${perRecord(k.cpu.kafka)}, on ${os.availableParallelism()} CPUs` +
+        (k.cpu.postgres !== undefined && k.cpu.kafka !== undefined
+          ? `: even with every CPU busy all the time this work caps the path at ${Math.round(
+              (os.availableParallelism() * n * 1000) / (k.cpu.node + k.cpu.postgres + k.cpu.kafka),
+            )} records/s here.`
+          : '.')
+      : '';
     const markdown = [
       '## Streams throughput',
       '',
@@ -256,6 +249,7 @@ export async function runStreamsBench(o: { records?: number; mqttMessages?: numb
       '',
       `Kafka → PostgreSQL at ${kafkaPct} % of Kafka's own consumer (target ≥ 40 %); MQTT → PostgreSQL at ${mqttPct} % of QoS 1 pass-through (target ≥ 80 %).`,
       `Raw consume, same topic, no DB: @platformatic/kafka at ${clientsPct} % of kafkajs.`,
+      cpuLine,
       '',
     ].join('\n');
     return { rows, markdown };

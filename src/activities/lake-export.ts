@@ -1,16 +1,20 @@
 /** Lake activities: export one hour of raw events and dead letters to Parquet (src/lake). */
 import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from '../db/pool';
-import { exportHour, LAKE_DATASETS } from '../lake/export';
-import { DuckDbLakeWriter, type LakePartition, type LakeWriter } from '../lake/writer';
+import { exportHour, LAKE_DATASETS, type LakePartition } from '../lake/export';
+import { LakeSourceNameError } from '../lake/layout';
+import { DuckDbLakeWriter, type LakeWriter } from '../lake/writer';
 
 /** Input of `exportLakeHour`. */
 export interface ExportLakeHourInput {
   /** Start of the hour, ISO-8601 (whole UTC hour). */
   hour: string;
-  /** @default every dataset */
+  /**
+   * Datasets to export: raw tables (`sensor_readings`, `modem_telemetry`, `gps_fixes`) and/or `errors`
+   * (see `ExportHourOptions.datasets` in src/lake/export.ts). @default every dataset
+   */
   datasets?: string[];
-  /** Only rows of these sources (tests). */
+  /** Only the partitions of these sources. @default every source */
   sources?: string[];
 }
 
@@ -28,8 +32,13 @@ export function createLakeActivities({ pool, lakeDir, writer }: LakeDeps) {
   const w = writer ?? new DuckDbLakeWriter(lakeDir);
   return {
     /**
-     * Replaces the hour's partitions of every dataset.
-     * @throws ApplicationFailure (non-retryable) for a bad hour or unknown dataset.
+     * Exports the hour: replaces the partition of every source with raw events or dead letters in it
+     * (`<source>/dt=…/hour=…`, `errors/<source>/dt=…/hour=…`) and removes the hour's partitions an
+     * earlier export wrote that are no longer produced.
+     * @returns the written partitions, then the removed ones (`status: 'removed'`)
+     * @throws ApplicationFailure (non-retryable) `InvalidInput` for a bad hour or unknown dataset;
+     *   `LakeSourceNameError` when a source cannot be a lake folder (named `errors`), raised after the
+     *   hour's other partitions are exported
      */
     async exportLakeHour(input: ExportLakeHourInput): Promise<LakePartition[]> {
       const hour = new Date(input.hour);
@@ -37,8 +46,25 @@ export function createLakeActivities({ pool, lakeDir, writer }: LakeDeps) {
         throw ApplicationFailure.nonRetryable(`hour ${JSON.stringify(input.hour)} is not a whole UTC hour`, 'InvalidInput');
       }
       const unknown = (input.datasets ?? []).filter((d) => !(d in LAKE_DATASETS));
-      if (unknown.length) throw ApplicationFailure.nonRetryable(`unknown dataset(s) ${unknown.join(', ')}`, 'InvalidInput');
-      return exportHour({ pool, writer: w, hour, datasets: input.datasets, sources: input.sources });
+      if (unknown.length) {
+        throw ApplicationFailure.nonRetryable(
+          `unknown dataset(s) ${unknown.join(', ')}; choose from ${Object.keys(LAKE_DATASETS).join(', ')}`,
+          'InvalidInput',
+        );
+      }
+      try {
+        return await exportHour({ pool, writer: w, hour, datasets: input.datasets, sources: input.sources });
+      } catch (e) {
+        if (e instanceof LakeSourceNameError) {
+          throw ApplicationFailure.create({
+            message: e.message,
+            type: 'LakeSourceNameError',
+            nonRetryable: true,
+            details: [{ source: e.source }],
+          });
+        }
+        throw e;
+      }
     },
   };
 }

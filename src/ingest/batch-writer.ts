@@ -42,6 +42,13 @@ export interface Batch {
    * offsets below the stored position); counted as duplicates in the lineage row. @default 0
    */
   skipped?: number;
+  /**
+   * Expect no duplicates: record rows go in with a plain INSERT (no `ON CONFLICT`, about a third less
+   * PostgreSQL CPU per row, measured in `npm run bench`) inside a savepoint; a unique violation rolls
+   * back to the savepoint and the rows are inserted again with `ON CONFLICT DO NOTHING`, so the result
+   * is the same either way. Pass true while recent batches had no duplicates. @default false
+   */
+  assumeNew?: boolean;
 }
 
 /** What a committed batch did. */
@@ -51,6 +58,8 @@ export interface BatchResult {
   messages: number;
   /** Rows inserted over all record tables. */
   inserted: number;
+  /** Messages skipped before writing (see `Batch.skipped`). */
+  skipped: number;
   /** Records already present (redeliveries or repeated device sends) plus skipped messages. */
   duplicates: number;
   deadLettered: number;
@@ -144,6 +153,43 @@ export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) =>
 }
 
 /**
+ * A `float8[]`/`int8[]` array literal (`{1.5,NULL,2}`) for a parameter. node-postgres would quote and
+ * regex-escape every element; numbers need neither, and this is the hot path of every batch.
+ */
+function numberArray(values: Array<number | null>): string {
+  let out = '{';
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    out += (i ? ',' : '') + (v === null || v === undefined ? 'NULL' : String(v));
+  }
+  return out + '}';
+}
+
+/** PostgreSQL's unique_violation (SQLSTATE 23505). */
+const UNIQUE_VIOLATION = '23505';
+
+/**
+ * Runs `insert` (an `INSERT … SELECT` without a conflict clause) and returns the rows inserted. With
+ * `assumeNew`, it first runs as is inside a savepoint; on a unique violation (a redelivered or repeated
+ * record) it rolls back to the savepoint and runs again with `onConflict` appended.
+ */
+async function insertRows(client: PoolClient, insert: string, onConflict: string, params: unknown[], assumeNew: boolean): Promise<number> {
+  if (assumeNew) {
+    await client.query('SAVEPOINT insert_rows');
+    try {
+      const res = await client.query(insert, params);
+      await client.query('RELEASE SAVEPOINT insert_rows');
+      return res.rowCount ?? 0;
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== UNIQUE_VIOLATION) throw e;
+      await client.query('ROLLBACK TO SAVEPOINT insert_rows');
+    }
+  }
+  const res = await client.query(`${insert}\n${onConflict}`, params);
+  return res.rowCount ?? 0;
+}
+
+/**
  * Writes `batch` on `client`, which must be inside a transaction (see {@link withTransaction}):
  * record rows with `INSERT … SELECT FROM unnest(…)` (one round trip per table for any batch size),
  * dead letters, device status upserts and the lineage row in `ingest.batches`.
@@ -154,69 +200,73 @@ export async function insertBatch(client: PoolClient, batch: Batch): Promise<Bat
   const r = batch.readings;
   const t = batch.telemetry ?? [];
   const g = batch.gpsFixes ?? [];
+  const assumeNew = batch.assumeNew ?? false;
   let inserted = 0;
   if (r.length) {
-    const res = await client.query(
+    inserted += await insertRows(
+      client,
       `INSERT INTO ingest.sensor_readings
          (source, device_id, event_time, temperature, humidity, light, co2, humidity_ratio, batch_id)
        SELECT s, d, to_timestamp(t / 1000.0), te, hu, li, co, hr, $9
          FROM unnest($1::text[], $2::text[], $3::float8[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], $8::float8[])
-           AS u(s, d, t, te, hu, li, co, hr)
-       ON CONFLICT (source, device_id, event_time) DO NOTHING`,
+           AS u(s, d, t, te, hu, li, co, hr)`,
+      'ON CONFLICT (source, device_id, event_time) DO NOTHING',
       [
         r.map((x) => x.source),
         r.map((x) => x.deviceId),
-        r.map((x) => x.eventTime),
-        r.map((x) => x.temperature),
-        r.map((x) => x.humidity),
-        r.map((x) => x.light),
-        r.map((x) => x.co2),
-        r.map((x) => x.humidityRatio),
+        numberArray(r.map((x) => x.eventTime)),
+        numberArray(r.map((x) => x.temperature)),
+        numberArray(r.map((x) => x.humidity)),
+        numberArray(r.map((x) => x.light)),
+        numberArray(r.map((x) => x.co2)),
+        numberArray(r.map((x) => x.humidityRatio)),
         batchId,
       ],
+      assumeNew,
     );
-    inserted += res.rowCount ?? 0;
   }
   if (t.length) {
-    const res = await client.query(
+    inserted += await insertRows(
+      client,
       `INSERT INTO ingest.modem_telemetry
          (source, device_id, interface, event_time, model, interface_status, cpu_usage, memory_usage, batch_id)
        SELECT s, d, i, to_timestamp(t / 1000.0), m, st, c, mu, $9
          FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::text[], $7::float8[], $8::float8[])
-           AS u(s, d, i, t, m, st, c, mu)
-       ON CONFLICT (source, device_id, interface, event_time) DO NOTHING`,
+           AS u(s, d, i, t, m, st, c, mu)`,
+      'ON CONFLICT (source, device_id, interface, event_time) DO NOTHING',
       [
         t.map((x) => x.source),
         t.map((x) => x.deviceId),
         t.map((x) => x.interface),
-        t.map((x) => x.eventTime),
+        numberArray(t.map((x) => x.eventTime)),
         t.map((x) => x.model),
         t.map((x) => x.interfaceStatus),
-        t.map((x) => x.cpuUsage),
-        t.map((x) => x.memoryUsage),
+        numberArray(t.map((x) => x.cpuUsage)),
+        numberArray(t.map((x) => x.memoryUsage)),
         batchId,
       ],
+      assumeNew,
     );
-    inserted += res.rowCount ?? 0;
   }
   if (g.length) {
-    const res = await client.query(
+    inserted += await insertRows(
+      client,
       `INSERT INTO ingest.gps_fixes (source, device_id, seq, event_time, track_id, latitude, longitude, batch_id)
        SELECT s, d, q, to_timestamp(t / 1000.0), tr, la, lo, $8
-         FROM unnest($1::text[], $2::text[], $3::int8[], $4::float8[], $5::text[], $6::float8[], $7::float8[]) AS u(s, d, q, t, tr, la, lo)
-       ON CONFLICT (source, device_id, seq) DO NOTHING`,
+         FROM unnest($1::text[], $2::text[], $3::int8[], $4::float8[], $5::text[], $6::float8[], $7::float8[]) AS u(s, d, q, t, tr, la, lo)`,
+      'ON CONFLICT (source, device_id, seq) DO NOTHING',
       [
         g.map((x) => x.source),
         g.map((x) => x.deviceId),
-        g.map((x) => x.seq),
-        g.map((x) => x.eventTime),
+        numberArray(g.map((x) => x.seq)),
+        numberArray(g.map((x) => x.eventTime)),
         g.map((x) => x.trackId),
-        g.map((x) => x.latitude),
-        g.map((x) => x.longitude),
+        numberArray(g.map((x) => x.latitude)),
+        numberArray(g.map((x) => x.longitude)),
         batchId,
       ],
+      assumeNew,
     );
-    inserted += res.rowCount ?? 0;
   }
   const d = batch.deadLetters;
   const deadLettered = d.length
@@ -251,7 +301,7 @@ export async function insertBatch(client: PoolClient, batch: Batch): Promise<Bat
         devices.map((x) => x.source),
         devices.map((x) => x.deviceId),
         devices.map((x) => x.kind),
-        devices.map((x) => x.lastEventTime),
+        numberArray(devices.map((x) => x.lastEventTime)),
         devices.map((x) => JSON.stringify(x.latest ?? {})),
       ],
     );
@@ -286,6 +336,7 @@ export async function insertBatch(client: PoolClient, batch: Batch): Promise<Bat
     batchId,
     messages,
     inserted,
+    skipped,
     duplicates: valid - inserted + skipped,
     deadLettered,
     devices: devices.map(({ kind: _kind, ...rest }) => rest),

@@ -17,7 +17,7 @@ import type { DeviceActivitySink } from './device-activity';
 import { subscriptionRoundRobinAssigner } from './kafka-assigner';
 import { createKafka, highWatermarks } from './kafka-client';
 import { lockOffset, storedOffsets, storeOffset } from './kafka-offsets';
-import { parseMessages, type MessageKind, type RawMessage } from './kinds';
+import { parseMessages, type MessageKind } from './kinds';
 import { RateWindow } from './rate';
 
 /** What every stream consumer exposes to its activity (MQTT and Kafka). */
@@ -55,6 +55,8 @@ export interface KafkaConsumerOptions {
   onBatch?: (r: BatchResult) => void;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 interface Msg {
   offset: string;
   value: Buffer | null;
@@ -76,6 +78,8 @@ export class KafkaBatchConsumer implements StreamConsumer {
   private admin: Admin | undefined;
   private fatal: Error | undefined;
   private stopping = false;
+  /** No duplicates in the last batch: the next one tries the plain INSERT (see `Batch.assumeNew`). */
+  private assumeNew = true;
 
   constructor(
     private readonly pool: Pool,
@@ -163,24 +167,24 @@ export class KafkaBatchConsumer implements StreamConsumer {
     const kind = this.o.kind ?? 'modem';
     const first = Number(chunk[0]!.offset);
     const nextOffset = Number(chunk[chunk.length - 1]!.offset) + 1;
-    // Parsed before the transaction (CPU work outside the lock); filtered by the stored offset inside.
-    const raw: Array<RawMessage & { offset: number }> = chunk.map((m) => {
+    // Validated inside the transaction, after the stored position is known (messages below it are
+    // skipped); origin and dedupe key are built only for dead letters.
+    const meta = (m: { offset: string; key: Buffer | null }) => {
       const offset = Number(m.offset);
       return {
-        offset,
-        payload: m.value ?? Buffer.alloc(0),
         origin: { topic, partition, offset, key: m.key ? m.key.toString('utf8') : null },
         dedupeKey: `kafka:${topic}:${partition}:${offset}`,
       };
-    });
+    };
+    const payloads = chunk.map((m) => ({ payload: m.value ?? EMPTY, offset: m.offset, key: m.key }));
     let delay = 500;
     for (;;) {
       try {
         const result = await withTransaction(this.pool, async (client) => {
           const stored = await lockOffset(client, groupId, topic, partition);
-          const fresh = stored > first ? raw.filter((m) => m.offset >= stored) : raw;
-          const skipped = raw.length - fresh.length;
-          const parsed = parseMessages(kind, source, fresh);
+          const fresh = stored > first ? payloads.filter((m) => Number(m.offset) >= stored) : payloads;
+          const skipped = payloads.length - fresh.length;
+          const parsed = parseMessages(kind, source, fresh, Date.now(), meta);
           const r = await insertBatch(client, {
             source,
             consumer: `${this.o.clientId ?? groupId}/${topic}/${partition}`,
@@ -189,11 +193,13 @@ export class KafkaBatchConsumer implements StreamConsumer {
             gpsFixes: parsed.gpsFixes,
             deadLetters: parsed.deadLetters,
             skipped,
+            assumeNew: this.assumeNew,
           });
           if (nextOffset > stored) await storeOffset(client, groupId, topic, partition, nextOffset);
           return r;
         });
         this.setWaiting(undefined);
+        this.assumeNew = result.duplicates === result.skipped;
         this.stats.committed += result.messages;
         this.stats.inserted += result.inserted;
         this.stats.duplicates += result.duplicates;

@@ -7,7 +7,7 @@
  */
 import type { DeadLetter } from './batch-writer';
 import { parseGpsFix, type GpsFix } from './gps';
-import { parseReading, type Reading } from './reading';
+import { parseReading, type Reading, type Rejection } from './reading';
 import { parseTelemetry, type ModemTelemetry } from './telemetry';
 
 /** The kinds of message a stream can carry. */
@@ -41,25 +41,50 @@ export function isMessageKind(k: unknown): k is MessageKind {
   return typeof k === 'string' && (MESSAGE_KINDS as readonly string[]).includes(k);
 }
 
+/** Where a dead-lettered message came from and its dedupe key; built only for rejected messages. */
+export type DeadLetterMeta<T> = (m: T) => Pick<RawMessage, 'origin' | 'dedupeKey'>;
+
+const rawMeta: DeadLetterMeta<RawMessage> = (m) => m;
+
 /**
  * Validates `messages` of one kind.
  * @param now clock for the future-timestamp check, epoch ms
+ * @param meta origin and dedupe key of a rejected message (called for dead letters only, so the hot path
+ *   allocates nothing per valid message). @default the message's own `origin` and `dedupeKey`
  */
-export function parseMessages(kind: MessageKind, source: string, messages: RawMessage[], now = Date.now()): ParsedMessages {
+export function parseMessages(kind: MessageKind, source: string, messages: RawMessage[], now?: number): ParsedMessages;
+export function parseMessages<T extends { payload: Uint8Array }>(
+  kind: MessageKind,
+  source: string,
+  messages: T[],
+  now: number,
+  meta: DeadLetterMeta<T>,
+): ParsedMessages;
+export function parseMessages<T extends { payload: Uint8Array }>(
+  kind: MessageKind,
+  source: string,
+  messages: T[],
+  now = Date.now(),
+  meta: DeadLetterMeta<T> = rawMeta as unknown as DeadLetterMeta<T>,
+): ParsedMessages {
   const out: ParsedMessages = { readings: [], telemetry: [], gpsFixes: [], deadLetters: [] };
+  const reject = (m: T, r: Rejection) => {
+    const { origin, dedupeKey } = meta(m);
+    out.deadLetters.push({ source, origin, payload: m.payload, code: r.code, reason: r.reason, dedupeKey });
+  };
   for (const m of messages) {
     if (kind === 'sensor') {
       const r = parseReading(source, m.payload, now);
       if (r.ok) out.readings.push(r.reading);
-      else out.deadLetters.push({ source, origin: m.origin, payload: m.payload, code: r.code, reason: r.reason, dedupeKey: m.dedupeKey });
+      else reject(m, r);
     } else if (kind === 'modem') {
       const r = parseTelemetry(source, m.payload, now);
       if (r.ok) out.telemetry.push(r.record);
-      else out.deadLetters.push({ source, origin: m.origin, payload: m.payload, code: r.code, reason: r.reason, dedupeKey: m.dedupeKey });
+      else reject(m, r);
     } else {
       const r = parseGpsFix(source, m.payload, now);
       if (r.ok) out.gpsFixes.push(r.record);
-      else out.deadLetters.push({ source, origin: m.origin, payload: m.payload, code: r.code, reason: r.reason, dedupeKey: m.dedupeKey });
+      else reject(m, r);
     }
   }
   return out;

@@ -20,7 +20,7 @@ import { isTransientDbError } from '../db/errors';
 import type { Pool } from '../db/pool';
 import { writeBatch, type BatchResult, type DeadLetter } from './batch-writer';
 import type { DeviceActivitySink } from './device-activity';
-import { parseMessages, type MessageKind, type RawMessage } from './kinds';
+import { parseMessages, type MessageKind } from './kinds';
 import { RateWindow } from './rate';
 
 /** Options of {@link MqttBatchConsumer}. */
@@ -82,6 +82,8 @@ export class MqttBatchConsumer {
   private flushing: Promise<void> | undefined;
   private stopped = false;
   private fatal: Error | undefined;
+  /** No duplicates in the last batch: the next one tries the plain INSERT (see `Batch.assumeNew`). */
+  private assumeNew = true;
   /** Totals since start. */
   readonly stats = { received: 0, committed: 0, inserted: 0, duplicates: 0, deadLettered: 0, batches: 0 };
   /** Committed messages per second. */
@@ -211,7 +213,7 @@ export class MqttBatchConsumer {
   private async commit(batch: Pending[]): Promise<void> {
     const kind = this.options.kind ?? 'sensor';
     const deadLetters: DeadLetter[] = [];
-    const bySource = new Map<string, RawMessage[]>();
+    const bySource = new Map<string, Pending[]>();
     for (const m of batch) {
       const source = this.options.source ?? sourceFromTopic(m.topic);
       if (!source) {
@@ -220,14 +222,18 @@ export class MqttBatchConsumer {
       }
       let list = bySource.get(source);
       if (!list) bySource.set(source, (list = []));
-      list.push({ payload: m.payload, origin: { mqttTopic: m.topic, messageId: m.messageId ?? null }, dedupeKey: this.dedupeKey(m) });
+      list.push(m);
     }
     const now = Date.now();
     const readings = [];
     const telemetry = [];
     const gpsFixes = [];
     for (const [source, list] of bySource) {
-      const p = parseMessages(kind, source, list, now);
+      // Origin and dedupe key (a SHA-256 of topic and payload) are computed for dead letters only.
+      const p = parseMessages(kind, source, list, now, (m) => ({
+        origin: { mqttTopic: m.topic, messageId: m.messageId ?? null },
+        dedupeKey: this.dedupeKey(m),
+      }));
       readings.push(...p.readings);
       telemetry.push(...p.telemetry);
       gpsFixes.push(...p.gpsFixes);
@@ -244,7 +250,9 @@ export class MqttBatchConsumer {
           telemetry,
           gpsFixes,
           deadLetters,
+          assumeNew: this.assumeNew,
         });
+        this.assumeNew = result.duplicates === 0;
         this.setWaiting(undefined);
         this.ackAll(batch);
         this.rate.add(batch.length);
