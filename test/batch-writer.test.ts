@@ -4,7 +4,7 @@
  * redelivered records, duplicates inside the batch, or nothing new at all.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeBatch, type Batch } from '../src/ingest/batch-writer';
+import { summariseDevices, writeBatch, type Batch } from '../src/ingest/batch-writer';
 import type { ModemTelemetry } from '../src/ingest/telemetry';
 import type { Reading } from '../src/ingest/reading';
 import { testPool, uniqueSuffix } from './support/db';
@@ -77,4 +77,16 @@ describe('batch writer', () => {
       expect(Number(lineage.rows[0]!.n)).toBe(3);
     });
   }
+
+  it('summarises each device of a batch: count, event-time range, the newest record as latest, in lock order', () => {
+    const t = [5, 1, 3, 4, 0].map((i) => telemetry('b-src', i)); // devices m-2, m-1, m-0, m-1, m-0
+    const out = summariseDevices({ readings: [reading('a-src', 3), reading('a-src', 1)], telemetry: t, gpsFixes: [] });
+    expect(out.map((d) => `${d.source}/${d.deviceId}`)).toEqual(['a-src/s-1', 'b-src/m-0', 'b-src/m-1', 'b-src/m-2']);
+    const m1 = out.find((d) => d.deviceId === 'm-1')!;
+    expect(m1).toMatchObject({ count: 2, kind: 'modem', firstEventTime: t[1]!.eventTime, lastEventTime: t[3]!.eventTime });
+    expect(m1.latest).toEqual({ model: 'RUT955', interface: 'wan', interface_status: 'down', cpu_usage: 4, memory_usage: 96 });
+    const s1 = out.find((d) => d.deviceId === 's-1')!;
+    expect(s1).toMatchObject({ count: 2, kind: 'sensor', lastEventTime: reading('a-src', 3).eventTime });
+    expect(s1.latest).toMatchObject({ temperature: 20.3, light: null });
+  });
 });

@@ -96,37 +96,44 @@ function statusOf(kind: Kind, r: AnyRecord): Record<string, number | string | nu
 
 /** Per-device summary of a batch: count, event-time range, and the newest record's values. */
 export function summariseDevices(batch: Pick<Batch, 'readings' | 'telemetry' | 'gpsFixes'>): Array<DeviceActivity & { kind: Kind }> {
-  const by = new Map<string, DeviceActivity & { kind: Kind }>();
+  // source → device → summary; the newest record is kept by reference and turned into `latest` once
+  // per device at the end (this runs for every record of every batch: no per-record allocations).
+  const bySource = new Map<string, Map<string, { d: DeviceActivity & { kind: Kind }; newest: AnyRecord }>>();
   const add = (kind: Kind, records: AnyRecord[]) => {
     for (const r of records) {
-      const key = `${r.source}\0${r.deviceId}`;
-      const d = by.get(key);
-      if (!d) {
-        by.set(key, {
-          source: r.source,
-          deviceId: r.deviceId,
-          count: 1,
-          firstEventTime: r.eventTime,
-          lastEventTime: r.eventTime,
-          latest: statusOf(kind, r),
-          kind,
+      let devices = bySource.get(r.source);
+      if (!devices) bySource.set(r.source, (devices = new Map()));
+      const e = devices.get(r.deviceId);
+      if (!e) {
+        devices.set(r.deviceId, {
+          d: { source: r.source, deviceId: r.deviceId, count: 1, firstEventTime: r.eventTime, lastEventTime: r.eventTime, kind },
+          newest: r,
         });
         continue;
       }
+      const d = e.d;
       d.count++;
       if (r.eventTime < d.firstEventTime) d.firstEventTime = r.eventTime;
       if (r.eventTime >= d.lastEventTime) {
         d.lastEventTime = r.eventTime;
-        d.latest = statusOf(kind, r);
         d.kind = kind;
+        e.newest = r;
       }
     }
   };
   add('sensor', batch.readings);
   add('modem', batch.telemetry ?? []);
   add('gps', batch.gpsFixes ?? []);
+  const out: Array<DeviceActivity & { kind: Kind }> = [];
+  for (const devices of bySource.values()) {
+    for (const { d, newest } of devices.values()) {
+      d.latest = statusOf(d.kind, newest);
+      out.push(d);
+    }
+  }
   // Stable lock order for concurrent upserts (avoids deadlocks between consumers).
-  return [...by.values()].sort((a, b) => (a.source + '\0' + a.deviceId < b.source + '\0' + b.deviceId ? -1 : 1));
+  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return out.sort((a, b) => cmp(a.source, b.source) || cmp(a.deviceId, b.deviceId));
 }
 
 /**
