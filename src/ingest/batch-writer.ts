@@ -98,11 +98,12 @@ function statusOf(kind: Kind, r: AnyRecord): Record<string, number | string | nu
 export function summariseDevices(batch: Pick<Batch, 'readings' | 'telemetry' | 'gpsFixes'>): Array<DeviceActivity & { kind: Kind }> {
   // source → device → summary; the newest record is kept by reference and turned into `latest` once
   // per device at the end (this runs for every record of every batch: no per-record allocations).
-  const bySource = new Map<string, Map<string, { d: DeviceActivity & { kind: Kind }; newest: AnyRecord }>>();
+  type Entry = { d: DeviceActivity & { kind: Kind }; newest: AnyRecord };
+  const bySource = new Map<string, Map<string, Entry>>();
   const add = (kind: Kind, records: AnyRecord[]) => {
     for (const r of records) {
       let devices = bySource.get(r.source);
-      if (!devices) bySource.set(r.source, (devices = new Map()));
+      if (!devices) bySource.set(r.source, (devices = new Map<string, Entry>()));
       const e = devices.get(r.deviceId);
       if (!e) {
         devices.set(r.deviceId, {
