@@ -5,6 +5,8 @@
  * set's span so every copy is new rows), beside two limits measured in the same run:
  * (i) raw `COPY … FROM STDIN` of the same rows into a scratch table shaped like `ingest.sensor_readings`;
  * (ii) MQTT QoS 1 pass-through (publish + subscribe with MQTT.js through the same broker, no database).
+ * The messages come from one publisher process per data set (bench/mqtt-publisher.ts, the project's
+ * simulator), the same for (ii) and the consumer, as devices are separate from the consumer.
  * Everything written is removed afterwards (scratch table dropped, bench sources deleted).
  */
 import { Readable } from 'node:stream';
@@ -14,7 +16,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { createPool, type Pool } from '../src/db/pool';
 import { MqttBatchConsumer } from '../src/ingest/mqtt-consumer';
 import { loadDataset, type DeviceReading, type SensorDataset } from '../src/simulator/sensor-files';
-import { replayReadings } from '../src/simulator/sensor-replay';
+import { shiftedCopies, startPublisher } from './mqtt-publisher';
 import { round } from './stats';
 
 /** Longest wait for one phase before the bench gives up. @default 180000 ms */
@@ -54,15 +56,6 @@ export interface IngestBenchResult {
 }
 
 const DATASETS: SensorDataset[] = ['uci-occupancy', 'uci-air-quality'];
-
-/** `rounds` copies of `rows`, each shifted by the data set's span (+1 min) so no two copies share a key. */
-export function shiftedCopies(rows: readonly DeviceReading[], rounds: number): DeviceReading[] {
-  if (!rows.length) return [];
-  const span = rows[rows.length - 1]!.eventTime - rows[0]!.eventTime + 60_000;
-  const out: DeviceReading[] = [];
-  for (let k = 0; k < rounds; k++) for (const r of rows) out.push({ ...r, eventTime: r.eventTime + k * span });
-  return out;
-}
 
 async function waitFor(cond: () => boolean, what: string, timeoutMs = PHASE_TIMEOUT_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -114,8 +107,7 @@ async function measureCopy(pool: Pool, table: string, rows: Array<{ source: stri
   }
 }
 
-async function measurePassThrough(url: string, runId: string, copies: Map<SensorDataset, DeviceReading[]>): Promise<RatePhase> {
-  const total = [...copies.values()].reduce((a, c) => a + c.length, 0);
+async function measurePassThrough(url: string, runId: string, rounds: number, total: number): Promise<RatePhase> {
   const sources = DATASETS.map((d) => `${runId}-pt-${d}`);
   const sub = await mqtt.connectAsync(url, {
     clientId: `${runId}-pt-sub`,
@@ -132,12 +124,11 @@ async function measurePassThrough(url: string, runId: string, copies: Map<Sensor
       sources.map((s) => `sensors/${s}/+`),
       { qos: 1 },
     );
-    const t0 = performance.now();
-    await Promise.all(
-      DATASETS.map((d, i) =>
-        replayReadings({ url, source: sources[i]!, readings: copies.get(d)!, window: PUBLISH_WINDOW, clientId: `${runId}-pt-pub-${d}` }),
-      ),
+    const publishers = await Promise.all(
+      DATASETS.map((d, i) => startPublisher({ kind: 'dataset', url, source: sources[i]!, dataset: d, rounds, window: PUBLISH_WINDOW })),
     );
+    const t0 = performance.now();
+    await Promise.all(publishers.map((p) => p.go()));
     await waitFor(() => received >= total, `MQTT pass-through of ${total} messages`);
     return rate(total, performance.now() - t0);
   } finally {
@@ -172,7 +163,7 @@ export async function runIngestBench(o: {
   const sources = DATASETS.map((d) => `${runId}-${d}`);
   try {
     log(`  ingest: MQTT QoS 1 pass-through of ${total} messages…`);
-    const passThrough = await measurePassThrough(o.mqttUrl, runId, copies);
+    const passThrough = await measurePassThrough(o.mqttUrl, runId, rounds, total);
 
     log(`  ingest: raw COPY of ${total} rows…`);
     const copyRows = DATASETS.flatMap((d) => copies.get(d)!.map((r) => ({ source: `${runId}-copy-${d}`, r })));
@@ -195,18 +186,13 @@ export async function runIngestBench(o: {
     let mqttToPostgres: IngestBenchResult['mqttToPostgres'];
     try {
       await Promise.all(consumers.map((c) => c.start()));
-      const t0 = performance.now();
-      await Promise.all(
+      const publishers = await Promise.all(
         DATASETS.map((d, i) =>
-          replayReadings({
-            url: o.mqttUrl,
-            source: sources[i]!,
-            readings: copies.get(d)!,
-            window: PUBLISH_WINDOW,
-            clientId: `${runId}-pub-${d}`,
-          }),
+          startPublisher({ kind: 'dataset', url: o.mqttUrl, source: sources[i]!, dataset: d, rounds, window: PUBLISH_WINDOW }),
         ),
       );
+      const t0 = performance.now();
+      await Promise.all(publishers.map((p) => p.go()));
       const published = performance.now();
       const committed = () => consumers.reduce((a, c) => a + c.stats.committed, 0);
       await waitFor(() => committed() >= total || consumers.some((c) => c.error !== undefined), `commit of ${total} messages`);

@@ -79,7 +79,7 @@ export function renderMarkdown(r: BenchResults): string {
     lines.push(
       '## Ingest throughput (MQTT → PostgreSQL)',
       '',
-      `${total.toLocaleString('en-US')} messages: UCI Occupancy (${g.datasets['uci-occupancy'].rowsPerCopy.toLocaleString('en-US')} rows) + UCI Air Quality (${g.datasets['uci-air-quality'].rowsPerCopy.toLocaleString('en-US')} rows), each replayed ${g.rounds}× with shifted event times, published with QoS 1 (${'500'} in flight per publisher, one publisher per data set).`,
+      `${total.toLocaleString('en-US')} messages: UCI Occupancy (${g.datasets['uci-occupancy'].rowsPerCopy.toLocaleString('en-US')} rows) + UCI Air Quality (${g.datasets['uci-air-quality'].rowsPerCopy.toLocaleString('en-US')} rows), each replayed ${g.rounds}× with shifted event times, published with QoS 1 (${'500'} in flight per publisher, one publisher process per data set, the same for the pass-through and the consumer).`,
       '',
       '| path | messages/s | ratio of consumer to it |',
       '|---|---:|---:|',

@@ -25,7 +25,7 @@ import { MqttBatchConsumer } from '../../src/ingest/mqtt-consumer';
 import { produceTelemetry, telemetryRecord } from '../../src/simulator/kafka-producer';
 import { measureKafkaClients } from './clients';
 import { startCpuSplit, type CpuSplit } from './cpu';
-import { startPublisher } from './mqtt-publisher';
+import { startPublisher } from '../mqtt-publisher';
 
 /** One measured rate. */
 export interface StreamsBenchRow {
@@ -168,7 +168,7 @@ async function mqttPassThrough(url: string, n: number): Promise<StreamsBenchRow>
   let got = 0;
   sub.on('message', () => got++);
   await sub.subscribeAsync(`${prefix}/+`, { qos: 1 });
-  const publisher = await startPublisher(url, prefix, n);
+  const publisher = await startPublisher({ kind: 'readings', url, prefix, count: n });
   const t0 = performance.now();
   await publisher.go();
   await waitUntil(() => got >= n, 300_000);
@@ -189,7 +189,7 @@ async function mqttToPg(pool: Pool, url: string, n: number): Promise<StreamsBenc
     flushIntervalMs: 50,
   });
   await c.start();
-  const publisher = await startPublisher(url, `sensors/${source}`, n);
+  const publisher = await startPublisher({ kind: 'readings', url, prefix: `sensors/${source}`, count: n });
   const t0 = performance.now();
   await publisher.go();
   await waitUntil(() => c.stats.committed >= n, 300_000);

@@ -260,13 +260,16 @@ export async function resolveRunInterval(input: DataIntervalInput): Promise<Data
 }
 
 /**
- * {@link currentDataInterval} for a pipeline run: an interval that cannot be resolved fails the run with
+ * {@link resolveRunInterval} for a pipeline run: every definition kind, cron and calendar schedules
+ * included (they ask the schedule's own fire times through the `scheduleIntervalAt` activity, so the
+ * worker must register the schedule activities). An interval that cannot be resolved fails the run with
  * a non-retryable `InvalidDataInterval` (retrying cannot fix its input). Call only inside a workflow.
+ * For every other definition kind nothing is scheduled, so histories of earlier runs replay unchanged.
  * @throws ApplicationFailure (non-retryable, type `InvalidDataInterval`).
  */
-export function runDataInterval(input: DataIntervalInput, options: ResolveOptions = {}): DataInterval {
+export async function runDataInterval(input: DataIntervalInput): Promise<DataInterval> {
   try {
-    return currentDataInterval(input, options);
+    return await resolveRunInterval(input);
   } catch (e) {
     if (e instanceof DataIntervalError) throw ApplicationFailure.nonRetryable(e.message, 'InvalidDataInterval');
     throw e;

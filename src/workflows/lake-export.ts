@@ -45,7 +45,7 @@ const HOUR = 3_600_000;
 
 /** Exports each whole hour in [start, end). */
 export async function lakeExport(input: LakeExportInput): Promise<LakeExportResult> {
-  const interval = runDataInterval(input);
+  const interval = await runDataInterval(input);
   const start = Math.floor(new Date(interval.dataIntervalStart).getTime() / HOUR) * HOUR;
   const end = Math.floor(new Date(interval.dataIntervalEnd).getTime() / HOUR) * HOUR;
   const hours: string[] = [];

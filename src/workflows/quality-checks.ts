@@ -48,7 +48,7 @@ export interface QualityChecksResult extends DataInterval {
  * @throws ApplicationFailure (non-retryable) when the data interval cannot be resolved or the rules file is invalid.
  */
 export async function qualityChecks(input: QualityChecksInput = {}): Promise<QualityChecksResult> {
-  const interval = runDataInterval(input);
+  const interval = await runDataInterval(input);
   tagPipelineRun('quality-checks', interval);
   const r = await runQualityChecks({
     start: interval.dataIntervalStart,

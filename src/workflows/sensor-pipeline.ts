@@ -54,7 +54,7 @@ export interface SensorPipelineResult extends DataInterval {
  * @throws ApplicationFailure (non-retryable) when the data interval cannot be resolved.
  */
 export async function sensorPipeline(input: SensorPipelineInput = {}): Promise<SensorPipelineResult> {
-  const interval = runDataInterval(input);
+  const interval = await runDataInterval(input);
   tagPipelineRun('sensor-pipeline', interval);
   const summary = await buildModels({
     select: input.select,
