@@ -4,10 +4,9 @@
  * SIGKILL mid-stream; every record must land exactly once.
  */
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, Connection } from '@temporalio/client';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createKafkaIngestActivities } from '../src/activities/kafka-ingest';
-import { kafkaBrokers, loadSettings, ROOT_DIR } from '../src/config/env';
+import { kafkaBrokers, ROOT_DIR } from '../src/config/env';
 import { MAX_PAYLOAD_BYTES } from '../src/ingest/reading';
 import { createTopic } from '../src/ingest/kafka-client';
 import { encodeTelemetry } from '../src/ingest/telemetry';
@@ -17,10 +16,9 @@ import { configure, pause, resume, status } from '../src/workflows/messages';
 import { kafkaIngestWorkflowId } from '../src/workflows/kafka-ingest';
 import { testPool, uniqueSuffix } from './support/db';
 import { killHard, spawnStreamWorker, waitFor } from './support/processes';
-import { recordHistory, withWorker } from './support/temporal';
+import { recordHistory, withWorker, useTemporalClient } from './support/temporal';
 
 const pool = testPool();
-const settings = loadSettings();
 const brokers = kafkaBrokers();
 const KAFKA_WORKFLOW = path.join(ROOT_DIR, 'src/workflows/kafka-ingest.ts');
 
@@ -36,15 +34,7 @@ afterAll(async () => {
 });
 
 describe('Kafka ingest', () => {
-  let client: Client;
-  let connection: Connection;
-  beforeAll(async () => {
-    connection = await Connection.connect({ address: settings.temporalAddress });
-    client = new Client({ connection });
-  });
-  afterAll(async () => {
-    await connection.close();
-  });
+  const temporal = useTemporalClient();
 
   it('lands 100,000 records over 4 partitions exactly once across 5 worker kills and a member joining', { timeout: 300_000 }, async () => {
     const id = uniqueSuffix();
@@ -58,7 +48,7 @@ describe('Kafka ingest', () => {
     const taskQueue = `test-kafka-${id}`;
     const workers = [await spawnStreamWorker({ TASK_QUEUE: taskQueue }), await spawnStreamWorker({ TASK_QUEUE: taskQueue })];
     const workflowId = kafkaIngestWorkflowId(groupId, topic);
-    const handle = await client.workflow.start('kafkaIngest', {
+    const handle = await temporal().workflow.start('kafkaIngest', {
       workflowId,
       taskQueue,
       args: [{ topic, groupId, source, kind: 'modem', members: 1, batchSize: 2000, runForMs: 30_000 }],

@@ -2,10 +2,9 @@
  * MQTT ingest on the real stack: Mosquitto → consumer activity → PostgreSQL, supervised by the
  * mqttIngest workflow on the Temporal dev server.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, Connection } from '@temporalio/client';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createMqttIngestActivities } from '../src/activities/mqtt-ingest';
-import { loadSettings, mqttUrl } from '../src/config/env';
+import { mqttUrl } from '../src/config/env';
 import { MAX_PAYLOAD_BYTES } from '../src/ingest/reading';
 import { loadSensorFile } from '../src/simulator/sensor-files';
 import { publishRaw, replayReadings } from '../src/simulator/sensor-replay';
@@ -14,25 +13,16 @@ import { configure, pause, resume, status } from '../src/workflows/messages';
 import { testPool, uniqueSuffix } from './support/db';
 import { killHard, spawnCli, waitFor } from './support/processes';
 import { countReadings, waitForSubscription } from './support/ingest';
-import { recordHistory, withWorker } from './support/temporal';
+import { recordHistory, withWorker, useTemporalClient } from './support/temporal';
 
 const pool = testPool();
-const settings = loadSettings();
 
 afterAll(async () => {
   await pool.end();
 });
 
 describe('MQTT ingest', () => {
-  let client: Client;
-  let connection: Connection;
-  beforeAll(async () => {
-    connection = await Connection.connect({ address: settings.temporalAddress });
-    client = new Client({ connection });
-  });
-  afterAll(async () => {
-    await connection.close();
-  });
+  const temporal = useTemporalClient();
 
   it('lands every row of a real file exactly once while the worker process is killed mid-stream', { timeout: 300_000 }, async () => {
     const source = `occ-kill-${uniqueSuffix()}`;
@@ -41,7 +31,7 @@ describe('MQTT ingest', () => {
     const env = { TASK_QUEUE: taskQueue };
     let worker = spawnCli(['worker'], env);
     const workflowId = `ingest-mqtt-${source}`;
-    const handle = await client.workflow.start('mqttIngest', {
+    const handle = await temporal().workflow.start('mqttIngest', {
       workflowId,
       taskQueue,
       args: [{ source, batchSize: 200, flushIntervalMs: 100, runForMs: 20_000 }],

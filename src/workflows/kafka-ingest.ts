@@ -10,7 +10,7 @@ import { continueAsNew, proxyActivities } from '@temporalio/workflow';
 import type { KafkaIngestActivities } from '../activities/kafka-ingest';
 import type { MessageKind } from '../ingest/kinds';
 import type { StreamStatus } from './messages';
-import { STREAM_CONSUMER_ACTIVITY_OPTIONS, superviseStream } from './stream-supervisor';
+import { initialStreamStatus, STREAM_CONSUMER_ACTIVITY_OPTIONS, superviseStream } from './stream-supervisor';
 
 /** Largest transaction in messages. */
 export const KAFKA_MAX_BATCH = 100_000;
@@ -51,22 +51,16 @@ export function kafkaIngestWorkflowId(groupId: string, topic: string): string {
 
 /** Supervises the group members of one (group, topic); never returns on its own. */
 export async function kafkaIngest(input: KafkaIngestInput): Promise<void> {
-  const state: StreamStatus = input.carried ?? {
-    source: input.source ?? input.topic,
-    state: 'running',
-    received: 0,
-    committed: 0,
-    inserted: 0,
-    duplicates: 0,
-    deadLettered: 0,
-    batches: 0,
-    runs: 0,
-    batchSize: input.batchSize ?? 5000,
-    flushIntervalMs: input.flushIntervalMs ?? 500,
-    stream: 'kafka',
-    kind: input.kind ?? 'modem',
-    members: input.members ?? 1,
-  };
+  const state: StreamStatus =
+    input.carried ??
+    initialStreamStatus({
+      source: input.source ?? input.topic,
+      stream: 'kafka',
+      kind: input.kind ?? 'modem',
+      batchSize: input.batchSize ?? 5000,
+      flushIntervalMs: input.flushIntervalMs ?? 500,
+      members: input.members ?? 1,
+    });
   await superviseStream({
     state,
     maxBatchSize: KAFKA_MAX_BATCH,

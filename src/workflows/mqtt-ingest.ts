@@ -10,7 +10,7 @@ import { continueAsNew, proxyActivities } from '@temporalio/workflow';
 import type { MqttIngestActivities } from '../activities/mqtt-ingest';
 import type { MessageKind } from '../ingest/kinds';
 import type { StreamStatus } from './messages';
-import { STREAM_CONSUMER_ACTIVITY_OPTIONS, superviseStream } from './stream-supervisor';
+import { initialStreamStatus, STREAM_CONSUMER_ACTIVITY_OPTIONS, superviseStream } from './stream-supervisor';
 
 export { MAX_RUNS_PER_HISTORY } from './stream-supervisor';
 
@@ -52,22 +52,16 @@ export interface MqttIngestInput {
 
 /** Supervises the MQTT consumer(s) of one source; never returns on its own. */
 export async function mqttIngest(input: MqttIngestInput): Promise<void> {
-  const state: StreamStatus = input.carried ?? {
-    source: input.source,
-    state: 'running',
-    received: 0,
-    committed: 0,
-    inserted: 0,
-    duplicates: 0,
-    deadLettered: 0,
-    batches: 0,
-    runs: 0,
-    batchSize: input.batchSize ?? 1000,
-    flushIntervalMs: input.flushIntervalMs ?? 500,
-    stream: 'mqtt',
-    kind: input.kind ?? 'sensor',
-    members: input.members ?? 1,
-  };
+  const state: StreamStatus =
+    input.carried ??
+    initialStreamStatus({
+      source: input.source,
+      stream: 'mqtt',
+      kind: input.kind ?? 'sensor',
+      batchSize: input.batchSize ?? 1000,
+      flushIntervalMs: input.flushIntervalMs ?? 500,
+      members: input.members ?? 1,
+    });
   // Shared mode is fixed at start: switching a running stream from a plain to a shared subscription
   // would leave the plain session queueing messages nobody reads.
   const shared = (input.members ?? 1) > 1 || input.shareGroup !== undefined;

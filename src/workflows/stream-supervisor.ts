@@ -32,6 +32,33 @@ export const STREAM_CONSUMER_ACTIVITY_OPTIONS = {
 /** Consumer activity runs before continue-as-new even if the server does not suggest it. @default 500 */
 export const MAX_RUNS_PER_HISTORY = 500;
 
+/** The status a new stream starts with: zero counters, `running`, its settings. */
+export function initialStreamStatus(o: {
+  source: string;
+  stream: 'mqtt' | 'kafka';
+  kind: string;
+  batchSize: number;
+  flushIntervalMs: number;
+  members: number;
+}): StreamStatus {
+  return {
+    source: o.source,
+    state: 'running',
+    received: 0,
+    committed: 0,
+    inserted: 0,
+    duplicates: 0,
+    deadLettered: 0,
+    batches: 0,
+    runs: 0,
+    batchSize: o.batchSize,
+    flushIntervalMs: o.flushIntervalMs,
+    stream: o.stream,
+    kind: o.kind,
+    members: o.members,
+  };
+}
+
 /** What a stream workflow plugs into {@link superviseStream}. */
 export interface SupervisorSpec {
   /** Initial (or carried) state. */

@@ -1,12 +1,14 @@
 /**
  * Test helpers for running workflows on the real Temporal dev server: a worker on a unique task queue
- * for the duration of a callback, and history recording for the replay test.
+ * for the duration of a callback, a client shared by a file's tests, and history recording for the
+ * replay test.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { afterAll, beforeAll } from 'vitest';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { loadSettings, ROOT_DIR } from '../../src/config/env';
 
@@ -57,4 +59,25 @@ export async function recordHistory(client: Client, workflowId: string, name: st
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
   fs.mkdirSync(HISTORIES_DIR, { recursive: true });
   fs.writeFileSync(file, historyToJSON(history));
+}
+
+/**
+ * A Temporal client shared by the tests of one file (or `describe` block): connected before them,
+ * closed after. Call at collection time; use the returned getter inside tests.
+ * @throws Error from the getter when used outside the tests (before `beforeAll` ran).
+ */
+export function useTemporalClient(): () => Client {
+  let connection: Connection | undefined;
+  let client: Client | undefined;
+  beforeAll(async () => {
+    connection = await Connection.connect({ address: loadSettings().temporalAddress });
+    client = new Client({ connection });
+  });
+  afterAll(async () => {
+    await connection?.close();
+  });
+  return () => {
+    if (!client) throw new Error('useTemporalClient: the client is only available inside tests');
+    return client;
+  };
 }
