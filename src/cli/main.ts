@@ -1,5 +1,5 @@
 /**
- * `iot-pipelines` command line: stack, worker, pipelines, simulator, schedules, streams, status.
+ * `iot-pipelines` command line: stack, worker, pipelines, simulator, schedules, streams, dead letters, status.
  * Every command reads its addresses from the environment (see src/config/env.ts).
  */
 import { Command, InvalidArgumentError } from 'commander';
@@ -19,6 +19,7 @@ import { runMainJob } from './start';
 import { showStatus } from './status';
 import { registerFleetCommands } from './fleet';
 import { registerStreamCommands } from './streams';
+import { registerDeadLetterCommands } from './dead-letters';
 
 // Worker and SDK logs at WARN and above; pipeline output is printed by the commands themselves.
 Runtime.install({ logger: new DefaultLogger((process.env.LOG_LEVEL as LogLevel | undefined) ?? 'WARN') });
@@ -175,6 +176,7 @@ program
 
 registerFleetCommands(program);
 registerStreamCommands(program);
+registerDeadLetterCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   console.error(`error: ${e instanceof Error ? e.message : String(e)}`);

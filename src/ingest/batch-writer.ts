@@ -8,6 +8,7 @@
  */
 import type { Pool, PoolClient } from '../db/pool';
 import type { DeviceActivity } from './device-activity';
+import type { MessageKind } from './kinds';
 import type { GpsFix } from './gps';
 import type { DeadLetterCode, Reading } from './reading';
 import type { ModemTelemetry } from './telemetry';
@@ -22,6 +23,8 @@ export interface DeadLetter {
   reason: string;
   /** Natural key of the message so a redelivery is not dead-lettered twice. */
   dedupeKey: string;
+  /** What the stream carries, so the letter can be validated again later (`redrive.ts`). */
+  kind?: MessageKind;
 }
 
 /** Input of {@link writeBatch}. */
@@ -280,9 +283,9 @@ export async function insertBatch(client: PoolClient, batch: Batch): Promise<Bat
   const deadLettered = d.length
     ? ((
         await client.query(
-          `INSERT INTO ingest.dead_letters (source, origin, payload, error_code, reason, dedupe_key, batch_id)
-           SELECT s, o::jsonb, p, c, r, k, $7
-             FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[]) AS u(s, o, p, c, r, k)
+          `INSERT INTO ingest.dead_letters (source, origin, payload, error_code, reason, dedupe_key, kind, batch_id)
+           SELECT s, o::jsonb, p, c, r, k, ki, $8
+             FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u(s, o, p, c, r, k, ki)
            ON CONFLICT (dedupe_key) DO NOTHING`,
           [
             d.map((x) => x.source),
@@ -291,6 +294,7 @@ export async function insertBatch(client: PoolClient, batch: Batch): Promise<Bat
             d.map((x) => x.code),
             d.map((x) => x.reason),
             d.map((x) => x.dedupeKey),
+            d.map((x) => x.kind ?? null),
             batchId,
           ],
         )

@@ -70,7 +70,7 @@ export function parseMessages<T extends { payload: Uint8Array }>(
   const out: ParsedMessages = { readings: [], telemetry: [], gpsFixes: [], deadLetters: [] };
   const reject = (m: T, r: Rejection) => {
     const { origin, dedupeKey } = meta(m);
-    out.deadLetters.push({ source, origin, payload: m.payload, code: r.code, reason: r.reason, dedupeKey });
+    out.deadLetters.push({ source, origin, payload: m.payload, code: r.code, reason: r.reason, dedupeKey, kind });
   };
   for (const m of messages) {
     if (kind === 'sensor') {

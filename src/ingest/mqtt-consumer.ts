@@ -306,6 +306,7 @@ export class MqttBatchConsumer {
       code,
       reason,
       dedupeKey: this.dedupeKey(m),
+      kind: this.options.kind ?? 'sensor',
     };
   }
 

@@ -1,0 +1,233 @@
+/**
+ * Dead letters, listed and re-driven (what Kafka Connect's DLQ and Firehose's error prefix leave to the
+ * operator): once the cause is fixed — a device clock that ran ahead, a validation rule that was too
+ * strict — the dead letters are validated again with the current code, and the ones that now pass are
+ * written through the batch writer exactly like live messages (same natural keys, `ON CONFLICT`, device
+ * status, a lineage row in `ingest.batches` with consumer `redrive`). Each re-driven letter keeps its
+ * row, marked with `redriven_at` and `redriven_batch_id`, so nothing is lost and a second re-drive does
+ * not write it again. Letters that still fail stay as they are and are reported with today's reason.
+ *
+ * The message kind comes from the letter (recorded since migration 060), else from the caller, else from
+ * an MQTT origin topic (`sensors/…` sensor, `modems/…` modem, `fleet/…` gps).
+ */
+import type { Pool, PoolClient } from '../db/pool';
+import { insertBatch, withTransaction } from './batch-writer';
+import { isMessageKind, parseMessages, type MessageKind } from './kinds';
+
+/** Which dead letters to take. Filters combine with AND; re-driven letters are never taken again. */
+export interface DeadLetterFilter {
+  ids?: number[];
+  source?: string;
+  /** Error code, e.g. `future_timestamp`, `schema`. */
+  code?: string;
+  /** Letters that arrived at or after this time. */
+  since?: Date;
+}
+
+/** A dead letter as listed. */
+export interface DeadLetterRow {
+  id: number;
+  source: string;
+  kind: MessageKind | null;
+  errorCode: string;
+  reason: string;
+  origin: Record<string, unknown>;
+  payload: Buffer;
+  receivedAt: Date;
+  redrivenAt: Date | null;
+  redrivenBatchId: number | null;
+}
+
+/** Options of {@link redriveDeadLetters}. */
+export interface RedriveOptions extends DeadLetterFilter {
+  /** Kind for letters that carry none and whose origin does not tell. */
+  kind?: MessageKind;
+  /** Most letters taken in one call (oldest first). @default 10000 */
+  limit?: number;
+  /** Validate and count, then roll back: nothing is written or marked. @default false */
+  dryRun?: boolean;
+  /** Clock for the future-timestamp check, epoch ms. @default Date.now() */
+  now?: number;
+}
+
+/** What a re-drive did (or, with `dryRun`, would do). */
+export interface RedriveResult {
+  /** Open letters matching the filter (at most `limit`). */
+  examined: number;
+  /** Letters that now pass validation and were written (or would be). */
+  redriven: number;
+  /** Rows inserted by them (fewer than `redriven` when some records were already present). */
+  inserted: number;
+  /** Letters that still fail, with today's code and reason (at most 50 listed). */
+  stillInvalid: Array<{ id: number; code: string; reason: string }>;
+  stillInvalidCount: number;
+  /** Letters whose kind is unknown: pass `kind`. */
+  unknownKind: number[];
+  /** Lineage rows written, one per (source, kind); empty for a dry run. */
+  batchIds: number[];
+  dryRun: boolean;
+}
+
+/** Most still-invalid letters listed in a {@link RedriveResult}. */
+export const MAX_LISTED_INVALID = 50;
+
+/** A letter's kind from its MQTT origin topic, when the topic says. */
+export function kindFromOrigin(origin: Record<string, unknown>): MessageKind | undefined {
+  const topic = origin.mqttTopic;
+  if (typeof topic !== 'string') return undefined;
+  const prefix = topic.split('/')[0];
+  return prefix === 'sensors' ? 'sensor' : prefix === 'modems' ? 'modem' : prefix === 'fleet' ? 'gps' : undefined;
+}
+
+function where(f: DeadLetterFilter, openOnly: boolean): { sql: string; params: unknown[] } {
+  const clauses: string[] = [];
+  const params: unknown[] = [];
+  const add = (clause: string, value: unknown) => {
+    params.push(value);
+    clauses.push(clause.replace('?', `$${params.length}`));
+  };
+  if (openOnly) clauses.push('redriven_at IS NULL');
+  if (f.ids?.length) add('id = ANY(?::bigint[])', f.ids);
+  if (f.source !== undefined) add('source = ?', f.source);
+  if (f.code !== undefined) add('error_code = ?', f.code);
+  if (f.since !== undefined) add('received_at >= ?', f.since);
+  return { sql: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params };
+}
+
+interface RawRow {
+  id: string;
+  source: string;
+  kind: string | null;
+  error_code: string;
+  reason: string;
+  origin: Record<string, unknown>;
+  payload: Buffer;
+  dedupe_key: string | null;
+  received_at: Date;
+  redriven_at: Date | null;
+  redriven_batch_id: string | null;
+}
+
+const COLUMNS = 'id, source, kind, error_code, reason, origin, payload, dedupe_key, received_at, redriven_at, redriven_batch_id';
+
+function toRow(r: RawRow): DeadLetterRow {
+  return {
+    id: Number(r.id),
+    source: r.source,
+    kind: isMessageKind(r.kind) ? r.kind : null,
+    errorCode: r.error_code,
+    reason: r.reason,
+    origin: r.origin,
+    payload: r.payload,
+    receivedAt: r.received_at,
+    redrivenAt: r.redriven_at,
+    redrivenBatchId: r.redriven_batch_id === null ? null : Number(r.redriven_batch_id),
+  };
+}
+
+/**
+ * Dead letters matching `filter`, newest first.
+ * @param o.includeRedriven also list letters already re-driven. @default false
+ * @param o.limit @default 50
+ */
+export async function listDeadLetters(
+  pool: Pool,
+  filter: DeadLetterFilter = {},
+  o: { includeRedriven?: boolean; limit?: number } = {},
+): Promise<DeadLetterRow[]> {
+  const w = where(filter, !o.includeRedriven);
+  const r = await pool.query<RawRow>(
+    `SELECT ${COLUMNS} FROM ingest.dead_letters ${w.sql} ORDER BY id DESC LIMIT ${o.limit ?? 50}`,
+    w.params,
+  );
+  return r.rows.map(toRow);
+}
+
+/**
+ * Validates the open dead letters matching `o` again and writes those that pass, in ONE transaction
+ * (rows locked with `FOR UPDATE SKIP LOCKED`, so concurrent re-drives never take the same letter).
+ * @throws the database error (the transaction is rolled back; nothing is marked).
+ * @throws Error when `limit` is not a positive integer.
+ */
+export async function redriveDeadLetters(pool: Pool, o: RedriveOptions = {}): Promise<RedriveResult> {
+  const limit = o.limit ?? 10_000;
+  if (!Number.isInteger(limit) || limit <= 0) throw new Error(`limit must be a positive integer, got ${limit}`);
+  const now = o.now ?? Date.now();
+  const dryRun = o.dryRun ?? false;
+  const run = async (client: PoolClient): Promise<RedriveResult> => {
+    const w = where(o, true);
+    const { rows } = await client.query<RawRow>(
+      `SELECT ${COLUMNS} FROM ingest.dead_letters ${w.sql} ORDER BY id LIMIT ${limit} FOR UPDATE SKIP LOCKED`,
+      w.params,
+    );
+    const result: RedriveResult = {
+      examined: rows.length,
+      redriven: 0,
+      inserted: 0,
+      stillInvalid: [],
+      stillInvalidCount: 0,
+      unknownKind: [],
+      batchIds: [],
+      dryRun,
+    };
+    // Group by (source, kind): one parse and one batch each.
+    const groups = new Map<string, { source: string; kind: MessageKind; rows: RawRow[] }>();
+    for (const r of rows) {
+      const kind = (isMessageKind(r.kind) ? r.kind : undefined) ?? o.kind ?? kindFromOrigin(r.origin);
+      if (!kind) {
+        result.unknownKind.push(Number(r.id));
+        continue;
+      }
+      const key = `${r.source}\0${kind}`;
+      const g = groups.get(key) ?? { source: r.source, kind, rows: [] };
+      g.rows.push(r);
+      groups.set(key, g);
+    }
+    for (const g of groups.values()) {
+      const parsed = parseMessages(g.kind, g.source, g.rows, now, (r) => ({
+        origin: r.origin,
+        dedupeKey: r.dedupe_key ?? `dead-letter:${r.id}`,
+      }));
+      const failed = new Map(parsed.deadLetters.map((d) => [d.dedupeKey, d]));
+      const passed: number[] = [];
+      for (const r of g.rows) {
+        const d = failed.get(r.dedupe_key ?? `dead-letter:${r.id}`);
+        if (!d) {
+          passed.push(Number(r.id));
+          continue;
+        }
+        result.stillInvalidCount++;
+        if (result.stillInvalid.length < MAX_LISTED_INVALID) result.stillInvalid.push({ id: Number(r.id), code: d.code, reason: d.reason });
+      }
+      if (!passed.length) continue;
+      const batch = await insertBatch(client, {
+        source: g.source,
+        consumer: 'redrive',
+        readings: parsed.readings,
+        telemetry: parsed.telemetry,
+        gpsFixes: parsed.gpsFixes,
+        deadLetters: [],
+      });
+      await client.query('UPDATE ingest.dead_letters SET redriven_at = now(), redriven_batch_id = $1 WHERE id = ANY($2::bigint[])', [
+        batch.batchId,
+        passed,
+      ]);
+      result.redriven += passed.length;
+      result.inserted += batch.inserted;
+      result.batchIds.push(batch.batchId);
+    }
+    return result;
+  };
+  if (!dryRun) return withTransaction(pool, run);
+  // A dry run does all the work inside a transaction and rolls it back.
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await run(client);
+    // Their lineage rows are rolled back with everything else.
+    return { ...result, batchIds: [] };
+  } finally {
+    await client.query('ROLLBACK').catch(() => undefined);
+    client.release();
+  }
+}
