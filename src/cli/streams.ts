@@ -9,7 +9,7 @@ import { kafkaBrokers, loadSettings } from '../config/env';
 import { searchAttributeKeys, workflowIds } from '../config/names';
 import { createTopic } from '../ingest/kafka-client';
 import { isMessageKind, type MessageKind } from '../ingest/kinds';
-import { produceReadings, produceTelemetry } from '../simulator/kafka-producer';
+import { PRODUCER_COMPRESSIONS, produceReadings, produceTelemetry, type ProducerCompression } from '../simulator/kafka-producer';
 import { DATASET_FILES, loadDataset, type SensorDataset } from '../simulator/sensor-files';
 import { kafkaIngestWorkflowId, type KafkaIngestInput } from '../workflows/kafka-ingest';
 import { pause, resume, status, type StreamStatus } from '../workflows/messages';
@@ -147,19 +147,43 @@ export function registerStreamCommands(program: Command): void {
     .option('--rate <n>', "records per second, or 'max'", 'max')
     .option('--devices <n>', 'modems in the simulated fleet', positiveInt('--devices'), 1000)
     .option('--pad <bytes>', 'pad each telemetry record to this size (e.g. 1024)', positiveInt('--pad'))
-    .action(async (topic: string, o: { dataset?: string; count: number; rate: string; devices: number; pad?: number }) => {
-      const rate = o.rate === 'max' ? 'max' : Number(o.rate);
-      if (rate !== 'max' && !(rate > 0)) throw new InvalidArgumentError(`--rate must be a positive number or 'max', got ${o.rate}.`);
-      const onProgress = (n: number) => process.stdout.write(`\rsent ${n}`);
-      let r;
-      if (o.dataset) {
-        if (!(o.dataset in DATASET_FILES)) throw new InvalidArgumentError(`Unknown data set ${o.dataset}.`);
-        r = await produceReadings({ brokers: kafkaBrokers(), topic, rate, readings: loadDataset(o.dataset as SensorDataset), onProgress });
-      } else {
-        r = await produceTelemetry({ brokers: kafkaBrokers(), topic, count: o.count, rate, devices: o.devices, padTo: o.pad, onProgress });
-      }
-      console.log(`\nSent ${r.sent} records in ${r.elapsedMs} ms (${r.rate}/s).`);
-    });
+    .option('--compression <codec>', `batch compression: ${PRODUCER_COMPRESSIONS.join(', ')}`, 'none')
+    .action(
+      async (topic: string, o: { dataset?: string; count: number; rate: string; devices: number; pad?: number; compression: string }) => {
+        if (!(PRODUCER_COMPRESSIONS as readonly string[]).includes(o.compression))
+          throw new InvalidArgumentError(
+            `--compression must be one of ${PRODUCER_COMPRESSIONS.join(', ')}, got ${JSON.stringify(o.compression)}.`,
+          );
+        const compression = o.compression as ProducerCompression;
+        const rate = o.rate === 'max' ? 'max' : Number(o.rate);
+        if (rate !== 'max' && !(rate > 0)) throw new InvalidArgumentError(`--rate must be a positive number or 'max', got ${o.rate}.`);
+        const onProgress = (n: number) => process.stdout.write(`\rsent ${n}`);
+        let r;
+        if (o.dataset) {
+          if (!(o.dataset in DATASET_FILES)) throw new InvalidArgumentError(`Unknown data set ${o.dataset}.`);
+          r = await produceReadings({
+            brokers: kafkaBrokers(),
+            topic,
+            rate,
+            compression,
+            readings: loadDataset(o.dataset as SensorDataset),
+            onProgress,
+          });
+        } else {
+          r = await produceTelemetry({
+            brokers: kafkaBrokers(),
+            topic,
+            count: o.count,
+            rate,
+            compression,
+            devices: o.devices,
+            padTo: o.pad,
+            onProgress,
+          });
+        }
+        console.log(`\nSent ${r.sent} records in ${r.elapsedMs} ms (${r.rate}/s).`);
+      },
+    );
 
   const streams = program.command('streams').description('Control every stream: mqtt:<source> or kafka:<group>:<topic>.');
   streams

@@ -3,9 +3,14 @@
  * `kafka-consumer.ts`, so another client (e.g. @platformatic/kafka) can be swapped in.
  */
 import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { registerKafkaCodecs } from './kafka-codecs';
 
-/** A kafkajs client for `brokers` with quiet logs (errors surface through the callers). */
+/**
+ * A kafkajs client for `brokers` with quiet logs (errors surface through the callers) that reads
+ * Snappy, LZ4 and Zstandard batches too (`kafka-codecs.ts`).
+ */
 export function createKafka(brokers: string[], clientId: string): Kafka {
+  registerKafkaCodecs();
   return new Kafka({
     clientId,
     brokers,

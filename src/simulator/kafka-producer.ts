@@ -5,7 +5,8 @@
  * records (for malformed-input tests). Records are keyed by device, so one device's records stay in
  * order on one partition.
  */
-import type { Producer } from 'kafkajs';
+// kafkajs is CommonJS; Node cannot list its enum exports for ESM, so they come off the default export.
+import kafkajs, { type CompressionTypes, type Producer } from 'kafkajs';
 import { encodeReading } from '../ingest/reading';
 import { encodeTelemetry, type ModemTelemetry } from '../ingest/telemetry';
 import { createKafka } from '../ingest/kafka-client';
@@ -30,7 +31,20 @@ export interface ProduceOptions {
   onProgress?: (sent: number) => void;
   /** Stop early when this resolves true (checked between sends). */
   shouldStop?: () => boolean;
+  /** Batch compression (`src/ingest/kafka-codecs.ts`). @default 'none' */
+  compression?: ProducerCompression;
 }
+
+/** Compression a producer can write (consumers here also read LZ4 and Zstandard, see kafka-codecs.ts). */
+export const PRODUCER_COMPRESSIONS = ['none', 'gzip', 'snappy'] as const;
+/** One of {@link PRODUCER_COMPRESSIONS}. */
+export type ProducerCompression = (typeof PRODUCER_COMPRESSIONS)[number];
+
+const COMPRESSION_TYPES: Record<ProducerCompression, CompressionTypes> = {
+  none: kafkajs.CompressionTypes.None,
+  gzip: kafkajs.CompressionTypes.GZIP,
+  snappy: kafkajs.CompressionTypes.Snappy,
+};
 
 /** What a producer sent. */
 export interface ProduceResult {
@@ -94,7 +108,7 @@ export async function produceRecords(o: ProduceOptions, next: (i: number) => Kaf
   };
   const send = async (records: KafkaRecord[]) => {
     if (!records.length) return;
-    await producer.send({ topic: o.topic, acks: -1, messages: records });
+    await producer.send({ topic: o.topic, acks: -1, compression: COMPRESSION_TYPES[o.compression ?? 'none'], messages: records });
     sent += records.length;
     o.onProgress?.(sent);
   };
@@ -160,6 +174,11 @@ export async function produceReadings(o: ProduceOptions & { readings: DeviceRead
 }
 
 /** Publishes the given records as they are (no rate limit). */
-export async function produceRaw(brokers: string[], topic: string, records: KafkaRecord[]): Promise<ProduceResult> {
-  return produceRecords({ brokers, topic, inflight: 1 }, (i) => records[i]);
+export async function produceRaw(
+  brokers: string[],
+  topic: string,
+  records: KafkaRecord[],
+  compression: ProducerCompression = 'none',
+): Promise<ProduceResult> {
+  return produceRecords({ brokers, topic, inflight: 1, compression }, (i) => records[i]);
 }
