@@ -41,7 +41,7 @@ export function registerKafkaCodecs(): void {
   if (registered) return;
   const { CompressionCodecs, CompressionTypes } = kafkajs;
   const codecs = CompressionCodecs as Record<number, () => Codec>;
-  codecs[CompressionTypes.Snappy] = SnappyCodec as () => Codec;
+  codecs[CompressionTypes.Snappy] = SnappyCodec;
   codecs[CompressionTypes.LZ4] = () => lz4Codec;
   codecs[CompressionTypes.ZSTD] = () => zstdCodec;
   registered = true;
