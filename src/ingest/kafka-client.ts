@@ -3,17 +3,22 @@
  * `kafka-consumer.ts`, so another client (e.g. @platformatic/kafka) can be swapped in.
  */
 import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { kafkaSecurity, type KafkaSecurity } from '../config/kafka-security';
 import { registerKafkaCodecs } from './kafka-codecs';
 
 /**
  * A kafkajs client for `brokers` with quiet logs (errors surface through the callers) that reads
- * Snappy, LZ4 and Zstandard batches too (`kafka-codecs.ts`).
+ * Snappy, LZ4 and Zstandard batches too (`kafka-codecs.ts`), with TLS and SASL as the environment
+ * says (`src/config/kafka-security.ts`).
+ * @param security @default from the environment
+ * @throws KafkaSecurityConfigError when the security variables are set wrongly.
  */
-export function createKafka(brokers: string[], clientId: string): Kafka {
+export function createKafka(brokers: string[], clientId: string, security: KafkaSecurity = kafkaSecurity()): Kafka {
   registerKafkaCodecs();
   return new Kafka({
     clientId,
     brokers,
+    ...security,
     logLevel: logLevel.NOTHING,
     connectionTimeout: 5_000,
     retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5_000 },

@@ -4,7 +4,8 @@
  * seq) order, keeping their relative timing divided by a speed-up. Gaps between trips (days apart) can be
  * capped with `maxGapMs` so a replay of 16 months does not take months.
  */
-import { Kafka, logLevel, type Producer } from 'kafkajs';
+import type { Producer } from 'kafkajs';
+import { createKafka } from '../ingest/kafka-client';
 import mqtt from 'mqtt';
 import { encodeGpsFix, type GpsFix } from './gps-files';
 
@@ -70,7 +71,7 @@ export async function replayGps(o: GpsReplayOptions): Promise<GpsReplayResult> {
     close = () => client.endAsync();
   } else {
     if (!o.kafkaBrokers?.length) throw new Error('replayGps: kafkaBrokers is required for transport kafka');
-    const kafka = new Kafka({ clientId: `fleet-sim-${o.source}`, brokers: o.kafkaBrokers, logLevel: logLevel.NOTHING });
+    const kafka = createKafka(o.kafkaBrokers, `fleet-sim-${o.source}`);
     const producer: Producer = kafka.producer({ allowAutoTopicCreation: true, idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     const topic = o.kafkaTopic ?? `fleet-${o.source}`;

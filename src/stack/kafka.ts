@@ -1,6 +1,8 @@
 /**
  * Single-node Apache Kafka 4.1.1 in KRaft mode, run from Maven Central jars with the machine's Java.
  * The jars are fetched once with `mvn dependency:copy-dependencies` into `<stackDir>/kafka/libs`.
+ * Listeners on 127.0.0.1: PLAINTEXT on `EMBEDDED_KAFKA_PORT` (9092), the KRaft controller on the next
+ * port, and SASL_PLAINTEXT (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) on `EMBEDDED_KAFKA_SASL_PORT` (9094).
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -14,6 +16,10 @@ export const KAFKA_VERSION = '4.1.1';
 /** Broker port on 127.0.0.1. @default 9092 */
 export const KAFKA_PORT = Number(process.env.EMBEDDED_KAFKA_PORT || 9092);
 const CONTROLLER_PORT = KAFKA_PORT + 1;
+/** Port of the SASL listener (PLAIN and SCRAM-SHA-256/512, no TLS) for clients that authenticate. */
+export const KAFKA_SASL_PORT = Number(process.env.EMBEDDED_KAFKA_SASL_PORT || KAFKA_PORT + 2);
+/** The PLAIN user of the embedded broker's SASL listener (a development credential, like postgres:postgres). */
+export const KAFKA_PLAIN_USER = { username: 'iot', password: 'iot-secret' } as const;
 
 function pom(): string {
   const dep = (artifact: string) =>
@@ -57,10 +63,16 @@ function serverProperties(dataDir: string): string {
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.bootstrap.servers=127.0.0.1:${CONTROLLER_PORT}`,
-    `listeners=PLAINTEXT://127.0.0.1:${KAFKA_PORT},CONTROLLER://127.0.0.1:${CONTROLLER_PORT}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${KAFKA_PORT}`,
+    `listeners=PLAINTEXT://127.0.0.1:${KAFKA_PORT},CONTROLLER://127.0.0.1:${CONTROLLER_PORT},SASL_PLAINTEXT://127.0.0.1:${KAFKA_SASL_PORT}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${KAFKA_PORT},SASL_PLAINTEXT://127.0.0.1:${KAFKA_SASL_PORT}`,
     'controller.listener.names=CONTROLLER',
-    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    'inter.broker.listener.name=PLAINTEXT',
+    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT',
+    // The SASL listener: PLAIN with one development user, SCRAM users added at run time (kafka-configs).
+    'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512',
+    `listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_${KAFKA_PLAIN_USER.username}="${KAFKA_PLAIN_USER.password}";`,
+    'listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+    'listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
     `log.dirs=${dataDir}`,
     'num.partitions=4',
     'offsets.topic.replication.factor=1',
