@@ -17,6 +17,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { mqttSecurity } from '../src/config/mqtt-security';
 import mqtt from 'mqtt';
 import { encodeReading } from '../src/ingest/reading';
 import { loadDataset, type DeviceReading, type SensorDataset } from '../src/simulator/sensor-files';
@@ -86,7 +87,7 @@ async function prepare(job: PublisherJob): Promise<() => Promise<void>> {
       await replayReadings({ url: job.url, source: job.source, readings, window: job.window, clientId: `bench-pub-${job.source}` });
     };
   }
-  const pub = await mqtt.connectAsync(job.url, { clientId: `bench-pub-${process.pid}-${Date.now()}`, clean: true });
+  const pub = await mqtt.connectAsync(job.url, { ...mqttSecurity(), clientId: `bench-pub-${process.pid}-${Date.now()}`, clean: true });
   const start = Date.UTC(2024, 0, 1);
   const payloads = Array.from({ length: job.count }, (_, i) =>
     encodeReading({

@@ -13,6 +13,7 @@ import { createTopic } from '../src/ingest/kafka-client';
 import { KafkaBatchConsumer } from '../src/ingest/kafka-consumer';
 import { KAFKA_PLAIN_USER, KAFKA_SASL_PORT } from '../src/stack/kafka';
 import { testPool, uniqueSuffix } from './support/db';
+import { withEnv } from './support/env';
 import { spawnCli, waitFor } from './support/processes';
 
 const pool = testPool();
@@ -32,20 +33,6 @@ async function cli(args: string[], env: Record<string, string>): Promise<{ code:
   const child = spawnCli(args, env);
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   return { code, output: child.output() };
-}
-
-/** Runs `fn` with `env` applied to this process's environment (the consumer reads its security from it). */
-async function withEnv<T>(env: Record<string, string>, fn: () => Promise<T>): Promise<T> {
-  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, env);
-  try {
-    return await fn();
-  } finally {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
 }
 
 describe.skipIf(process.env.KAFKA_BROKERS !== undefined)('Kafka over SASL (embedded broker)', () => {

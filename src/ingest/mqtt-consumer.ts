@@ -15,6 +15,7 @@
  * touches MQTT.js internals, and the exactly-once tests fail if that stops working.
  */
 import { createHash } from 'node:crypto';
+import { mqttSecurity } from '../config/mqtt-security';
 import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import { isTransientDbError } from '../db/errors';
 import type { Pool } from '../db/pool';
@@ -109,6 +110,7 @@ export class MqttBatchConsumer {
   /** Connects, subscribes with QoS 1 and starts batching. @throws when the broker refuses the connection or subscription. */
   async start(): Promise<void> {
     const client = mqtt.connect(this.options.url, {
+      ...mqttSecurity(),
       clientId: this.options.clientId,
       protocolVersion: 5,
       clean: false,

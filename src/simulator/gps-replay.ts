@@ -6,6 +6,7 @@
  */
 import type { Producer } from 'kafkajs';
 import { createKafka } from '../ingest/kafka-client';
+import { mqttSecurity } from '../config/mqtt-security';
 import mqtt from 'mqtt';
 import { encodeGpsFix, type GpsFix } from './gps-files';
 
@@ -66,7 +67,11 @@ export async function replayGps(o: GpsReplayOptions): Promise<GpsReplayResult> {
   let close: () => Promise<void>;
   if ((o.transport ?? 'mqtt') === 'mqtt') {
     if (!o.mqttUrl) throw new Error('replayGps: mqttUrl is required for transport mqtt');
-    const client = await mqtt.connectAsync(o.mqttUrl, { clientId: `fleet-sim-${o.source}-${process.pid}-${Date.now()}`, clean: true });
+    const client = await mqtt.connectAsync(o.mqttUrl, {
+      ...mqttSecurity(),
+      clientId: `fleet-sim-${o.source}-${process.pid}-${Date.now()}`,
+      clean: true,
+    });
     publish = (f) => client.publishAsync(`fleet/${o.source}/${f.deviceId}`, encodeGpsFix(f, shift), { qos: 1 });
     close = () => client.endAsync();
   } else {

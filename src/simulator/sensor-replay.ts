@@ -2,6 +2,7 @@
  * Device simulator: publishes readings over MQTT (QoS 1) to `sensors/<source>/<device>` keeping their
  * order and relative timing at a chosen speed-up, or as fast as the broker acknowledges.
  */
+import { mqttSecurity } from '../config/mqtt-security';
 import mqtt from 'mqtt';
 import { encodeReading } from '../ingest/reading';
 import type { DeviceReading } from './sensor-files';
@@ -54,7 +55,11 @@ export async function replayReadings(o: ReplayOptions): Promise<ReplayResult> {
   const last = readings[readings.length - 1]!.eventTime;
   const shift = o.shiftToNow ? shiftToNow(last) : 0;
   const qos = o.qos ?? 1;
-  const client = await mqtt.connectAsync(o.url, { clientId: o.clientId ?? `simulator-${o.source}-${process.pid}`, clean: true });
+  const client = await mqtt.connectAsync(o.url, {
+    ...mqttSecurity(),
+    clientId: o.clientId ?? `simulator-${o.source}-${process.pid}`,
+    clean: true,
+  });
   const speedup = o.speedup ?? 'max';
   const inflight = new Set<Promise<unknown>>();
   const limit = o.window ?? 500;
@@ -85,7 +90,7 @@ export async function replayReadings(o: ReplayOptions): Promise<ReplayResult> {
 
 /** Publishes raw payloads (e.g. malformed ones for dead-letter tests) with QoS 1. */
 export async function publishRaw(url: string, messages: Array<{ topic: string; payload: Buffer | string }>): Promise<void> {
-  const client = await mqtt.connectAsync(url, { clientId: `simulator-raw-${process.pid}-${Date.now()}`, clean: true });
+  const client = await mqtt.connectAsync(url, { ...mqttSecurity(), clientId: `simulator-raw-${process.pid}-${Date.now()}`, clean: true });
   try {
     await Promise.all(messages.map((m) => client.publishAsync(m.topic, m.payload, { qos: 1 })));
   } finally {
