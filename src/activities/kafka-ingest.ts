@@ -27,6 +27,8 @@ export interface ConsumeKafkaInput {
   flushIntervalMs?: number;
   /** How long this run lasts, ms (each run rejoins the group, so keep it long). @default 300000 */
   runForMs?: number;
+  /** Where partitions without a stored position start (see `KafkaConsumerOptions.startFrom`). @default 'earliest' */
+  startFrom?: 'earliest' | 'latest';
   /** Return early (with `waitingReason`) after waiting this long for the database, ms. @default 15000 */
   returnWhenWaitingMs?: number;
 }
@@ -56,6 +58,9 @@ export function createKafkaIngestActivities({ pool, kafkaBrokers, deviceSink }: 
       ] as const) {
         if (!NAME.test(v)) throw ApplicationFailure.nonRetryable(`${k} ${JSON.stringify(v)} must match [A-Za-z0-9_.-]+`, 'InvalidInput');
       }
+      if (input.startFrom !== undefined && input.startFrom !== 'earliest' && input.startFrom !== 'latest') {
+        throw ApplicationFailure.nonRetryable(`startFrom ${JSON.stringify(input.startFrom)} must be earliest or latest`, 'InvalidInput');
+      }
       if (input.kind !== undefined && !isMessageKind(input.kind)) {
         throw ApplicationFailure.nonRetryable(`kind ${JSON.stringify(input.kind)} must be sensor, modem or gps`, 'InvalidInput');
       }
@@ -71,6 +76,7 @@ export function createKafkaIngestActivities({ pool, kafkaBrokers, deviceSink }: 
         clientId: `iot-pipelines-${input.groupId}-m${member}`,
         batchSize: input.batchSize,
         flushIntervalMs: input.flushIntervalMs,
+        startFrom: input.startFrom,
         deviceSink,
       });
       const details = (): ConsumerRunStats => ({

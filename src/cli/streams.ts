@@ -64,7 +64,15 @@ export async function startStream(
   client: Client,
   taskQueue: string,
   ref: StreamRef,
-  o: { kind?: MessageKind; members?: number; topic?: string; batchSize?: number; flushIntervalMs?: number; source?: string },
+  o: {
+    kind?: MessageKind;
+    members?: number;
+    topic?: string;
+    batchSize?: number;
+    flushIntervalMs?: number;
+    source?: string;
+    startFrom?: 'earliest' | 'latest';
+  },
 ): Promise<{ workflowId: string; started: boolean }> {
   const workflowId = streamWorkflowId(ref);
   try {
@@ -95,6 +103,7 @@ export async function startStream(
         members: o.members,
         batchSize: o.batchSize,
         flushIntervalMs: o.flushIntervalMs,
+        startFrom: o.startFrom,
       };
       await client.workflow.start('kafkaIngest', {
         workflowId,
@@ -195,14 +204,26 @@ export function registerStreamCommands(program: Command): void {
     .option('--source <name>', 'Kafka: source recorded with rows (default the topic)')
     .option('--batch-size <n>', 'messages per batch', positiveInt('--batch-size'))
     .option('--flush-interval <ms>', 'longest wait before a partial batch is written', positiveInt('--flush-interval'))
+    .option('--from <position>', "Kafka: where partitions without a stored position start, 'earliest' or 'latest' (auto.offset.reset)")
     .action(
       async (
         stream: string,
-        o: { kind?: MessageKind; members?: number; topic?: string; source?: string; batchSize?: number; flushInterval?: number },
+        o: {
+          kind?: MessageKind;
+          members?: number;
+          topic?: string;
+          source?: string;
+          batchSize?: number;
+          flushInterval?: number;
+          from?: string;
+        },
       ) => {
+        const from = o.from;
+        if (from !== undefined && from !== 'earliest' && from !== 'latest')
+          throw new InvalidArgumentError(`--from must be earliest or latest, got ${JSON.stringify(from)}.`);
         const settings = loadSettings();
         const r = await withClient(settings, (c) =>
-          startStream(c, settings.taskQueue, parseStreamRef(stream), { ...o, flushIntervalMs: o.flushInterval }),
+          startStream(c, settings.taskQueue, parseStreamRef(stream), { ...o, flushIntervalMs: o.flushInterval, startFrom: from }),
         );
         console.log(r.started ? `Started ${r.workflowId}.` : `${r.workflowId} is already running.`);
       },

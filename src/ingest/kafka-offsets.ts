@@ -39,3 +39,20 @@ export async function storeOffset(client: PoolClient, group: string, topic: stri
     [group, topic, partition, nextOffset],
   );
 }
+
+/**
+ * Pins the starting position of partitions that have none: `positions` (partition → next offset, e.g.
+ * the high watermarks for "start from latest") are inserted only where no row exists, so a stream that
+ * already consumed keeps its place, and a later restart cannot skip what arrived in between.
+ * @returns the partitions pinned now
+ */
+export async function pinMissingOffsets(pool: Pool, group: string, topic: string, positions: Map<number, number>): Promise<number[]> {
+  if (!positions.size) return [];
+  const r = await pool.query<{ partition: number }>(
+    `INSERT INTO ingest.kafka_offsets (group_id, topic, partition, next_offset)
+     SELECT $1, $2, p, o FROM unnest($3::int[], $4::bigint[]) AS u(p, o)
+     ON CONFLICT DO NOTHING RETURNING partition`,
+    [group, topic, [...positions.keys()], [...positions.values()]],
+  );
+  return r.rows.map((x) => x.partition);
+}

@@ -36,6 +36,11 @@ export interface KafkaIngestInput {
   batchSize?: number;
   /** @default 500 */
   flushIntervalMs?: number;
+  /**
+   * Where partitions the group has no position for start: `earliest`, or `latest` (the end of each
+   * partition when the stream first starts, pinned then). Kafka's `auto.offset.reset`. @default 'earliest'
+   */
+  startFrom?: 'earliest' | 'latest';
   /** How long each member activity run lasts, ms. @default 300000 */
   runForMs?: number;
   /** Consumer runs per workflow history before continue-as-new. @default 500 */
@@ -75,6 +80,7 @@ export async function kafkaIngest(input: KafkaIngestInput): Promise<void> {
         batchSize: s.batchSize,
         flushIntervalMs: s.flushIntervalMs,
         runForMs: input.runForMs,
+        ...(input.startFrom ? { startFrom: input.startFrom } : {}),
       }),
     continueAsNew: (carried) => continueAsNew<typeof kafkaIngest>({ ...input, carried }),
     maxRunsPerHistory: input.maxRunsPerHistory,
