@@ -81,6 +81,7 @@ export class MqttBatchConsumer {
   private sendPacket: SendPacket | undefined;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
+  private followUp: Promise<void> | undefined;
   private stopped = false;
   private fatal: Error | undefined;
   /** No duplicates in the last batch: the next one tries the plain INSERT (see `Batch.assumeNew`). */
@@ -199,7 +200,14 @@ export class MqttBatchConsumer {
 
   /** Writes everything buffered so far, then acknowledges it. Concurrent calls are serialised. */
   flush(): Promise<void> {
-    if (this.flushing) return this.flushing.then(() => (this.buffer.length ? this.flush() : undefined));
+    if (this.flushing) {
+      // One follow-up flush per running one, however many messages ask for it meanwhile.
+      this.followUp ??= this.flushing.then(() => {
+        this.followUp = undefined;
+        return this.buffer.length ? this.flush() : undefined;
+      });
+      return this.followUp;
+    }
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
