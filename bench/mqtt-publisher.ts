@@ -65,16 +65,24 @@ export async function startPublisher(job: PublisherJob): Promise<StartedPublishe
         resolve(l);
       });
     });
-  const first = await next();
-  if (first !== 'ready') throw new Error(`MQTT bench publisher said ${JSON.stringify(first)} instead of ready`);
+  // A publisher that failed or was never started must not outlive the bench.
+  const fail = (e: Error): never => {
+    child.kill('SIGKILL');
+    throw e;
+  };
+  const first = await next().catch(fail);
+  if (first !== 'ready') fail(new Error(`MQTT bench publisher said ${JSON.stringify(first)} instead of ready`));
+  const guard = setTimeout(() => child.kill('SIGKILL'), 10 * 60_000);
+  guard.unref();
   return {
     async go() {
       const done = next();
       child.stdin.write('go\n');
-      const line = await done;
+      const line = await done.catch(fail);
+      clearTimeout(guard);
       const m = /^done (\d+(?:\.\d+)?)$/.exec(line);
-      if (!m) throw new Error(`MQTT bench publisher said ${JSON.stringify(line)}`);
-      return Number(m[1]);
+      if (!m) fail(new Error(`MQTT bench publisher said ${JSON.stringify(line)}`));
+      return Number(m![1]);
     },
   };
 }

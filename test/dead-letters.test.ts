@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { writeBatch } from '../src/ingest/batch-writer';
 import { parseMessages } from '../src/ingest/kinds';
 import { listDeadLetters, redriveDeadLetters } from '../src/ingest/redrive';
+import { encodeReading } from '../src/ingest/reading';
 import { encodeTelemetry } from '../src/ingest/telemetry';
 import { testPool, uniqueSuffix } from './support/db';
 import { spawnCli } from './support/processes';
@@ -138,5 +139,45 @@ describe('dead letters', () => {
       unknownKind: [],
     });
     expect(await count(source)).toBe(1);
+  });
+
+  it('re-drives a letter rejected for its MQTT topic under the source its topic names, and keeps one whose topic names none', async () => {
+    const source = `dl-topic-${uniqueSuffix()}`;
+    const payload = Buffer.from(
+      encodeReading({
+        deviceId: 'room-1',
+        eventTime: Date.UTC(2024, 4, 1),
+        temperature: 21.5,
+        humidity: 40,
+        light: null,
+        co2: null,
+        humidityRatio: null,
+      }),
+    );
+    const letter = (topic: string, n: number) => ({
+      source: 'unknown',
+      origin: { mqttTopic: topic, messageId: n },
+      payload,
+      code: 'topic' as const,
+      reason: `topic ${topic} is not <prefix>/<source>/<device>`,
+      dedupeKey: `test-topic:${source}:${n}`,
+      kind: 'sensor' as const,
+    });
+    await writeBatch(pool, {
+      source: 'unknown',
+      consumer: 'test',
+      readings: [],
+      deadLetters: [letter(`sensors/${source}/room-1`, 1), letter(`garbage-${source}`, 2)],
+    });
+    const r = await redriveDeadLetters(pool, {
+      ids: (await listDeadLetters(pool, { source: 'unknown', code: 'topic' }, { limit: 1000 }))
+        .filter((d) => JSON.stringify(d.origin).includes(source))
+        .map((d) => d.id),
+    });
+    expect(r).toMatchObject({ examined: 2, redriven: 1, inserted: 1, stillInvalidCount: 1 });
+    expect(r.stillInvalid[0]!.reason).toContain(`garbage-${source}`);
+    const rows = await pool.query<{ temperature: number }>('SELECT temperature FROM ingest.sensor_readings WHERE source = $1', [source]);
+    expect(rows.rows).toEqual([{ temperature: 21.5 }]);
+    expect((await pool.query('SELECT 1 FROM ingest.sensor_readings WHERE source = $1', ['unknown'])).rowCount).toBe(0);
   });
 });

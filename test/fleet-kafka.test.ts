@@ -44,7 +44,7 @@ describe('fleet over Kafka', () => {
         const handle = await client.workflow.start('kafkaIngest', {
           workflowId: kafkaIngestWorkflowId(`fleet-${source}`, topic),
           taskQueue,
-          args: [{ topic, groupId: `fleet-${source}`, source, kind: 'gps', runForMs: 5_000 }],
+          args: [{ topic, groupId: `fleet-${source}`, source, kind: 'gps', runForMs: 30_000 }],
         });
         try {
           const count = async () =>

@@ -66,8 +66,10 @@ async function consumeAndCheck(topic: string): Promise<void> {
   const c = new KafkaBatchConsumer(pool, { brokers, groupId: topic, topic, source: topic, kind: 'modem' });
   await c.start();
   try {
-    await waitFor(`${N} records of ${topic}`, () => c.stats.committed >= N || c.lastError !== undefined, 30_000, 100);
-    expect(c.lastError).toBeUndefined();
+    await waitFor(`${N} records of ${topic}`, () => c.stats.committed >= N || c.error !== undefined, 30_000, 100).catch((e: unknown) => {
+      throw new Error(`${String(e)}; committed ${c.stats.committed}; last error: ${c.lastError}`);
+    });
+    expect(c.error).toBeUndefined();
   } finally {
     await c.stop();
   }

@@ -1,13 +1,14 @@
 /**
  * `streams start kafka:<group>:<topic> --from latest` (Kafka's auto.offset.reset=latest) on the real
  * stack: records already in the topic are left alone, records produced after the stream started land,
- * and the starting positions are pinned in PostgreSQL so a restart of the stream skips nothing.
+ * and the starting positions are pinned in PostgreSQL at the first start only: a restart skips nothing,
+ * and a partition added while the stream was down is read from its beginning.
  */
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createKafkaIngestActivities } from '../src/activities/kafka-ingest';
 import { kafkaBrokers, ROOT_DIR } from '../src/config/env';
-import { createTopic } from '../src/ingest/kafka-client';
+import { createTopic, withAdmin } from '../src/ingest/kafka-client';
 import { encodeTelemetry } from '../src/ingest/telemetry';
 import { produceRaw } from '../src/simulator/kafka-producer';
 import { WORKER_TUNING } from '../src/workers/worker';
@@ -74,14 +75,34 @@ describe('Kafka stream starting from latest', () => {
         await produceRaw(brokers, topic, [5, 6, 7].map(record));
         await waitFor('the three new records', async () => (await count()).length >= 3, 30_000);
 
-        // Restart: stop the stream, produce while it is down, start again (still --from latest).
+        // Restart: stop the stream and wait until its consumer has left the group, add a partition and
+        // produce while it is down, start again (still --from latest): nothing is skipped, the new
+        // partition is read from its beginning.
         const handle = client.workflow.getHandle(kafkaIngestWorkflowId(group, topic));
         await handle.terminate('restart');
-        await produceRaw(brokers, topic, [8, 9].map(record));
+        await waitFor(
+          'the consumer to leave the group',
+          () => withAdmin(brokers, async (admin) => (await admin.describeGroups([group])).groups[0]!.members.length === 0),
+          60_000,
+          500,
+        );
+        await withAdmin(brokers, (admin) => admin.createPartitions({ topicPartitions: [{ topic, count: 3 }] }));
+        const later = [8, 9, 10, 11, 12, 13, 14, 15, 16, 17];
+        await produceRaw(
+          brokers,
+          topic,
+          later.map((i) => ({ ...record(i), key: `k-${i}` })),
+        );
         expect(await start()).toContain('Started');
-        await waitFor('the records produced while it was down', async () => (await count()).length >= 5, 30_000);
+        await waitFor('the records produced while it was down', async () => (await count()).length >= 3 + later.length, 30_000);
         await new Promise((r) => setTimeout(r, 2_000));
-        expect(await count()).toEqual([5, 6, 7, 8, 9]);
+        expect(await count()).toEqual([5, 6, 7, ...later]);
+        const positions = await pool.query<{ partition: number; next_offset: string }>(
+          'SELECT partition, next_offset FROM ingest.kafka_offsets WHERE group_id = $1 AND topic = $2 ORDER BY partition',
+          [group, topic],
+        );
+        expect(positions.rows.map((r) => r.partition)).toEqual([0, 1, 2]);
+        expect(Number(positions.rows[2]!.next_offset)).toBeGreaterThan(0);
         await client.workflow.getHandle(kafkaIngestWorkflowId(group, topic)).terminate('test done');
       },
     );

@@ -9,7 +9,7 @@ import type { Pool } from '../db/pool';
 import type { DeviceActivitySink } from '../ingest/device-activity';
 import { KafkaBatchConsumer } from '../ingest/kafka-consumer';
 import { isMessageKind, type MessageKind } from '../ingest/kinds';
-import { runConsumerLoop, type ConsumerRunStats } from './stream-common';
+import { checkSecuritySettings, runConsumerLoop, type ConsumerRunStats } from './stream-common';
 
 /** Input of `consumeKafka`. */
 export interface ConsumeKafkaInput {
@@ -51,6 +51,7 @@ export function createKafkaIngestActivities({ pool, kafkaBrokers, deviceSink }: 
      * fail the attempt (retried with backoff).
      */
     async consumeKafka(input: ConsumeKafkaInput): Promise<ConsumerRunStats> {
+      checkSecuritySettings('kafka');
       for (const [k, v] of [
         ['topic', input.topic],
         ['groupId', input.groupId],

@@ -9,7 +9,7 @@ import type { Pool } from '../db/pool';
 import type { DeviceActivitySink } from '../ingest/device-activity';
 import { isMessageKind, type MessageKind } from '../ingest/kinds';
 import { MqttBatchConsumer, sharedTopic } from '../ingest/mqtt-consumer';
-import { runConsumerLoop, type ConsumerRunStats } from './stream-common';
+import { checkSecuritySettings, runConsumerLoop, type ConsumerRunStats } from './stream-common';
 
 /** Input of `consumeMqtt`. */
 export interface ConsumeMqttInput {
@@ -61,6 +61,7 @@ export function createMqttIngestActivities({ pool, mqttUrl, deviceSink }: MqttIn
      * permanent database error fails the attempt (retried with backoff by the workflow's policy).
      */
     async consumeMqtt(input: ConsumeMqttInput): Promise<ConsumeMqttStats> {
+      checkSecuritySettings('mqtt');
       if (!/^[A-Za-z0-9_.-]+$/.test(input.source)) {
         throw ApplicationFailure.nonRetryable(`source ${JSON.stringify(input.source)} must match [A-Za-z0-9_.-]+`, 'InvalidInput');
       }

@@ -4,6 +4,9 @@
  * consumer has been waiting (e.g. PostgreSQL down) so the supervising workflow can say why.
  */
 import { Context, heartbeat } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { kafkaSecurity, KafkaSecurityConfigError } from '../config/kafka-security';
+import { mqttSecurity, MqttSecurityConfigError } from '../config/mqtt-security';
 
 /** Stats of one consumer activity run; also its heartbeat details while it runs. */
 export interface ConsumerRunStats {
@@ -68,4 +71,20 @@ export async function runConsumerLoop(o: RunLoopOptions): Promise<'elapsed' | 'c
     };
     ctx.cancellationSignal.addEventListener('abort', onAbort);
   });
+}
+
+/**
+ * Checks the broker security settings of the environment before a consumer starts: a mistake there
+ * (unknown SASL mechanism, missing password, unreadable CA file) cannot be fixed by retrying.
+ * @throws ApplicationFailure (non-retryable, type `InvalidConfiguration`) naming the variable.
+ */
+export function checkSecuritySettings(broker: 'kafka' | 'mqtt'): void {
+  try {
+    if (broker === 'kafka') kafkaSecurity();
+    else mqttSecurity();
+  } catch (e) {
+    if (e instanceof KafkaSecurityConfigError || e instanceof MqttSecurityConfigError)
+      throw ApplicationFailure.nonRetryable(e.message, 'InvalidConfiguration');
+    throw e;
+  }
 }

@@ -7,6 +7,7 @@ import { databaseUrl, loadSettings } from '../config/env';
 import { createPool } from '../db/pool';
 import { isMessageKind, MESSAGE_KINDS } from '../ingest/kinds';
 import { listDeadLetters, redriveDeadLetters, type DeadLetterFilter, type RedriveResult } from '../ingest/redrive';
+import { positiveInt } from './args';
 
 /** Longest payload excerpt printed by `list`, characters. */
 const PAYLOAD_PREVIEW = 80;
@@ -31,14 +32,6 @@ function toFilter(o: FilterFlags): DeadLetterFilter {
       throw new InvalidArgumentError(`--since must be an ISO 8601 time like 2024-05-01T12:00:00Z, got ${JSON.stringify(o.since)}.`);
   }
   return { ids: ids.length ? ids : undefined, source: o.source, code: o.code, since };
-}
-
-function positiveInt(name: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer, got ${JSON.stringify(v)}.`);
-    return n;
-  };
 }
 
 /** Printable excerpt of a payload: UTF-8 (invalid bytes replaced), control characters escaped. */

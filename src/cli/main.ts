@@ -20,20 +20,13 @@ import { showStatus } from './status';
 import { registerFleetCommands } from './fleet';
 import { registerStreamCommands } from './streams';
 import { registerDeadLetterCommands } from './dead-letters';
+import { positiveInt } from './args';
 
 // Worker and SDK logs at WARN and above; pipeline output is printed by the commands themselves.
 Runtime.install({ logger: new DefaultLogger((process.env.LOG_LEVEL as LogLevel | undefined) ?? 'WARN') });
 
 const program = new Command();
 program.name('iot-pipelines').description('Durable IoT and data pipelines on Temporal.').showHelpAfterError();
-
-function positiveInt(name: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer, got ${JSON.stringify(v)}.`);
-    return n;
-  };
-}
 
 /** Resolves on SIGINT/SIGTERM. */
 function untilSignal(): Promise<string> {

@@ -21,6 +21,7 @@ import { parse as parseYaml } from 'yaml';
 import { databaseUrl, loadSettings, ROOT_DIR } from '../config/env';
 import { createPool } from '../db/pool';
 import { buildManifest, compileNode, loadProject, planRun, runModels, writeManifest, type RunCommand } from '../modelrunner/index';
+import { positiveInt } from './args';
 
 interface CommonOptions {
   select?: string[];
@@ -34,12 +35,6 @@ interface RunOptions extends CommonOptions {
   threads: number;
   fullRefresh?: boolean;
   resume?: boolean;
-}
-
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`--threads must be a positive integer, got ${JSON.stringify(v)}.`);
-  return n;
 }
 
 /**
@@ -117,7 +112,7 @@ export function registerModelCommands(program: Command): Command {
   ];
   for (const [which, description] of runnable) {
     addSelection(models.command(which).description(description))
-      .option('--threads <n>', 'nodes run at once', positiveInt, 4)
+      .option('--threads <n>', 'nodes run at once', positiveInt('--threads'), 4)
       .option('--full-refresh', 'rebuild incremental models from scratch')
       .option('--resume', 'run only what failed or was skipped in the previous run_results.json')
       .action((o: RunOptions) => runCommand(which, o));

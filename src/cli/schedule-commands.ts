@@ -12,18 +12,13 @@ import { backfillSchedule, DEFAULT_BACKFILL_CONCURRENCY } from '../schedules/bac
 import { OVERLAP_POLICIES, type OverlapPolicy } from '../schedules/schema';
 import { withClient } from './client';
 import { applySchedules, describeSchedule, formatScheduleList, listSchedules, SCHEDULES_DIR } from './schedules';
+import { positiveInt } from './args';
 
 function overlapOption(v: string): OverlapPolicy {
   const p = v.toLowerCase().replace(/-/g, '_') as OverlapPolicy;
   if (!OVERLAP_POLICIES.includes(p))
     throw new InvalidArgumentError(`overlap must be one of ${OVERLAP_POLICIES.join(', ')}, got ${JSON.stringify(v)}.`);
   return p;
-}
-
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`must be a positive integer, got ${JSON.stringify(v)}.`);
-  return n;
 }
 
 /** Adds the `schedules` command group to `program`. */
@@ -51,7 +46,7 @@ export function registerScheduleCommands(program: Command): void {
     .requiredOption('--from <date>', 'start of the first interval, e.g. 2023-01-01 or 2023-01-01T06:00:00Z')
     .requiredOption('--to <date>', 'end of the last interval (exclusive), e.g. 2023-01-31')
     .option('--overlap <policy>', `${OVERLAP_POLICIES.join(' | ')}`, overlapOption, 'allow_all' as OverlapPolicy)
-    .option('--concurrency <n>', 'runs at once (incremental schedules: 1)', positiveInt, DEFAULT_BACKFILL_CONCURRENCY)
+    .option('--concurrency <n>', 'runs at once (incremental schedules: 1)', positiveInt('--concurrency'), DEFAULT_BACKFILL_CONCURRENCY)
     .option('--dry-run', 'print the runs only', false)
     .action(async (id: string, o: { from: string; to: string; overlap: OverlapPolicy; concurrency: number; dryRun: boolean }) => {
       const r = await withClient(loadSettings(), (c) => backfillSchedule(c, id, { ...o, log: (l) => console.log(l) }));

@@ -15,6 +15,7 @@ import { kafkaIngestWorkflowId, type KafkaIngestInput } from '../workflows/kafka
 import { pause, resume, status, type StreamStatus } from '../workflows/messages';
 import type { MqttIngestInput } from '../workflows/mqtt-ingest';
 import { withClient } from './client';
+import { positiveInt } from './args';
 
 /** A stream reference parsed from `mqtt:<source>` or `kafka:<group>:<topic>`. */
 export type StreamRef = { stream: 'mqtt'; source: string } | { stream: 'kafka'; groupId: string; topic: string };
@@ -122,14 +123,6 @@ export async function startStream(
   }
 }
 
-function positiveInt(name: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive integer, got ${JSON.stringify(v)}.`);
-    return n;
-  };
-}
-
 function kindArg(v: string): MessageKind {
   if (!isMessageKind(v)) throw new InvalidArgumentError(`--kind must be sensor, modem or gps, got ${JSON.stringify(v)}.`);
   return v;
@@ -221,6 +214,8 @@ export function registerStreamCommands(program: Command): void {
         const from = o.from;
         if (from !== undefined && from !== 'earliest' && from !== 'latest')
           throw new InvalidArgumentError(`--from must be earliest or latest, got ${JSON.stringify(from)}.`);
+        if (from !== undefined && stream.startsWith('mqtt:'))
+          throw new InvalidArgumentError('--from is for Kafka streams: an MQTT session receives what the broker queued for it.');
         const settings = loadSettings();
         const r = await withClient(settings, (c) =>
           startStream(c, settings.taskQueue, parseStreamRef(stream), { ...o, flushIntervalMs: o.flushInterval, startFrom: from }),

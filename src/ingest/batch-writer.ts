@@ -2,7 +2,8 @@
  * Writes one batch of records and dead letters to PostgreSQL in ONE transaction, idempotently:
  * sensor readings are keyed by (source, device_id, event_time), modem telemetry by (source, device_id,
  * interface, event_time), GPS fixes by (source, device_id, seq), dead letters by a dedupe key, all with
- * `ON CONFLICT DO NOTHING`, so a redelivered batch changes nothing. The latest status per device is
+ * `ON CONFLICT DO NOTHING` (record rows first try a plain INSERT in a savepoint when the caller expects
+ * no duplicates, see `Batch.assumeNew`), so a redelivered batch changes nothing. The latest status per device is
  * upserted in the same transaction (a newer event time wins; older, out-of-order records never
  * overwrite it). The caller acknowledges the messages to the broker only after this resolves.
  */

@@ -16,7 +16,7 @@ import { insertBatch, withTransaction, type BatchResult } from './batch-writer';
 import type { DeviceActivitySink } from './device-activity';
 import { subscriptionRoundRobinAssigner } from './kafka-assigner';
 import { createKafka, highWatermarks } from './kafka-client';
-import { lockOffset, pinMissingOffsets, storedOffsets, storeOffset } from './kafka-offsets';
+import { lockOffset, pinStartOffsets, storedOffsets, storeOffset } from './kafka-offsets';
 import { parseMessages, type MessageKind } from './kinds';
 import { RateWindow } from './rate';
 
@@ -50,10 +50,11 @@ export interface KafkaConsumerOptions {
   /** Partitions processed in parallel by this member. @default 4 */
   partitionsConsumedConcurrently?: number;
   /**
-   * Where a partition with no stored position starts (Kafka's `auto.offset.reset`): `earliest`, or
-   * `latest` = the end of the partition when the stream first starts, pinned in PostgreSQL then, so
-   * later restarts never skip what arrived in between. Partitions added to the topic later start at
-   * their beginning. @default 'earliest'
+   * Where a stream that has never consumed starts (Kafka's `auto.offset.reset`): `earliest`, or
+   * `latest` = the end of every partition at the stream's first start, pinned in PostgreSQL then
+   * (`pinStartOffsets`), so later restarts never skip what arrived in between. Partitions added to the
+   * topic later start at their beginning. With `latest`, starting needs the topic to exist and
+   * PostgreSQL to answer (else `start` throws and the activity is retried). @default 'earliest'
    */
   startFrom?: 'earliest' | 'latest';
   /** Group session timeout, ms: a dead member's partitions move after this. @default 10000 */
@@ -126,7 +127,7 @@ export class KafkaBatchConsumer implements StreamConsumer {
     await consumer.connect();
     await this.admin.connect();
     if (this.o.startFrom === 'latest') {
-      await pinMissingOffsets(this.pool, this.o.groupId, this.o.topic, await highWatermarks(this.admin, this.o.topic));
+      await pinStartOffsets(this.pool, this.o.groupId, this.o.topic, await highWatermarks(this.admin, this.o.topic));
     }
     await consumer.subscribe({ topics: [this.o.topic], fromBeginning: true });
     await consumer.run({

@@ -41,16 +41,19 @@ export async function storeOffset(client: PoolClient, group: string, topic: stri
 }
 
 /**
- * Pins the starting position of partitions that have none: `positions` (partition → next offset, e.g.
- * the high watermarks for "start from latest") are inserted only where no row exists, so a stream that
- * already consumed keeps its place, and a later restart cannot skip what arrived in between.
- * @returns the partitions pinned now
+ * Pins where a stream that has never consumed starts: when (group, topic) has no stored position at all,
+ * `positions` (partition → next offset, e.g. the high watermarks for "start from latest") are stored.
+ * Once any position exists nothing is pinned again, so partitions added to the topic later start at
+ * their beginning instead of being skipped, and a restart never skips what arrived in between.
+ * Concurrent callers are harmless (`ON CONFLICT DO NOTHING`: the first position per partition stays).
+ * @returns the partitions pinned now (empty when the stream had started before)
  */
-export async function pinMissingOffsets(pool: Pool, group: string, topic: string, positions: Map<number, number>): Promise<number[]> {
+export async function pinStartOffsets(pool: Pool, group: string, topic: string, positions: Map<number, number>): Promise<number[]> {
   if (!positions.size) return [];
   const r = await pool.query<{ partition: number }>(
     `INSERT INTO ingest.kafka_offsets (group_id, topic, partition, next_offset)
      SELECT $1, $2, p, o FROM unnest($3::int[], $4::bigint[]) AS u(p, o)
+      WHERE NOT EXISTS (SELECT 1 FROM ingest.kafka_offsets WHERE group_id = $1 AND topic = $2)
      ON CONFLICT DO NOTHING RETURNING partition`,
     [group, topic, [...positions.keys()], [...positions.values()]],
   );

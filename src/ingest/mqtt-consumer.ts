@@ -202,10 +202,12 @@ export class MqttBatchConsumer {
   flush(): Promise<void> {
     if (this.flushing) {
       // One follow-up flush per running one, however many messages ask for it meanwhile.
-      this.followUp ??= this.flushing.then(() => {
-        this.followUp = undefined;
-        return this.buffer.length ? this.flush() : undefined;
-      });
+      this.followUp ??= this.flushing
+        .catch(() => undefined)
+        .then(() => {
+          this.followUp = undefined;
+          return this.buffer.length ? this.flush() : undefined;
+        });
       return this.followUp;
     }
     if (this.timer) {

@@ -13,6 +13,7 @@
 import type { Pool, PoolClient } from '../db/pool';
 import { insertBatch, withTransaction } from './batch-writer';
 import { isMessageKind, parseMessages, type MessageKind } from './kinds';
+import { sourceFromTopic } from './mqtt-consumer';
 
 /** Which dead letters to take. Filters combine with AND; re-driven letters are never taken again. */
 export interface DeadLetterFilter {
@@ -173,6 +174,21 @@ export async function redriveDeadLetters(pool: Pool, o: RedriveOptions = {}): Pr
     // Group by (source, kind): one parse and one batch each.
     const groups = new Map<string, { source: string; kind: MessageKind; rows: RawRow[] }>();
     for (const r of rows) {
+      if (r.error_code === 'topic') {
+        // Rejected for its MQTT topic, not its payload: its source comes from the topic again.
+        const source = typeof r.origin.mqttTopic === 'string' ? sourceFromTopic(r.origin.mqttTopic) : undefined;
+        if (!source) {
+          result.stillInvalidCount++;
+          if (result.stillInvalid.length < MAX_LISTED_INVALID)
+            result.stillInvalid.push({
+              id: Number(r.id),
+              code: 'topic',
+              reason: `topic ${String(r.origin.mqttTopic)} is still not <prefix>/<source>/<device>`,
+            });
+          continue;
+        }
+        r.source = source;
+      }
       const kind = (isMessageKind(r.kind) ? r.kind : undefined) ?? o.kind ?? kindFromOrigin(r.origin);
       if (!kind) {
         result.unknownKind.push(Number(r.id));
