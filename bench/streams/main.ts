@@ -240,7 +240,9 @@ export async function runStreamsBench(o: { records?: number; mqttMessages?: numb
         (k.cpu.postgres !== undefined && k.cpu.kafka !== undefined
           ? `: even with every CPU busy all the time this work caps the path at ${Math.round(
               (os.availableParallelism() * n * 1000) / (k.cpu.node + k.cpu.postgres + k.cpu.kafka),
-            )} records/s here.`
+            )} records/s here, and the consumer's own process (one JavaScript thread doing most of it) at about ${Math.round(
+              (n * 1000) / k.cpu.node,
+            )}.`
           : '.')
       : '';
     const markdown = [
