@@ -7,15 +7,10 @@ import { Context, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { kafkaSecurity, KafkaSecurityConfigError } from '../config/kafka-security';
 import { mqttSecurity, MqttSecurityConfigError } from '../config/mqtt-security';
+import type { StreamCounters } from '../ingest/kafka-consumer';
 
 /** Stats of one consumer activity run; also its heartbeat details while it runs. */
-export interface ConsumerRunStats {
-  received: number;
-  committed: number;
-  inserted: number;
-  duplicates: number;
-  deadLettered: number;
-  batches: number;
+export interface ConsumerRunStats extends StreamCounters {
   /** Committed messages per second over the last minute (or the run, when shorter). */
   ratePerSecond?: number;
   /** Why the consumer waits (e.g. database down), if it does. */

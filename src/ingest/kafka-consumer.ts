@@ -20,9 +20,19 @@ import { lockOffset, pinStartOffsets, storedOffsets, storeOffset } from './kafka
 import { parseMessages, type MessageKind } from './kinds';
 import { RateWindow } from './rate';
 
+/** Message counters of a stream: of one consumer, one activity run, or a workflow's whole life. */
+export interface StreamCounters {
+  received: number;
+  committed: number;
+  inserted: number;
+  duplicates: number;
+  deadLettered: number;
+  batches: number;
+}
+
 /** What every stream consumer exposes to its activity (MQTT and Kafka). */
 export interface StreamConsumer {
-  readonly stats: { received: number; committed: number; inserted: number; duplicates: number; deadLettered: number; batches: number };
+  readonly stats: StreamCounters;
   readonly rate: RateWindow;
   waitingReason: string | undefined;
   waitingSince: number | undefined;

@@ -3,19 +3,14 @@
  * name is its wire name.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { StreamCounters } from '../ingest/kafka-consumer';
 
 /** Stream state reported by the `status` query. */
-export interface StreamStatus {
+export interface StreamStatus extends StreamCounters {
   source: string;
   /** `pausing`: pause requested, the consumer is committing what it holds and stopping. */
   state: 'running' | 'pausing' | 'paused';
-  /** Totals over the workflow's whole life (carried across continue-as-new). */
-  received: number;
-  committed: number;
-  inserted: number;
-  duplicates: number;
-  deadLettered: number;
-  batches: number;
+  // The counters are totals over the workflow's whole life (carried across continue-as-new).
   /** Consumer activity runs completed. */
   runs: number;
   batchSize: number;
