@@ -81,6 +81,15 @@ interface Msg {
   key: Buffer | null;
 }
 
+/**
+ * The write queue of one partition: batches are written in order, one at a time. Queued work carries
+ * the epoch it was queued in and is dropped once the epoch moves on (a failure or a rebalance).
+ */
+interface Lane {
+  tail: Promise<void>;
+  epoch: number;
+}
+
 /** See the module comment. */
 export class KafkaBatchConsumer implements StreamConsumer {
   readonly stats = { received: 0, committed: 0, inserted: 0, duplicates: 0, deadLettered: 0, batches: 0 };
@@ -96,6 +105,8 @@ export class KafkaBatchConsumer implements StreamConsumer {
   private admin: Admin | undefined;
   private fatal: Error | undefined;
   private stopping = false;
+  /** Write queue per partition (see {@link onBatch}). */
+  private readonly lanes = new Map<number, Lane>();
   /** No duplicates in the last batch: the next one tries the plain INSERT (see `Batch.assumeNew`). */
   private assumeNew = true;
 
@@ -127,6 +138,8 @@ export class KafkaBatchConsumer implements StreamConsumer {
     this.consumer = consumer;
     this.admin = kafka.admin();
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      // A new generation reads from Kafka's committed copy of the positions: batches queued before it are dropped.
+      for (const lane of this.lanes.values()) lane.epoch++;
       const parts = (e.payload.memberAssignment[this.o.topic] ?? []).slice().sort((a, b) => a - b);
       this.assigned = parts;
       void this.seekToStored(parts);
@@ -162,24 +175,70 @@ export class KafkaBatchConsumer implements StreamConsumer {
     }
   }
 
+  /** The lane of `partition` (created on first use). */
+  private lane(partition: number): Lane {
+    let lane = this.lanes.get(partition);
+    if (!lane) this.lanes.set(partition, (lane = { tail: Promise.resolve(), epoch: 0 }));
+    return lane;
+  }
+
+  /**
+   * Takes a fetched batch: queues it on its partition's lane and returns once the partition's previous
+   * batch is written, so kafkajs fetches the next batch while this one's transactions run (kafkajs
+   * fetches again only when every batch of a fetch has returned). The fetch position is resolved at
+   * once; it is only where kafkajs reads next: nothing is committed by kafkajs (`autoCommit: false`),
+   * and the position stored in PostgreSQL stays the truth (`writeFetched` seeks back on a failure,
+   * a rebalance restarts from Kafka's committed copy, at or below it).
+   */
   // kafkajs hands these over as closures, not methods: destructuring them is safe.
   // eslint-disable-next-line @typescript-eslint/unbound-method
-  private async onBatch({ batch, heartbeat, resolveOffset, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    const size = this.o.batchSize ?? 5000;
+  private async onBatch({ batch, heartbeat, resolveOffset, isStale }: EachBatchPayload): Promise<void> {
+    if (this.fatal) throw this.fatal;
     const all = batch.messages as Msg[];
+    if (!all.length || isStale() || this.stopping) return;
     this.stats.received += all.length;
+    const lane = this.lane(batch.partition);
+    const previous = lane.tail;
+    const epoch = lane.epoch;
+    resolveOffset(all[all.length - 1]!.offset);
+    lane.tail = previous.then(() => this.writeFetched(batch.topic, batch.partition, all, epoch, heartbeat));
+    // Back-pressure: per partition, one batch is written while the next one waits.
+    await previous;
+  }
+
+  /**
+   * Writes one fetched batch of a partition in transactions of up to `batchSize` messages, then copies
+   * each committed position to Kafka. Never rejects: on any failure (database, rebalance, broker) it
+   * drops what its lane has queued (the lane's epoch moves on) and seeks the partition back to the first
+   * message not written, so kafkajs reads it again; messages written meanwhile by another member are
+   * skipped inside the transaction. Stopping ends it quietly (a restart seeks to the stored positions).
+   */
+  private async writeFetched(topic: string, partition: number, all: Msg[], epoch: number, heartbeat: () => Promise<void>): Promise<void> {
+    const lane = this.lane(partition);
+    const size = this.o.batchSize ?? 5000;
     for (let i = 0; i < all.length; i += size) {
-      if (!isRunning() || isStale() || this.stopping) return;
+      if (lane.epoch !== epoch || this.stopping) return;
       const chunk = all.slice(i, i + size);
-      const last = chunk[chunk.length - 1]!;
-      await this.commitChunk(batch.partition, chunk, heartbeat);
-      resolveOffset(last.offset);
-      const next = String(Number(last.offset) + 1);
-      await this.consumer?.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]).catch((e: unknown) => {
-        // The stored position in PostgreSQL is the truth; Kafka's copy catches up with the next batch.
-        this.lastError = `kafka commit: ${(e as Error).message}`;
-      });
-      await heartbeat();
+      const first = chunk[0]!.offset;
+      try {
+        await this.commitChunk(partition, chunk, heartbeat);
+        const next = String(Number(chunk[chunk.length - 1]!.offset) + 1);
+        await this.consumer?.commitOffsets([{ topic, partition, offset: next }]).catch((e: unknown) => {
+          // The stored position in PostgreSQL is the truth; Kafka's copy catches up with the next batch.
+          this.lastError = `kafka commit: ${(e as Error).message}`;
+        });
+        await heartbeat();
+      } catch (e) {
+        if (this.stopping || lane.epoch !== epoch) return;
+        lane.epoch++;
+        this.lastError ??= `partition ${partition}: ${(e as Error).message}`;
+        try {
+          this.consumer?.seek({ topic, partition, offset: first });
+        } catch {
+          // Not running any more: a restart seeks to the stored positions.
+        }
+        return;
+      }
     }
   }
 
