@@ -161,6 +161,8 @@ describe('Kafka ingest', () => {
       ['invalid_utf8', Buffer.from([0x7b, 0xff, 0xfe, 0x7d])],
       ['non_finite', valid(0).replace('"memoryusage":50', '"memoryusage":Infinity')],
       ['future_timestamp', JSON.stringify({ ...good, event_time: '2999-01-01T00:00:00Z' })],
+      // PostgreSQL text cannot store U+0000: written, it would fail the whole batch.
+      ['schema', JSON.stringify({ ...good, model: 'RUT\u0000955' })],
     ];
     // Valid records around the bad ones, one of them out of order (older event time, sent last).
     const records = [
@@ -219,6 +221,7 @@ describe('Kafka ingest', () => {
         }
         expect(dl.rows.find((r) => r.error_code === 'schema' && r.reason.startsWith('cpuusage'))).toBeDefined();
         expect(dl.rows.find((r) => r.error_code === 'schema' && r.reason.startsWith('deviceid'))).toBeDefined();
+        expect(dl.rows.find((r) => r.reason.startsWith('model: contains U+0000'))).toBeDefined();
         const gdl = await pool.query<{ error_code: string }>('SELECT error_code FROM ingest.dead_letters WHERE source = $1', [gpsSource]);
         expect(gdl.rows.map((r) => r.error_code).sort()).toEqual(gpsBad.map(([code]) => code).sort());
         // Latest status: the newest event time wins, the older record sent last does not overwrite it.

@@ -93,6 +93,8 @@ describe('MQTT ingest', () => {
       ['invalid_utf8', Buffer.from([0x7b, 0xff, 0xfe, 0x7d])],
       ['non_finite', '{"device_id":"dev-1","ts":"2015-02-04T12:00:00Z","temperature":NaN}'],
       ['future_timestamp', JSON.stringify({ device_id: 'dev-1', ts: '2999-01-01T00:00:00Z', temperature: 20 })],
+      // PostgreSQL text cannot store U+0000: written, it would fail the whole batch.
+      ['schema', JSON.stringify({ device_id: 'dev\u00001', ts: '2015-02-04T12:05:00Z', temperature: 20 })],
     ];
     const messages = [
       { topic, payload: valid(0) },
@@ -126,6 +128,7 @@ describe('MQTT ingest', () => {
         }
         expect(dl.rows.find((r) => r.error_code === 'schema' && r.reason.startsWith('temperature'))).toBeDefined();
         expect(dl.rows.find((r) => r.error_code === 'schema' && r.reason.startsWith('device_id'))).toBeDefined();
+        expect(dl.rows.find((r) => r.reason.startsWith('device_id: contains U+0000'))).toBeDefined();
 
         // Control: pause stops consumption, configure changes the batch size, resume restarts.
         await handle.signal(pause, 'maintenance');

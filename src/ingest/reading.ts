@@ -60,7 +60,8 @@ export interface Rejection {
 
 /**
  * The checks every message kind shares, in order: size (`oversized`), UTF-8 (`invalid_utf8`), JSON
- * (`non_finite` for bare NaN/Infinity tokens, otherwise `not_json`).
+ * (`non_finite` for bare NaN/Infinity tokens, otherwise `not_json`), then no U+0000 in any string
+ * (`schema`: PostgreSQL text cannot store it, and one such value would fail its whole batch).
  * @returns the parsed JSON value, or the rejection
  */
 export function decodeJsonPayload(payload: Uint8Array): { ok: true; json: unknown } | Rejection {
@@ -73,8 +74,9 @@ export function decodeJsonPayload(payload: Uint8Array): { ok: true; json: unknow
   } catch {
     return { ok: false, code: 'invalid_utf8', reason: 'payload is not valid UTF-8' };
   }
+  let json: unknown;
   try {
-    return { ok: true, json: JSON.parse(text) };
+    json = JSON.parse(text);
   } catch (e) {
     if (NON_FINITE.test(text)) {
       return {
@@ -85,6 +87,29 @@ export function decodeJsonPayload(payload: Uint8Array): { ok: true; json: unknow
     }
     return { ok: false, code: 'not_json', reason: `payload is not JSON: ${(e as Error).message}` };
   }
+  // JSON can only carry U+0000 as the escape `\u0000`: look for the value only when the text has one.
+  const nul = text.includes('\\u0000') ? findNul(json, '') : undefined;
+  if (nul !== undefined) {
+    return {
+      ok: false,
+      code: 'schema',
+      reason: `${nul || '(root)'}: contains U+0000 (NUL), which PostgreSQL text cannot store; remove it from the value`,
+    };
+  }
+  return { ok: true, json };
+}
+
+/** Path (`a.b.0`) of the first string or key under `value` holding U+0000, or undefined. */
+function findNul(value: unknown, path: string): string | undefined {
+  if (typeof value === 'string') return value.includes('\0') ? path : undefined;
+  if (typeof value !== 'object' || value === null) return undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const at = path ? `${path}.${k}` : k;
+    if (k.includes('\0')) return at;
+    const found = findNul(v, at);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 /**
