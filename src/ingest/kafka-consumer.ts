@@ -210,7 +210,7 @@ export class KafkaBatchConsumer implements StreamConsumer {
    * Writes one fetched batch of a partition in transactions of up to `batchSize` messages, then copies
    * each committed position to Kafka. Never rejects: on any failure (database, rebalance, broker) it
    * drops what its lane has queued (the lane's epoch moves on) and seeks the partition back to the first
-   * message not written, so kafkajs reads it again; messages written meanwhile by another member are
+   * message not committed, so kafkajs reads it again; messages written meanwhile by another member are
    * skipped inside the transaction. Stopping ends it quietly (a restart seeks to the stored positions).
    */
   private async writeFetched(topic: string, partition: number, all: Msg[], epoch: number, heartbeat: () => Promise<void>): Promise<void> {
@@ -219,10 +219,12 @@ export class KafkaBatchConsumer implements StreamConsumer {
     for (let i = 0; i < all.length; i += size) {
       if (lane.epoch !== epoch || this.stopping) return;
       const chunk = all.slice(i, i + size);
-      const first = chunk[0]!.offset;
+      // Where kafkajs must read again if anything below fails: this chunk, or after it once committed.
+      let resumeAt = chunk[0]!.offset;
       try {
         await this.commitChunk(partition, chunk, heartbeat);
         const next = String(Number(chunk[chunk.length - 1]!.offset) + 1);
+        resumeAt = next;
         await this.consumer?.commitOffsets([{ topic, partition, offset: next }]).catch((e: unknown) => {
           // The stored position in PostgreSQL is the truth; Kafka's copy catches up with the next batch.
           this.lastError = `kafka commit: ${(e as Error).message}`;
@@ -231,9 +233,9 @@ export class KafkaBatchConsumer implements StreamConsumer {
       } catch (e) {
         if (this.stopping || lane.epoch !== epoch) return;
         lane.epoch++;
-        this.lastError ??= `partition ${partition}: ${(e as Error).message}`;
+        this.lastError = `partition ${partition}: ${(e as Error).message}`;
         try {
-          this.consumer?.seek({ topic, partition, offset: first });
+          this.consumer?.seek({ topic, partition, offset: resumeAt });
         } catch {
           // Not running any more: a restart seeks to the stored positions.
         }
