@@ -32,8 +32,6 @@ export class BinaryCopyWriter {
   private buf: Buffer;
   private view: DataView;
   private at = 0;
-  /** Rows written so far. */
-  rows = 0;
 
   /** @param initialBytes first buffer size; it doubles when full. @default 65536 */
   constructor(initialBytes = 64 * 1024) {
@@ -58,7 +56,6 @@ export class BinaryCopyWriter {
     this.ensure(2);
     this.view.setInt16(this.at, fields);
     this.at += 2;
-    this.rows++;
     return this;
   }
 

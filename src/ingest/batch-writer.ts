@@ -52,7 +52,8 @@ export interface Batch {
    * Expect no duplicates: record rows are copied straight into their table (no staging table and no
    * `ON CONFLICT`: about a third less PostgreSQL CPU per row, measured in `npm run bench`) inside a
    * savepoint; a unique violation rolls back to the savepoint and the rows go through the staging table
-   * with `ON CONFLICT DO NOTHING`, so the result is the same either way. Pass true while recent batches had no duplicates. @default false
+   * with `ON CONFLICT DO NOTHING`, so the result is the same either way. Pass true while recent
+   * batches had no duplicates. @default false
    */
   assumeNew?: boolean;
 }
@@ -267,12 +268,11 @@ async function insertRecords<T>(client: PoolClient, t: RecordTable<T>, records: 
       await client.query('ROLLBACK TO SAVEPOINT insert_rows');
     }
   }
-  const stage = `pg_temp.${t.table.replace('.', '_')}_stage`;
+  const name = `${t.table.replace('.', '_')}_stage`;
+  const stage = `pg_temp.${name}`;
   const columns = t.columns.join(', ');
   // NOTICE "already exists, skipping" on later calls is expected; the table lives as long as the connection.
-  await client.query(
-    `CREATE TEMP TABLE IF NOT EXISTS ${stage.slice('pg_temp.'.length)} (LIKE ${t.table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`,
-  );
+  await client.query(`CREATE TEMP TABLE IF NOT EXISTS ${name} (LIKE ${t.table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`);
   await client.query(`TRUNCATE ${stage}`);
   await copyBinary(client, stage, t.columns, data);
   const res = await client.query(`INSERT INTO ${t.table} (${columns}) SELECT ${columns} FROM ${stage} ON CONFLICT (${t.key}) DO NOTHING`);
