@@ -4,7 +4,8 @@
  * redelivered records, duplicates inside the batch, or nothing new at all.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { summariseDevices, writeBatch, type Batch } from '../src/ingest/batch-writer';
+import { writeBatch, type Batch } from '../src/ingest/batch-writer';
+import { summariseDevices } from '../src/ingest/record-encoding';
 import type { ModemTelemetry } from '../src/ingest/telemetry';
 import type { Reading } from '../src/ingest/reading';
 import { testPool, uniqueSuffix } from './support/db';

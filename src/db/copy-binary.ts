@@ -35,7 +35,8 @@ export class BinaryCopyWriter {
 
   /** @param initialBytes first buffer size; it doubles when full. @default 65536 */
   constructor(initialBytes = 64 * 1024) {
-    this.buf = Buffer.allocUnsafe(Math.max(initialBytes, 32));
+    // Own memory, never Node's shared Buffer pool: a finished payload can be transferred to another thread.
+    this.buf = Buffer.allocUnsafeSlow(Math.max(initialBytes, 32));
     this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
     this.buf.write('PGCOPY\n\xff\r\n\0', 0, 'latin1');
     this.view.setInt32(11, 0); // flags
@@ -45,7 +46,7 @@ export class BinaryCopyWriter {
 
   private ensure(bytes: number): void {
     if (this.at + bytes <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.at + bytes));
+    const next = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.at + bytes));
     this.buf.copy(next, 0, 0, this.at);
     this.buf = next;
     this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
@@ -142,8 +143,10 @@ export class BinaryCopyWriter {
  * @throws the PostgreSQL error (e.g. code 23505 on a unique violation); inside a transaction the
  *   transaction is then aborted, as after any failed statement.
  */
-export async function copyBinary(client: PoolClient, table: string, columns: readonly string[], data: Buffer): Promise<number> {
+export async function copyBinary(client: PoolClient, table: string, columns: readonly string[], data: Uint8Array): Promise<number> {
   const stream = client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN (FORMAT binary)`));
-  await pipeline(Readable.from([data]), stream);
+  // A Buffer view of the same memory (a Uint8Array arrives as such from another thread).
+  const chunk = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  await pipeline(Readable.from([chunk]), stream);
   return stream.rowCount ?? 0;
 }

@@ -8,11 +8,12 @@
  * upserted in the same transaction (a newer event time wins; older, out-of-order records never
  * overwrite it). The caller acknowledges the messages to the broker only after this resolves.
  */
-import { BinaryCopyWriter, copyBinary } from '../db/copy-binary';
+import { copyBinary } from '../db/copy-binary';
 import type { Pool, PoolClient } from '../db/pool';
 import type { DeviceActivity } from './device-activity';
 import type { MessageKind } from './kinds';
 import type { GpsFix } from './gps';
+import { encodeRecords, RECORD_TABLES, type EncodedRecords, type RecordTable } from './record-encoding';
 import type { DeadLetterCode, Reading } from './reading';
 import type { ModemTelemetry } from './telemetry';
 
@@ -74,76 +75,6 @@ export interface BatchResult {
   devices: DeviceActivity[];
 }
 
-interface AnyRecord {
-  source: string;
-  deviceId: string;
-  eventTime: number;
-}
-
-type Kind = 'sensor' | 'modem' | 'gps';
-
-function statusOf(kind: Kind, r: AnyRecord): Record<string, number | string | null> {
-  if (kind === 'sensor') {
-    const x = r as Reading;
-    return { temperature: x.temperature, humidity: x.humidity, light: x.light, co2: x.co2, humidity_ratio: x.humidityRatio };
-  }
-  if (kind === 'modem') {
-    const x = r as ModemTelemetry;
-    return {
-      model: x.model,
-      interface: x.interface,
-      interface_status: x.interfaceStatus,
-      cpu_usage: x.cpuUsage,
-      memory_usage: x.memoryUsage,
-    };
-  }
-  const x = r as GpsFix;
-  return { latitude: x.latitude, longitude: x.longitude, track_id: x.trackId, seq: x.seq };
-}
-
-/** Per-device summary of a batch: count, event-time range, and the newest record's values. */
-export function summariseDevices(batch: Pick<Batch, 'readings' | 'telemetry' | 'gpsFixes'>): Array<DeviceActivity & { kind: Kind }> {
-  // source → device → summary; the newest record is kept by reference and turned into `latest` once
-  // per device at the end (this runs for every record of every batch: no per-record allocations).
-  type Entry = { d: DeviceActivity & { kind: Kind }; newest: AnyRecord };
-  const bySource = new Map<string, Map<string, Entry>>();
-  const add = (kind: Kind, records: AnyRecord[]) => {
-    for (const r of records) {
-      let devices = bySource.get(r.source);
-      if (!devices) bySource.set(r.source, (devices = new Map<string, Entry>()));
-      const e = devices.get(r.deviceId);
-      if (!e) {
-        devices.set(r.deviceId, {
-          d: { source: r.source, deviceId: r.deviceId, count: 1, firstEventTime: r.eventTime, lastEventTime: r.eventTime, kind },
-          newest: r,
-        });
-        continue;
-      }
-      const d = e.d;
-      d.count++;
-      if (r.eventTime < d.firstEventTime) d.firstEventTime = r.eventTime;
-      if (r.eventTime >= d.lastEventTime) {
-        d.lastEventTime = r.eventTime;
-        d.kind = kind;
-        e.newest = r;
-      }
-    }
-  };
-  add('sensor', batch.readings);
-  add('modem', batch.telemetry ?? []);
-  add('gps', batch.gpsFixes ?? []);
-  const out: Array<DeviceActivity & { kind: Kind }> = [];
-  for (const devices of bySource.values()) {
-    for (const { d, newest } of devices.values()) {
-      d.latest = statusOf(d.kind, newest);
-      out.push(d);
-    }
-  }
-  // Stable lock order for concurrent upserts (avoids deadlocks between consumers).
-  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-  return out.sort((a, b) => cmp(a.source, b.source) || cmp(a.deviceId, b.deviceId));
-}
-
 /**
  * Runs `fn` in a transaction on one pooled connection.
  * @throws the error of `fn` or of COMMIT, after rolling back.
@@ -183,80 +114,14 @@ function numberArray(values: Array<number | null>): string {
 /** PostgreSQL's unique_violation (SQLSTATE 23505). */
 const UNIQUE_VIOLATION = '23505';
 
-/** A record table: its columns in COPY order, natural key, and how one record becomes a binary row. */
-interface RecordTable<T> {
-  table: string;
-  columns: readonly string[];
-  /** Columns of the unique key, for `ON CONFLICT`. */
-  key: string;
-  write(w: BinaryCopyWriter, r: T, batchId: number): void;
-}
-
-const SENSOR_READINGS: RecordTable<Reading> = {
-  table: 'ingest.sensor_readings',
-  columns: ['source', 'device_id', 'event_time', 'temperature', 'humidity', 'light', 'co2', 'humidity_ratio', 'batch_id'],
-  key: 'source, device_id, event_time',
-  write: (w, r, batchId) =>
-    w
-      .row(9)
-      .text(r.source)
-      .text(r.deviceId)
-      .timestamptz(r.eventTime)
-      .float8OrNull(r.temperature)
-      .float8OrNull(r.humidity)
-      .float8OrNull(r.light)
-      .float8OrNull(r.co2)
-      .float8OrNull(r.humidityRatio)
-      .int8(batchId),
-};
-
-const MODEM_TELEMETRY: RecordTable<ModemTelemetry> = {
-  table: 'ingest.modem_telemetry',
-  columns: ['source', 'device_id', 'interface', 'event_time', 'model', 'interface_status', 'cpu_usage', 'memory_usage', 'batch_id'],
-  key: 'source, device_id, interface, event_time',
-  write: (w, r, batchId) =>
-    w
-      .row(9)
-      .text(r.source)
-      .text(r.deviceId)
-      .text(r.interface)
-      .timestamptz(r.eventTime)
-      .text(r.model)
-      .text(r.interfaceStatus)
-      .float8(r.cpuUsage)
-      .float8(r.memoryUsage)
-      .int8(batchId),
-};
-
-const GPS_FIXES: RecordTable<GpsFix> = {
-  table: 'ingest.gps_fixes',
-  columns: ['source', 'device_id', 'seq', 'event_time', 'track_id', 'latitude', 'longitude', 'batch_id'],
-  key: 'source, device_id, seq',
-  write: (w, r, batchId) =>
-    w
-      .row(8)
-      .text(r.source)
-      .text(r.deviceId)
-      .int8(r.seq)
-      .timestamptz(r.eventTime)
-      .text(r.trackId)
-      .float8(r.latitude)
-      .float8(r.longitude)
-      .int8(batchId),
-};
-
 /**
- * Writes `records` into `t` and returns the rows inserted; all rows go to PostgreSQL once, in the binary
- * COPY format (`db/copy-binary.ts`). With `assumeNew`, they are copied straight into the table inside
+ * Writes the binary COPY payload `data` (`record-encoding.ts`) into `t` and returns the rows inserted. With `assumeNew`, they are copied straight into the table inside
  * a savepoint; on a unique violation (a redelivered or repeated record) it rolls back to the savepoint.
  * Otherwise, or after that, they are copied into a session-local staging table (`pg_temp`, emptied at
  * commit) and moved with `INSERT … SELECT … ON CONFLICT DO NOTHING`, which also drops duplicates
  * inside the batch.
  */
-async function insertRecords<T>(client: PoolClient, t: RecordTable<T>, records: T[], batchId: number, assumeNew: boolean): Promise<number> {
-  const w = new BinaryCopyWriter(records.length * 128);
-  for (const r of records) t.write(w, r, batchId);
-  const data = w.finish();
+async function insertRecords(client: PoolClient, t: RecordTable<unknown>, data: Uint8Array, assumeNew: boolean): Promise<number> {
   if (assumeNew) {
     await client.query('SAVEPOINT insert_rows');
     try {
@@ -279,22 +144,39 @@ async function insertRecords<T>(client: PoolClient, t: RecordTable<T>, records: 
   return res.rowCount ?? 0;
 }
 
+/** A batch whose records are already encoded ({@link encodeRecords}), for {@link insertEncoded}. */
+export interface EncodedBatch extends Pick<Batch, 'source' | 'consumer' | 'deadLetters' | 'deviceStatus' | 'skipped' | 'assumeNew'> {
+  /** The `ingest.batches` id the rows were encoded with (see {@link nextBatchIds}). */
+  batchId: number;
+  records: EncodedRecords;
+}
+
 /**
- * Writes `batch` on `client`, which must be inside a transaction (see {@link withTransaction}):
- * record rows (binary COPY, one round trip per table for any batch size, see `insertRecords`),
- * dead letters, device status upserts and the lineage row in `ingest.batches`.
+ * Draws `n` ids for `ingest.batches` from its sequence, outside any transaction, so records can be
+ * encoded before their transaction begins. An id whose transaction rolls back is reused by its retry or
+ * left unused (sequences have gaps anyway).
+ */
+export async function nextBatchIds(db: Pool | PoolClient, n: number): Promise<number[]> {
+  const { rows } = await db.query<{ id: string }>("SELECT nextval('ingest.batches_id_seq') AS id FROM generate_series(1, $1)", [n]);
+  return rows.map((r) => Number(r.id));
+}
+
+/**
+ * Writes `batch` on `client`, which must be inside a transaction (see {@link withTransaction}): record
+ * rows (binary COPY, one round trip per table for any batch size, see `insertRecords`), dead letters,
+ * device status upserts and the lineage row in `ingest.batches`.
  */
 export async function insertBatch(client: PoolClient, batch: Batch): Promise<BatchResult> {
-  const { rows } = await client.query<{ id: string }>("SELECT nextval('ingest.batches_id_seq') AS id");
-  const batchId = Number(rows[0]?.id);
-  const r = batch.readings;
-  const t = batch.telemetry ?? [];
-  const g = batch.gpsFixes ?? [];
+  const [batchId] = await nextBatchIds(client, 1);
+  return insertEncoded(client, { ...batch, batchId: batchId!, records: encodeRecords(batch, batchId!) });
+}
+
+/** {@link insertBatch} for records encoded beforehand (e.g. on an encoder thread, `encoder-pool.ts`). */
+export async function insertEncoded(client: PoolClient, batch: EncodedBatch): Promise<BatchResult> {
+  const { batchId, records } = batch;
   const assumeNew = batch.assumeNew ?? false;
   let inserted = 0;
-  if (r.length) inserted += await insertRecords(client, SENSOR_READINGS, r, batchId, assumeNew);
-  if (t.length) inserted += await insertRecords(client, MODEM_TELEMETRY, t, batchId, assumeNew);
-  if (g.length) inserted += await insertRecords(client, GPS_FIXES, g, batchId, assumeNew);
+  for (const t of records.tables) inserted += await insertRecords(client, RECORD_TABLES[t.kind], t.data, assumeNew);
   const d = batch.deadLetters;
   const deadLettered = d.length
     ? ((
@@ -316,7 +198,7 @@ export async function insertBatch(client: PoolClient, batch: Batch): Promise<Bat
         )
       ).rowCount ?? 0)
     : 0;
-  const devices = summariseDevices(batch);
+  const devices = records.devices;
   if (devices.length && batch.deviceStatus !== false) {
     await client.query(
       `INSERT INTO ingest.device_status AS ds (source, device_id, kind, event_time, status)
@@ -334,15 +216,7 @@ export async function insertBatch(client: PoolClient, batch: Batch): Promise<Bat
       ],
     );
   }
-  let first = Infinity;
-  let last = -Infinity;
-  for (const x of [r, t, g] as AnyRecord[][]) {
-    for (const y of x) {
-      if (y.eventTime < first) first = y.eventTime;
-      if (y.eventTime > last) last = y.eventTime;
-    }
-  }
-  const valid = r.length + t.length + g.length;
+  const valid = records.valid;
   const skipped = batch.skipped ?? 0;
   const messages = valid + d.length;
   await client.query(
@@ -356,8 +230,8 @@ export async function insertBatch(client: PoolClient, batch: Batch): Promise<Bat
       inserted,
       valid - inserted + skipped,
       deadLettered,
-      valid ? first : null,
-      valid ? last : null,
+      records.firstEvent,
+      records.lastEvent,
     ],
   );
   return {

@@ -3,8 +3,11 @@
  * effect: in ONE transaction it locks the partition's stored position (`kafka-offsets.ts`), skips the
  * messages below it (already written by an earlier owner of the partition), writes records, dead
  * letters (origin topic/partition/offset, deduplicated on it), device status, and the next offset.
- * Only after the commit is the offset resolved and committed to Kafka (a copy for lag tools). After a
- * rebalance or restart, assigned partitions are sought to the stored positions.
+ * Only after the commit is the offset committed to Kafka (a copy for lag tools). After a rebalance or
+ * restart, assigned partitions are sought to the stored positions.
+ *
+ * Messages are validated and binary-encoded ahead of their transaction on an encoder thread
+ * (`encoder-pool.ts`) while earlier batches are written, so this thread mostly fetches and writes.
  *
  * kafkajs is used with `autoCommit: false` and `eachBatchAutoResolve: false`; it stays behind
  * {@link StreamConsumer} so another client can be swapped in.
@@ -12,13 +15,15 @@
 import { PartitionAssigners, type Admin, type Consumer, type EachBatchPayload } from 'kafkajs';
 import { isTransientDbError } from '../db/errors';
 import type { Pool } from '../db/pool';
-import { insertBatch, withTransaction, type BatchResult } from './batch-writer';
+import { insertEncoded, nextBatchIds, withTransaction, type BatchResult, type DeadLetter } from './batch-writer';
 import type { DeviceActivitySink } from './device-activity';
 import { subscriptionRoundRobinAssigner } from './kafka-assigner';
 import { createKafka, highWatermarks } from './kafka-client';
 import { lockOffset, pinStartOffsets, storedOffsets, storeOffset } from './kafka-offsets';
-import { parseMessages, type MessageKind } from './kinds';
+import { EncoderUnavailableError, sharedEncoderPool, type EncoderPool } from './encoder-pool';
+import type { MessageKind } from './kinds';
 import { RateWindow } from './rate';
+import { validateAndEncode, type EncodedPayloads } from './record-encoding';
 
 /** Message counters of a stream: of one consumer, one activity run, or a workflow's whole life. */
 export interface StreamCounters {
@@ -69,6 +74,13 @@ export interface KafkaConsumerOptions {
   startFrom?: 'earliest' | 'latest';
   /** Group session timeout, ms: a dead member's partitions move after this. @default 10000 */
   sessionTimeoutMs?: number;
+  /**
+   * Where batches are validated and encoded before their transaction: an encoder thread pool, so this
+   * consumer's thread only fetches and writes (`encoder-pool.ts`), or `null` for this thread. Either
+   * way the rows are the same; if the pool fails, batches are encoded on this thread.
+   * @default the process-wide pool, `sharedEncoderPool()`
+   */
+  encoder?: EncoderPool | null;
   deviceSink?: DeviceActivitySink;
   onBatch?: (r: BatchResult) => void;
 }
@@ -90,6 +102,12 @@ interface Lane {
   epoch: number;
 }
 
+/** A chunk validated and encoded ahead of its transaction, with the batch id its rows carry. */
+interface Prepared {
+  batchId: number;
+  encoded: EncodedPayloads;
+}
+
 /** See the module comment. */
 export class KafkaBatchConsumer implements StreamConsumer {
   readonly stats = { received: 0, committed: 0, inserted: 0, duplicates: 0, deadLettered: 0, batches: 0 };
@@ -109,11 +127,14 @@ export class KafkaBatchConsumer implements StreamConsumer {
   private readonly lanes = new Map<number, Lane>();
   /** No duplicates in the last batch: the next one tries the plain INSERT (see `Batch.assumeNew`). */
   private assumeNew = true;
+  private readonly encoder: EncoderPool | null;
 
   constructor(
     private readonly pool: Pool,
     private readonly o: KafkaConsumerOptions,
-  ) {}
+  ) {
+    this.encoder = o.encoder === undefined ? sharedEncoderPool() : o.encoder;
+  }
 
   get error(): Error | undefined {
     return this.fatal;
@@ -137,6 +158,7 @@ export class KafkaBatchConsumer implements StreamConsumer {
     });
     this.consumer = consumer;
     this.admin = kafka.admin();
+    this.encoder?.warmUp();
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       // A new generation reads from Kafka's committed copy of the positions: batches queued before it are dropped.
       for (const lane of this.lanes.values()) lane.epoch++;
@@ -216,13 +238,15 @@ export class KafkaBatchConsumer implements StreamConsumer {
   private async writeFetched(topic: string, partition: number, all: Msg[], epoch: number, heartbeat: () => Promise<void>): Promise<void> {
     const lane = this.lane(partition);
     const size = this.o.batchSize ?? 5000;
-    for (let i = 0; i < all.length; i += size) {
+    const chunks: Msg[][] = [];
+    for (let i = 0; i < all.length; i += size) chunks.push(all.slice(i, i + size));
+    const prepared = this.prepare(chunks);
+    for (const [c, chunk] of chunks.entries()) {
       if (lane.epoch !== epoch || this.stopping) return;
-      const chunk = all.slice(i, i + size);
       // Where kafkajs must read again if anything below fails: this chunk, or after it once committed.
       let resumeAt = chunk[0]!.offset;
       try {
-        await this.commitChunk(partition, chunk, heartbeat);
+        await this.commitChunk(partition, chunk, heartbeat, prepared[c]);
         const next = String(Number(chunk[chunk.length - 1]!.offset) + 1);
         resumeAt = next;
         await this.consumer?.commitOffsets([{ topic, partition, offset: next }]).catch((e: unknown) => {
@@ -244,37 +268,88 @@ export class KafkaBatchConsumer implements StreamConsumer {
     }
   }
 
-  private async commitChunk(partition: number, chunk: Msg[], heartbeat: () => Promise<void>): Promise<void> {
+  /**
+   * Starts validating and encoding `chunks` on the encoder pool, with batch ids drawn for them, while
+   * earlier chunks are written. A chunk whose preparation failed (no ids because PostgreSQL is down, or
+   * the pool failed) resolves to undefined and is encoded inside its transaction instead.
+   */
+  private prepare(chunks: Msg[][]): Array<Promise<Prepared | undefined>> {
+    const encoder = this.encoder;
+    if (!encoder || !chunks.length) return [];
+    const kind = this.o.kind ?? 'modem';
+    const now = Date.now();
+    const ids = nextBatchIds(this.pool, chunks.length);
+    return chunks.map(async (chunk, i) => {
+      try {
+        const batchId = (await ids)[i]!;
+        const encoded = await encoder.encode(
+          kind,
+          this.o.source,
+          chunk.map((m) => m.value ?? EMPTY),
+          now,
+          batchId,
+        );
+        return { batchId, encoded };
+      } catch (e) {
+        if (e instanceof EncoderUnavailableError || !isTransientDbError(e)) this.lastError = `encoder: ${(e as Error).message}`;
+        return undefined;
+      }
+    });
+  }
+
+  private async commitChunk(
+    partition: number,
+    chunk: Msg[],
+    heartbeat: () => Promise<void>,
+    prepared?: Promise<Prepared | undefined>,
+  ): Promise<void> {
     const { groupId, topic, source } = this.o;
     const kind = this.o.kind ?? 'modem';
     const first = Number(chunk[0]!.offset);
     const nextOffset = Number(chunk[chunk.length - 1]!.offset) + 1;
-    // Validated inside the transaction, after the stored position is known (messages below it are
-    // skipped); origin and dedupe key are built only for dead letters.
-    const meta = (m: { offset: string; key: Buffer | null }) => {
+    const pre = prepared ? await prepared : undefined;
+    // Origin and dedupe key are built only for dead letters.
+    const deadLetter = (m: Msg, code: DeadLetter['code'], reason: string): DeadLetter => {
       const offset = Number(m.offset);
       return {
+        source,
         origin: { topic, partition, offset, key: m.key ? m.key.toString('utf8') : null },
+        payload: m.value ?? EMPTY,
+        code,
+        reason,
         dedupeKey: `kafka:${topic}:${partition}:${offset}`,
+        kind,
       };
     };
-    const payloads = chunk.map((m) => ({ payload: m.value ?? EMPTY, offset: m.offset, key: m.key }));
     let delay = 500;
     for (;;) {
       try {
         const result = await withTransaction(this.pool, async (client) => {
           const stored = await lockOffset(client, groupId, topic, partition);
-          const fresh = stored > first ? payloads.filter((m) => Number(m.offset) >= stored) : payloads;
-          const skipped = payloads.length - fresh.length;
-          const parsed = parseMessages(kind, source, fresh, Date.now(), meta);
-          const r = await insertBatch(client, {
+          // Messages below the stored position were written by an earlier owner of the partition:
+          // skipped, and the rest validated here (the prepared encoding covers the whole chunk).
+          let messages = chunk;
+          let batchId: number;
+          let encoded: EncodedPayloads;
+          if (pre && stored <= first) ({ batchId, encoded } = pre);
+          else {
+            if (stored > first) messages = chunk.filter((m) => Number(m.offset) >= stored);
+            batchId = (await nextBatchIds(client, 1))[0]!;
+            encoded = validateAndEncode(
+              kind,
+              source,
+              messages.map((m) => m.value ?? EMPTY),
+              Date.now(),
+              batchId,
+            );
+          }
+          const r = await insertEncoded(client, {
             source,
             consumer: `${this.o.clientId ?? groupId}/${topic}/${partition}`,
-            readings: parsed.readings,
-            telemetry: parsed.telemetry,
-            gpsFixes: parsed.gpsFixes,
-            deadLetters: parsed.deadLetters,
-            skipped,
+            batchId,
+            records: encoded.records,
+            deadLetters: encoded.rejected.map((x) => deadLetter(messages[x.index]!, x.code, x.reason)),
+            skipped: chunk.length - messages.length,
             assumeNew: this.assumeNew,
           });
           if (nextOffset > stored) await storeOffset(client, groupId, topic, partition, nextOffset);

@@ -7,7 +7,7 @@
  */
 import type { DeadLetter } from './batch-writer';
 import { parseGpsFix, type GpsFix } from './gps';
-import { parseReading, type Reading, type Rejection } from './reading';
+import { parseReading, type DeadLetterCode, type Reading } from './reading';
 import { parseTelemetry, type ModemTelemetry } from './telemetry';
 
 /** The kinds of message a stream can carry. */
@@ -46,8 +46,48 @@ export type DeadLetterMeta<T> = (m: T) => Pick<RawMessage, 'origin' | 'dedupeKey
 
 const rawMeta: DeadLetterMeta<RawMessage> = (m) => m;
 
+/** A message of a batch that failed validation: its index in the batch, the dead-letter code and why. */
+export interface Rejected {
+  index: number;
+  code: DeadLetterCode;
+  reason: string;
+}
+
 /**
- * Validates `messages` of one kind.
+ * Validates raw payloads of one kind.
+ * @param now clock for the future-timestamp check, epoch ms
+ * @returns the valid records, and the rejected messages by index into `payloads`
+ */
+export function validatePayloads(
+  kind: MessageKind,
+  source: string,
+  payloads: Uint8Array[],
+  now: number,
+): { records: Records; rejected: Rejected[] } {
+  const records: Records = { readings: [], telemetry: [], gpsFixes: [] };
+  const rejected: Rejected[] = [];
+  for (let index = 0; index < payloads.length; index++) {
+    const payload = payloads[index]!;
+    if (kind === 'sensor') {
+      const r = parseReading(source, payload, now);
+      if (r.ok) records.readings.push(r.reading);
+      else rejected.push({ index, code: r.code, reason: r.reason });
+    } else if (kind === 'modem') {
+      const r = parseTelemetry(source, payload, now);
+      if (r.ok) records.telemetry.push(r.record);
+      else rejected.push({ index, code: r.code, reason: r.reason });
+    } else {
+      const r = parseGpsFix(source, payload, now);
+      if (r.ok) records.gpsFixes.push(r.record);
+      else rejected.push({ index, code: r.code, reason: r.reason });
+    }
+  }
+  return { records, rejected };
+}
+
+/**
+ * Validates `messages` of one kind (see {@link validatePayloads}) and turns the rejected ones into
+ * dead letters.
  * @param now clock for the future-timestamp check, epoch ms
  * @param meta origin and dedupe key of a rejected message (called for dead letters only, so the hot path
  *   allocates nothing per valid message). @default the message's own `origin` and `dedupeKey`
@@ -67,25 +107,16 @@ export function parseMessages<T extends { payload: Uint8Array }>(
   now = Date.now(),
   meta: DeadLetterMeta<T> = rawMeta as unknown as DeadLetterMeta<T>,
 ): ParsedMessages {
-  const out: ParsedMessages = { readings: [], telemetry: [], gpsFixes: [], deadLetters: [] };
-  const reject = (m: T, r: Rejection) => {
+  const { records, rejected } = validatePayloads(
+    kind,
+    source,
+    messages.map((m) => m.payload),
+    now,
+  );
+  const deadLetters = rejected.map(({ index, code, reason }): DeadLetter => {
+    const m = messages[index]!;
     const { origin, dedupeKey } = meta(m);
-    out.deadLetters.push({ source, origin, payload: m.payload, code: r.code, reason: r.reason, dedupeKey, kind });
-  };
-  for (const m of messages) {
-    if (kind === 'sensor') {
-      const r = parseReading(source, m.payload, now);
-      if (r.ok) out.readings.push(r.reading);
-      else reject(m, r);
-    } else if (kind === 'modem') {
-      const r = parseTelemetry(source, m.payload, now);
-      if (r.ok) out.telemetry.push(r.record);
-      else reject(m, r);
-    } else {
-      const r = parseGpsFix(source, m.payload, now);
-      if (r.ok) out.gpsFixes.push(r.record);
-      else reject(m, r);
-    }
-  }
-  return out;
+    return { source, origin, payload: m.payload, code, reason, dedupeKey, kind };
+  });
+  return { ...records, deadLetters };
 }

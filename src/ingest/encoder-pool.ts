@@ -1,0 +1,138 @@
+/**
+ * Encoder threads: validation and binary encoding of ingest batches (`record-encoding.ts`) moved off
+ * the consumer's JavaScript thread, which then only fetches from the broker and talks to PostgreSQL.
+ * Measured on the Kafka → PostgreSQL path (`npm run bench`): that thread was the bound, and JSON
+ * parsing, validation and encoding were most of its work.
+ *
+ * A batch is one message each way (payloads packed into one transferred buffer, COPY payloads
+ * transferred back). Threads start on first use and never keep the process alive when idle. A thread
+ * that fails is replaced; after {@link MAX_THREAD_FAILURES} failures in a row without one answer the
+ * pool gives up and `encode` rejects with {@link EncoderUnavailableError}, so callers encode on their
+ * own thread instead (the same functions; nothing is lost either way).
+ */
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { packPayloads, type EncodeRequest, type EncodeResponse } from './encoder-protocol';
+import type { MessageKind } from './kinds';
+import type { EncodedPayloads } from './record-encoding';
+
+/** Thread failures in a row (no answer in between) after which the pool stops starting threads. */
+export const MAX_THREAD_FAILURES = 3;
+
+/** The pool cannot encode (its threads kept failing, or it was closed). */
+export class EncoderUnavailableError extends Error {
+  constructor(readonly reason: string) {
+    super(`encoder threads unavailable: ${reason}`);
+    this.name = 'EncoderUnavailableError';
+  }
+}
+
+interface Pending {
+  resolve(r: EncodedPayloads): void;
+  reject(e: Error): void;
+}
+
+interface Slot {
+  worker: Worker;
+  pending: Map<number, Pending>;
+}
+
+const ENTRY = new URL('./encoder-thread.mjs', import.meta.url);
+
+/** See the module comment. */
+export class EncoderPool {
+  private readonly slots: Slot[] = [];
+  private nextId = 1;
+  private failures = 0;
+  private unavailable: string | undefined;
+
+  /** @param size most threads. @default {@link defaultEncoderThreads} */
+  constructor(readonly size = defaultEncoderThreads()) {}
+
+  /**
+   * Validates `payloads` of one kind and encodes the valid records (`validateAndEncode`) on a pool
+   * thread.
+   * @throws {EncoderUnavailableError} when the pool has given up or was closed
+   * @throws Error when the thread failed on this batch (it is replaced)
+   */
+  encode(kind: MessageKind, source: string, payloads: Uint8Array[], now: number, batchId: number): Promise<EncodedPayloads> {
+    if (this.unavailable !== undefined) return Promise.reject(new EncoderUnavailableError(this.unavailable));
+    const slot = this.pick();
+    const id = this.nextId++;
+    const { data, ends } = packPayloads(payloads);
+    const req: EncodeRequest = { id, kind, source, now, batchId, data, ends };
+    return new Promise<EncodedPayloads>((resolve, reject) => {
+      if (!slot.pending.size) slot.worker.ref();
+      slot.pending.set(id, { resolve, reject });
+      slot.worker.postMessage(req, [data.buffer, ends.buffer]);
+    });
+  }
+
+  /** Starts a thread now if none runs, so the first batch does not wait for one to load. */
+  warmUp(): void {
+    if (this.unavailable === undefined && !this.slots.length) this.spawn();
+  }
+
+  /** Stops the threads; pending requests reject. Later calls to `encode` reject. */
+  async close(): Promise<void> {
+    this.unavailable = 'closed';
+    const slots = this.slots.splice(0);
+    for (const s of slots) this.failAll(s, new EncoderUnavailableError('closed'));
+    await Promise.all(slots.map((s) => s.worker.terminate()));
+  }
+
+  /** The least busy thread; a new one while all are busy and the pool is not full. */
+  private pick(): Slot {
+    let best: Slot | undefined;
+    for (const s of this.slots) if (!best || s.pending.size < best.pending.size) best = s;
+    if (best && (best.pending.size === 0 || this.slots.length >= this.size)) return best;
+    return this.spawn();
+  }
+
+  private spawn(): Slot {
+    // No inherited loader flags (e.g. `--import tsx`): the entry registers tsx itself.
+    const worker = new Worker(ENTRY, { execArgv: [] });
+    worker.unref();
+    const slot: Slot = { worker, pending: new Map() };
+    this.slots.push(slot);
+    worker.on('message', (res: EncodeResponse) => {
+      const p = slot.pending.get(res.id);
+      if (!p) return;
+      slot.pending.delete(res.id);
+      if (!slot.pending.size) worker.unref();
+      this.failures = 0;
+      if ('error' in res) p.reject(new Error(`encoder thread: ${res.error}`));
+      else p.resolve(res.result);
+    });
+    const fail = (why: string) => {
+      const i = this.slots.indexOf(slot);
+      if (i < 0) return;
+      this.slots.splice(i, 1);
+      this.failAll(slot, new Error(`encoder thread stopped: ${why}`));
+      if (++this.failures >= MAX_THREAD_FAILURES) this.unavailable = `${this.failures} threads failed in a row; last: ${why}`;
+    };
+    worker.on('error', (e) => fail(e.message));
+    worker.on('exit', (code) => fail(`exit code ${code}`));
+    return slot;
+  }
+
+  private failAll(slot: Slot, e: Error): void {
+    for (const p of slot.pending.values()) p.reject(e);
+    slot.pending.clear();
+  }
+}
+
+/**
+ * Threads of the shared pool: one per CPU beyond the first (the consumer's own thread and PostgreSQL
+ * need CPU too), between 1 and 4.
+ */
+export function defaultEncoderThreads(): number {
+  return Math.min(4, Math.max(1, os.availableParallelism() - 1));
+}
+
+let shared: EncoderPool | undefined;
+
+/** The process-wide pool, created on first use (threads start only when a batch is encoded). */
+export function sharedEncoderPool(): EncoderPool {
+  return (shared ??= new EncoderPool());
+}

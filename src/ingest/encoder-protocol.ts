@@ -1,0 +1,52 @@
+/**
+ * Messages between the ingest path and an encoder thread (`encoder-pool.ts` ↔ `encoder-thread.ts`).
+ * A batch's payloads travel as ONE buffer plus end positions, transferred, not copied: one
+ * `postMessage` per batch, not per message.
+ */
+import type { MessageKind } from './kinds';
+import type { EncodedPayloads } from './record-encoding';
+
+/** Validate and encode one batch (`record-encoding.ts` `validateAndEncode`). */
+export interface EncodeRequest {
+  id: number;
+  kind: MessageKind;
+  source: string;
+  /** Clock for the future-timestamp check, epoch ms. */
+  now: number;
+  batchId: number;
+  /** The payloads, back to back (see {@link packPayloads}). */
+  data: Uint8Array;
+  /** End offset in `data` of each payload, bytes. */
+  ends: Uint32Array;
+}
+
+/** The answer to an {@link EncodeRequest} with the same id. */
+export type EncodeResponse = { id: number; result: EncodedPayloads } | { id: number; error: string };
+
+/** Packs payloads into one buffer (own memory, so it can be transferred) and their end offsets. */
+export function packPayloads(payloads: Uint8Array[]): { data: Uint8Array<ArrayBuffer>; ends: Uint32Array<ArrayBuffer> } {
+  let total = 0;
+  for (const p of payloads) total += p.byteLength;
+  const data = new Uint8Array(total);
+  const ends = new Uint32Array(payloads.length);
+  let at = 0;
+  for (let i = 0; i < payloads.length; i++) {
+    const p = payloads[i]!;
+    data.set(p, at);
+    at += p.byteLength;
+    ends[i] = at;
+  }
+  return { data, ends };
+}
+
+/** The payloads of {@link packPayloads}, as views into `data` (no copies). */
+export function unpackPayloads(data: Uint8Array, ends: Uint32Array): Uint8Array[] {
+  const out = new Array<Uint8Array>(ends.length);
+  let start = 0;
+  for (let i = 0; i < ends.length; i++) {
+    const end = ends[i]!;
+    out[i] = data.subarray(start, end);
+    start = end;
+  }
+  return out;
+}
