@@ -2,8 +2,8 @@
  * Same-run comparison of the two Kafka clients' raw consume rate (no PostgreSQL work) on one topic,
  * to decide whether @platformatic/kafka should replace kafkajs behind `StreamConsumer`
  * (src/ingest/kafka-consumer.ts). Both clients get a fresh consumer group, start from the earliest
- * offset, commit nothing and use the same fetch sizing as `KafkaBatchConsumer` (32 MiB per fetch,
- * 8 MiB per partition, 500 ms max wait). Each is timed from subscribe (kafkajs) / `consume()`
+ * offset, commit nothing and use the same fetch sizing as `KafkaBatchConsumer` (16 MiB per fetch,
+ * 2 MiB per partition, 500 ms max wait). Each is timed from subscribe (kafkajs) / `consume()`
  * (@platformatic/kafka) — i.e. group join included, after the bootstrap connection is open — to the
  * `count`-th record.
  */
@@ -25,7 +25,7 @@ export interface ClientBenchRow {
 /** Bound on each client's whole consume (join + read `count` records), in ms. */
 export const CLIENT_CONSUME_TIMEOUT_MS = 60_000;
 
-const FETCH = { maxBytes: 32 * 1024 * 1024, maxBytesPerPartition: 8 * 1024 * 1024, maxWaitMs: 500 } as const;
+const FETCH = { maxBytes: 16 * 1024 * 1024, maxBytesPerPartition: 2 * 1024 * 1024, maxWaitMs: 500 } as const;
 
 class ConsumeTimeoutError extends Error {
   constructor(

@@ -263,14 +263,12 @@ export async function runStreamsBench(o: { records?: number; mqttMessages?: numb
     const k = rows.find((r) => r.name.startsWith('Kafka → PostgreSQL'));
     const perRecord = (ms: number | undefined) => (ms === undefined ? 'n/a' : `${((ms * 1000) / n).toFixed(1)} µs`);
     const cpuLine = k?.cpu
-      ? `CPU per record during Kafka → PostgreSQL: Node.js ${perRecord(k.cpu.node)} (consumer, validation, PostgreSQL client), ` +
+      ? `CPU per record during Kafka → PostgreSQL: Node.js ${perRecord(k.cpu.node)} (consumer thread: fetch, PostgreSQL client; encoder thread: validation, binary encoding), ` +
         `PostgreSQL ${perRecord(k.cpu.postgres)}, Kafka broker ${perRecord(k.cpu.kafka)}, on ${os.availableParallelism()} CPUs` +
         (k.cpu.postgres !== undefined && k.cpu.kafka !== undefined
           ? `: even with every CPU busy all the time this work caps the path at ${Math.round(
               (os.availableParallelism() * n * 1000) / (k.cpu.node + k.cpu.postgres + k.cpu.kafka),
-            )} records/s here, and the consumer's own process (one JavaScript thread doing most of it) at about ${Math.round(
-              (n * 1000) / k.cpu.node,
-            )}.`
+            )} records/s here.`
           : '.')
       : '';
     const markdown = [

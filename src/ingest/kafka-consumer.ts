@@ -152,8 +152,10 @@ export class KafkaBatchConsumer implements StreamConsumer {
       rebalanceTimeout: 30_000,
       heartbeatInterval: 1_000,
       maxWaitTimeInMs: this.o.flushIntervalMs ?? 500,
-      maxBytesPerPartition: 8 * 1024 * 1024,
-      maxBytes: 32 * 1024 * 1024,
+      // 2 MiB per partition (≈10k records of 200 B): the first rows reach PostgreSQL sooner than with
+      // 8 MiB, and more throughput in `npm run bench` (1 MiB: more, smaller transactions, less).
+      maxBytesPerPartition: 2 * 1024 * 1024,
+      maxBytes: 16 * 1024 * 1024,
       retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 },
     });
     this.consumer = consumer;
