@@ -115,8 +115,9 @@ function numberArray(values: Array<number | null>): string {
 const UNIQUE_VIOLATION = '23505';
 
 /**
- * Writes the binary COPY payload `data` (`record-encoding.ts`) into `t` and returns the rows inserted. With `assumeNew`, they are copied straight into the table inside
- * a savepoint; on a unique violation (a redelivered or repeated record) it rolls back to the savepoint.
+ * Writes the binary COPY payload `data` (`record-encoding.ts`) into `t` and returns the rows inserted.
+ * With `assumeNew`, the rows are copied straight into the table inside a savepoint; on a unique
+ * violation (a redelivered or repeated record) it rolls back to the savepoint.
  * Otherwise, or after that, they are copied into a session-local staging table (`pg_temp`, emptied at
  * commit) and moved with `INSERT … SELECT … ON CONFLICT DO NOTHING`, which also drops duplicates
  * inside the batch.
@@ -152,9 +153,9 @@ export interface EncodedBatch extends Pick<Batch, 'source' | 'consumer' | 'deadL
 }
 
 /**
- * Draws `n` ids for `ingest.batches` from its sequence, outside any transaction, so records can be
- * encoded before their transaction begins. An id whose transaction rolls back is reused by its retry or
- * left unused (sequences have gaps anyway).
+ * Draws `n` ids for `ingest.batches` from its sequence. Called on the pool (sequences are not
+ * transactional), it lets records be encoded before their transaction begins; an id whose transaction
+ * rolls back is reused by its retry or left unused (sequences have gaps anyway).
  */
 export async function nextBatchIds(db: Pool | PoolClient, n: number): Promise<number[]> {
   const { rows } = await db.query<{ id: string }>("SELECT nextval('ingest.batches_id_seq') AS id FROM generate_series(1, $1)", [n]);
