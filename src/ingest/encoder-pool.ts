@@ -71,7 +71,7 @@ export class EncoderPool {
       } catch (e) {
         slot.pending.delete(id);
         if (!slot.pending.size) slot.worker.unref();
-        reject(e);
+        reject(e instanceof Error ? e : new Error(String(e)));
       }
     });
   }
