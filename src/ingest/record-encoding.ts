@@ -86,11 +86,12 @@ export type DeviceSummary = DeviceActivity & { kind: MessageKind };
 /** The rows of one record table in the binary COPY format. */
 export interface EncodedTable {
   kind: MessageKind;
-  /** Rows in {@link EncodedTable.data}. */
-  rows: number;
   /** A whole `COPY … (FORMAT binary)` payload (header, rows, trailer) in the columns of the kind's table. */
   data: Uint8Array;
 }
+
+/** Valid records of a batch by table, as the batch writer takes them (`Batch`): a missing list is empty. */
+export type RecordLists = { readings: Reading[]; telemetry?: ModemTelemetry[]; gpsFixes?: GpsFix[] };
 
 /** Valid records of a batch, encoded (see {@link encodeRecords}). */
 export interface EncodedRecords {
@@ -131,7 +132,7 @@ function statusOf(kind: MessageKind, r: AnyRecord): Record<string, number | stri
 }
 
 /** Per-device summary of a batch: count, event-time range, and the newest record's values. */
-export function summariseDevices(batch: { readings: Reading[]; telemetry?: ModemTelemetry[]; gpsFixes?: GpsFix[] }): DeviceSummary[] {
+export function summariseDevices(batch: RecordLists): DeviceSummary[] {
   // source → device → summary; the newest record is kept by reference and turned into `latest` once
   // per device at the end (this runs for every record of every batch: no per-record allocations).
   type Entry = { d: DeviceSummary; newest: AnyRecord };
@@ -183,17 +184,14 @@ function encodeTable<T>(t: RecordTable<T>, records: T[], batchId: number): Uint8
  * Encodes the valid records of a batch.
  * @param batchId the `ingest.batches` id written into every row's `batch_id`
  */
-export function encodeRecords(
-  records: { readings: Reading[]; telemetry?: ModemTelemetry[]; gpsFixes?: GpsFix[] },
-  batchId: number,
-): EncodedRecords {
+export function encodeRecords(records: RecordLists, batchId: number): EncodedRecords {
   const r = records.readings;
   const t = records.telemetry ?? [];
   const g = records.gpsFixes ?? [];
   const tables: EncodedTable[] = [];
-  if (r.length) tables.push({ kind: 'sensor', rows: r.length, data: encodeTable(SENSOR_READINGS, r, batchId) });
-  if (t.length) tables.push({ kind: 'modem', rows: t.length, data: encodeTable(MODEM_TELEMETRY, t, batchId) });
-  if (g.length) tables.push({ kind: 'gps', rows: g.length, data: encodeTable(GPS_FIXES, g, batchId) });
+  if (r.length) tables.push({ kind: 'sensor', data: encodeTable(SENSOR_READINGS, r, batchId) });
+  if (t.length) tables.push({ kind: 'modem', data: encodeTable(MODEM_TELEMETRY, t, batchId) });
+  if (g.length) tables.push({ kind: 'gps', data: encodeTable(GPS_FIXES, g, batchId) });
   let first = Infinity;
   let last = -Infinity;
   for (const x of [r, t, g] as AnyRecord[][]) {
