@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.stack/', 'target/', 'output/', 'test-results/', 'ml/.venv/', 'bench/.venv/', 'scratch/', 'bin/'] },
+  { ignores: ['node_modules/', '.stack/', 'target/', 'output/', 'test-results/', 'ml/.venv/', 'bench/.venv/', 'scratch/', 'bin/', 'dist/'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

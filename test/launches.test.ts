@@ -15,7 +15,7 @@ import { ROOT_DIR } from '../src/config/env';
 import { createLaunchActivities, imageFileName, IMAGES_SUBDIR, LAUNCHES_SUBDIR } from '../src/activities/launches';
 import { createNotifier } from '../src/notify/index';
 import { LAUNCH_SNAPSHOTS, startLaunchServer, type LaunchServer, type LaunchServerOptions } from '../src/simulator/launch-server';
-import type { launchImages, LaunchImagesInput, LaunchImagesResult } from '../src/workflows/launches';
+import { launchNotificationMessage, type launchImages, type LaunchImagesInput, type LaunchImagesResult } from '../src/workflows/launches';
 import { recordHistory, withWorker } from './support/temporal';
 import { closedPort } from './support/processes';
 import { startWebhookReceiver, type ReceivedRequest, type WebhookReceiver } from './support/webhook';
@@ -53,7 +53,7 @@ function tmpDir(): string {
 function expectedFrom(doc: LaunchServer['document']) {
   const withImage = doc.results.filter((r) => r.image !== null);
   const distinct = [...new Set(withImage.map((r) => r.image as string))];
-  return { launches: doc.results.length, withoutImage: doc.results.length - withImage.length, distinct };
+  return { launches: doc.results.length, totalUpcoming: doc.count, withoutImage: doc.results.length - withImage.length, distinct };
 }
 
 function imageFiles(outputDir: string): string[] {
@@ -126,6 +126,7 @@ describe('launchImages workflow', () => {
           expect(first.result).toMatchObject({
             logicalDate: '2024-03-30',
             launches: exp.launches,
+            totalUpcoming: exp.totalUpcoming,
             launchesWithoutImage: exp.withoutImage,
             distinctImages: exp.distinct.length,
             imagesDownloaded: exp.distinct.length,
@@ -155,8 +156,10 @@ describe('launchImages workflow', () => {
             dedupeKey: 'launch-images/2024-03-30',
             source: 'launchImages',
             severity: 'info',
-            message: `There are now ${exp.distinct.length} images`,
+            // What this run did, and the API's count of upcoming launches (not the page size).
+            message: `Launch images 2024-03-30: ${exp.distinct.length} downloaded, 0 already present, 0 failed (${exp.distinct.length} distinct images of ${exp.launches} launches on the page; ${exp.totalUpcoming} upcoming launches in the API; ${exp.distinct.length} images in the folder)`,
           });
+          expect(exp.totalUpcoming).toBeGreaterThan(exp.launches);
           await recordHistory(client, first.id, 'launchImages-2024-snapshot');
 
           // Second run: every file is already present, nothing is requested again.
@@ -170,10 +173,19 @@ describe('launchImages workflow', () => {
             notified: true,
           });
           expect(server.imageRequests.length).toBe(requestsBefore);
-          expect(hooks.filter((h) => h.path === '/hook-2024').map((h) => (h.body as { message?: unknown }).message)).toEqual([
-            `There are now ${exp.distinct.length} images`,
-            `There are now ${exp.distinct.length} images`,
-          ]);
+          // The rerun downloaded nothing, and says so.
+          expect(hooks.filter((h) => h.path === '/hook-2024').map((h) => (h.body as { message?: unknown }).message)[1]).toBe(
+            launchNotificationMessage({
+              logicalDate: '2024-03-31',
+              imagesDownloaded: 0,
+              imagesAlreadyPresent: exp.distinct.length,
+              failed: 0,
+              distinctImages: exp.distinct.length,
+              launches: exp.launches,
+              totalUpcoming: exp.totalUpcoming,
+              imagesTotal: exp.distinct.length,
+            }),
+          );
           await recordHistory(client, second.id, 'launchImages-2024-rerun');
         },
       );
@@ -302,7 +314,19 @@ describe('launchImages workflow', () => {
             expect(imageFiles(outputDir)).toHaveLength(good);
             const posted = hooks.filter((h) => h.path === '/hook-failures');
             expect(posted).toHaveLength(1);
-            expect(posted[0]!.body).toMatchObject({ message: `There are now ${good} images`, severity: 'warning' });
+            expect(posted[0]!.body).toMatchObject({
+              message: launchNotificationMessage({
+                logicalDate: '2024-03-30',
+                imagesDownloaded: good,
+                imagesAlreadyPresent: 0,
+                failed: 3,
+                distinctImages: exp.distinct.length,
+                launches: exp.launches,
+                totalUpcoming: exp.totalUpcoming,
+                imagesTotal: good,
+              }),
+              severity: 'warning',
+            });
             await recordHistory(client, id, 'launchImages-failures');
           },
         );

@@ -2,6 +2,7 @@
 import type { Client } from '@temporalio/client';
 import { searchAttributeKeys, workflowIds } from '../config/names';
 import type { Settings } from '../config/env';
+import { PipelineRunFailedError } from './failure';
 
 /**
  * `args[key]` as text for a workflow ID: strings as they are, numbers/booleans via `String`, lists and
@@ -76,6 +77,8 @@ export function parseArgs(pairs: string[]): Record<string, unknown> {
 /**
  * Starts `pipeline` with `args` and waits for its result.
  * @throws Error listing the pipelines when the name is unknown.
+ * @throws PipelineRunFailedError with the workflow id, run id and the failure's cause chain when the
+ *   workflow fails, is cancelled or is terminated.
  */
 export async function runPipeline(
   client: Client,
@@ -92,5 +95,9 @@ export async function runPipeline(
     args: [args],
     typedSearchAttributes: [{ key: searchAttributeKeys.PipelineName, value: pipeline }],
   });
-  return { workflowId, result: await handle.result() };
+  try {
+    return { workflowId, result: await handle.result() };
+  } catch (e) {
+    throw new PipelineRunFailedError(pipeline, workflowId, handle.firstExecutionRunId, e);
+  }
 }

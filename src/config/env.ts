@@ -2,12 +2,23 @@
  * Runtime settings, read once from the environment. Every address the project talks to can be
  * overridden here; the defaults point at the embedded stack on loopback.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TASK_QUEUE } from './names';
 
-/** Repository root (two levels above this file). */
-export const ROOT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/**
+ * Repository root: the nearest folder above this module with a `package.json`, whether the module
+ * runs from `src/config/` (tsx, vitest) or from a chunk in `dist/`.
+ */
+export const ROOT_DIR = findRoot(path.dirname(fileURLToPath(import.meta.url)));
+
+function findRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return path.resolve(from, '..', '..');
+  }
+}
 
 function env(name: string, fallback: string): string {
   const v = process.env[name];

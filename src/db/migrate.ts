@@ -4,10 +4,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ROOT_DIR } from '../config/env';
 import type { Pool } from './pool';
 
-const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
+/** The SQL files (read from the sources, also when the code runs from dist/). */
+const MIGRATIONS_DIR = path.join(ROOT_DIR, 'src', 'db', 'migrations');
 const LOCK_KEY = 4_242_001;
 
 /**

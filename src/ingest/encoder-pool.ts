@@ -39,7 +39,11 @@ interface Slot {
   pending: Map<number, Pending>;
 }
 
-const ENTRY = new URL('./encoder-thread.mjs', import.meta.url);
+/**
+ * The thread's entry: beside the compiled chunk when running from dist/ (`dist/encoder-thread.js`,
+ * scripts/build.mjs), else the `.mjs` shim that runs the TypeScript source through tsx.
+ */
+const ENTRY = new URL(import.meta.url.endsWith('.ts') ? './encoder-thread.mjs' : './encoder-thread.js', import.meta.url);
 
 /** See the module comment. */
 export class EncoderPool {

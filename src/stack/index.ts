@@ -7,7 +7,7 @@ import { Connection } from '@temporalio/client';
 import { databaseUrl, loadSettings, mqttUrl, type Settings } from '../config/env';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
-import { hostPort } from './process';
+import { hostPort, stopLiveServices } from './process';
 import { startEmbeddedPostgres } from './postgres';
 import { startMosquitto } from './mosquitto';
 import { startTemporal } from './temporal';
@@ -29,6 +29,30 @@ export interface EnsureStackOptions {
   /** @default ['temporal', 'postgres', 'mosquitto'] (Kafka starts only when asked for) */
   services?: ServiceName[];
   log?: (msg: string) => void;
+}
+
+/** Stops of the stacks this process started and has not stopped yet. */
+const activeStops = new Set<() => Promise<void>>();
+const STOP_SIGNALS = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const;
+let signalsHandled = false;
+
+/**
+ * On SIGINT, SIGTERM or SIGHUP, stops every stack this process started and exits with 128 + the
+ * signal's number, unless something else in the process listens for that signal: a program that
+ * handles the signal (the CLI's `stack up` and `start`) stops its stack itself, in its own order.
+ */
+function handleStopSignals(): void {
+  if (signalsHandled) return;
+  signalsHandled = true;
+  for (const [signal, number] of Object.entries(STOP_SIGNALS) as Array<[NodeJS.Signals, number]>) {
+    const onSignal = () => {
+      if (process.listeners(signal).some((l) => l !== onSignal)) return;
+      void Promise.allSettled([...activeStops].map((stop) => stop()))
+        .then(() => stopLiveServices())
+        .then(() => process.exit(128 + number));
+    };
+    process.on(signal, onSignal);
+  }
 }
 
 /** Waits until the Temporal frontend answers for the namespace. */
@@ -62,10 +86,15 @@ export async function ensureStack(options: EnsureStackOptions = {}): Promise<Sta
   const log = options.log ?? ((m: string) => console.log(m));
   const wanted = new Set(options.services ?? ['temporal', 'postgres', 'mosquitto']);
   const stops: Array<{ name: ServiceName; stop: () => Promise<void> }> = [];
-  const stopAll = async () => {
-    for (const s of stops.reverse()) await s.stop().catch((e: unknown) => log(`stopping ${s.name}: ${String(e)}`));
-    stops.length = 0;
-  };
+  let stopping: Promise<void> | undefined;
+  // Idempotent: a signal and the program may both ask; the second waits for the first.
+  const stopAll = (): Promise<void> =>
+    (stopping ??= (async () => {
+      for (const s of [...stops].reverse()) await s.stop().catch((e: unknown) => log(`stopping ${s.name}: ${String(e)}`));
+      activeStops.delete(stopAll);
+    })());
+  handleStopSignals();
+  activeStops.add(stopAll);
   try {
     const starts: Array<Promise<void>> = [];
     if (wanted.has('postgres') && !settings.databaseUrl) {
@@ -107,5 +136,7 @@ export async function ensureStack(options: EnsureStackOptions = {}): Promise<Sta
     await stopAll();
     throw e;
   }
-  return { settings, started: stops.map((s) => s.name), stop: stopAll };
+  const started = stops.map((s) => s.name);
+  if (!started.length) activeStops.delete(stopAll);
+  return { settings, started, stop: stopAll };
 }

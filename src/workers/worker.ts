@@ -2,6 +2,7 @@
  * The worker process: one Temporal worker on the project's task queue that registers every workflow
  * and activity. Activities get their clients (pg pool, MQTT URL, model session, …) from here.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
@@ -13,8 +14,23 @@ import { createPool } from '../db/pool';
 import { loadOccupancyModel } from '../ml/occupancy-model';
 import { createNotifier } from '../notify/index';
 
-/** Entry file of the workflow bundle. */
-export const WORKFLOWS_PATH = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'workflows', 'index.ts');
+/** Entry file of the workflow code. */
+export const WORKFLOWS_PATH = path.join(ROOT_DIR, 'src', 'workflows', 'index.ts');
+
+/** The workflow code bundled once by `npm install` (scripts/build.mjs), used when running from dist/. */
+export const WORKFLOW_BUNDLE_PATH = path.join(ROOT_DIR, 'dist', 'workflow-bundle.js');
+
+/**
+ * Where the worker takes its workflow code: compiled code (dist/) loads the prebuilt bundle, so a
+ * worker starts without running webpack; the TypeScript sources (tests, tsx) bundle `src/workflows`
+ * at start, so they always run the code beside them.
+ */
+export function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+  const compiled = !fileURLToPath(import.meta.url).endsWith('.ts');
+  return compiled && fs.existsSync(WORKFLOW_BUNDLE_PATH)
+    ? { workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } }
+    : { workflowsPath: WORKFLOWS_PATH };
+}
 
 /**
  * Worker tuning for low trigger-to-done latency on a single dev server; see README "Benchmarks"
@@ -53,7 +69,7 @@ export async function startWorker(settings: Settings = loadSettings(), extra: Pa
     connection,
     namespace: settings.temporalNamespace,
     taskQueue: settings.taskQueue,
-    workflowsPath: WORKFLOWS_PATH,
+    ...workflowSource(),
     activities: createActivities({
       pool,
       mqttUrl: mqttUrl(settings),

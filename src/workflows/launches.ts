@@ -1,7 +1,8 @@
 /**
  * Rocket-launch pipeline (the seed Airflow DAG: download_launches → get_pictures → notify) as a Temporal
  * workflow: fetch the Launch Library 2 `launch/upcoming` page, download every launch image with bounded
- * concurrency (files already present are skipped), then notify "There are now N images".
+ * concurrency (files already present are skipped), then notify what this run did (downloaded, already
+ * present, failed) and the API's count of upcoming launches ({@link launchNotificationMessage}).
  *
  * A failed image (after its retries) is reported in the result, never fatal to the run.
  */
@@ -78,8 +79,10 @@ export interface FailedImage {
 /** Result of {@link launchImages}. */
 export interface LaunchImagesResult {
   logicalDate: string;
-  /** Launches on the fetched page. */
+  /** Launches on the fetched page (at most the API's `limit`). */
   launches: number;
+  /** The API's `count`: every upcoming launch on the server, of which the page holds the first. */
+  totalUpcoming: number;
   /** Launches with a null image (skipped). */
   launchesWithoutImage: number;
   /** Distinct image URLs among the launches (several launches may share one image). */
@@ -89,12 +92,30 @@ export interface LaunchImagesResult {
   /** Images skipped because their file was already present. */
   imagesAlreadyPresent: number;
   imagesFailed: FailedImage[];
-  /** Image files in the images folder after the run (the N of the notification). */
+  /** Image files in the images folder after the run (this run's and earlier runs'). */
   imagesTotal: number;
   /** True when the notification was delivered. */
   notified: boolean;
   /** Why the notification failed, when it did. */
   notifyError?: string;
+}
+
+/**
+ * The notification's text: what this run did, then where its counts come from, e.g.
+ * `Launch images 2024-03-30: 3 downloaded, 4 already present, 1 failed (8 distinct images of 10 launches
+ * on the page; 329 upcoming launches in the API; 7 images in the folder)`.
+ */
+export function launchNotificationMessage(
+  r: Pick<
+    LaunchImagesResult,
+    'logicalDate' | 'imagesDownloaded' | 'imagesAlreadyPresent' | 'distinctImages' | 'launches' | 'totalUpcoming' | 'imagesTotal'
+  > & { failed: number },
+): string {
+  return (
+    `Launch images ${r.logicalDate}: ${r.imagesDownloaded} downloaded, ${r.imagesAlreadyPresent} already present, ${r.failed} failed ` +
+    `(${r.distinctImages} distinct images of ${r.launches} launches on the page; ${r.totalUpcoming} upcoming launches in the API; ` +
+    `${r.imagesTotal} images in the folder)`
+  );
 }
 
 function failureInfo(e: unknown): { type: string; reason: string } {
@@ -171,10 +192,20 @@ export async function launchImages(input: LaunchImagesInput = {}): Promise<Launc
       dedupeKey: `launch-images/${logicalDate}`,
       source: 'launchImages',
       severity: imagesFailed.length > 0 ? 'warning' : 'info',
-      message: `There are now ${imagesTotal} images`,
+      message: launchNotificationMessage({
+        logicalDate,
+        imagesDownloaded,
+        imagesAlreadyPresent,
+        failed: imagesFailed.length,
+        distinctImages: jobs.length,
+        launches: page.count,
+        totalUpcoming: page.totalUpcoming,
+        imagesTotal,
+      }),
       data: {
         logicalDate,
         launches: page.count,
+        totalUpcoming: page.totalUpcoming,
         imagesDownloaded,
         imagesAlreadyPresent,
         imagesFailed: imagesFailed.length,
@@ -189,6 +220,7 @@ export async function launchImages(input: LaunchImagesInput = {}): Promise<Launc
   return {
     logicalDate,
     launches: page.count,
+    totalUpcoming: page.totalUpcoming,
     launchesWithoutImage,
     distinctImages: jobs.length,
     imagesDownloaded,

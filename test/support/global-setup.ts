@@ -1,17 +1,38 @@
 /**
- * Vitest global setup: brings up the real stack (Temporal dev server, PostgreSQL, Mosquitto, Kafka;
- * `TEST_KAFKA=0` leaves Kafka out) before any test, and stops what it started afterwards.
+ * Vitest global setup: builds `dist/` (the CLI and worker processes that tests spawn run the compiled
+ * code, so it must be this checkout's), brings up the real stack (Temporal dev server, PostgreSQL,
+ * Mosquitto, Kafka; `TEST_KAFKA=0` leaves Kafka out) before any test, and stops what it started
+ * afterwards. When either fails, the reason is printed first, framed, and `npm test` exits non-zero.
  */
 import { ensureStack, type ServiceName, type Stack } from '../../src/stack/index';
+import { buildDist } from '../../scripts/build.mjs';
 
 let stack: Stack | undefined;
 
+function fail(what: string, e: unknown): never {
+  const text = e instanceof Error ? e.message : String(e);
+  const rule = '═'.repeat(78);
+  process.stderr.write(`\n${rule}\nnpm test could not start: ${what} failed.\n\n${text}\n${rule}\n\n`);
+  throw e;
+}
+
 export async function setup(): Promise<void> {
+  const t0 = Date.now();
+  try {
+    await buildDist({ quiet: true });
+  } catch (e) {
+    fail('building dist/', e);
+  }
+  console.log(`[build] dist/ built in ${Date.now() - t0} ms`);
   const services: ServiceName[] = ['temporal', 'postgres', 'mosquitto'];
   if (process.env.TEST_KAFKA !== '0') services.push('kafka');
-  const t0 = Date.now();
-  stack = await ensureStack({ services, log: (m) => console.log(`[stack] ${m}`) });
-  console.log(`[stack] ready in ${Date.now() - t0} ms (started: ${stack.started.join(', ') || 'none, all reused'})`);
+  const t1 = Date.now();
+  try {
+    stack = await ensureStack({ services, log: (m) => console.log(`[stack] ${m}`) });
+  } catch (e) {
+    fail('provisioning the stack', e);
+  }
+  console.log(`[stack] ready in ${Date.now() - t1} ms (started: ${stack.started.join(', ') || 'none, all reused'})`);
 }
 
 export async function teardown(): Promise<void> {

@@ -1,0 +1,32 @@
+/** `stack up`: start what is missing of the embedded stack and keep it running until Ctrl-C. */
+import { InvalidArgumentError, type Command } from 'commander';
+import { mqttUrl } from '../config/env';
+import { ensureStack, type ServiceName } from '../stack/index';
+import { untilSignal } from './signals';
+
+const SERVICES: ServiceName[] = ['temporal', 'postgres', 'mosquitto', 'kafka'];
+
+/** Registers `stack up`. */
+export function registerStackCommand(program: Command): void {
+  program
+    .command('stack')
+    .description('Manage the embedded stack (Temporal dev server, PostgreSQL, Mosquitto, Kafka).')
+    .command('up')
+    .description('Start every missing service and keep them running until Ctrl-C.')
+    .option('--services <list>', `comma-separated subset of ${SERVICES.join(',')}`, 'temporal,postgres,mosquitto')
+    .action(async (o: { services: string }) => {
+      const services = o.services.split(',').map((s) => s.trim()) as ServiceName[];
+      const unknown = services.filter((s) => !SERVICES.includes(s));
+      if (unknown.length) throw new InvalidArgumentError(`Unknown service(s) ${unknown.join(', ')}; choose from ${SERVICES.join(', ')}.`);
+      const stack = await ensureStack({ services });
+      const s = stack.settings;
+      console.log(`Stack ready (started: ${stack.started.join(', ') || 'none, all reused'}).`);
+      console.log(`  Temporal  ${s.temporalAddress}  UI http://127.0.0.1:${s.temporalUiPort}`);
+      console.log(`  MQTT      ${mqttUrl(s)}`);
+      console.log('Press Ctrl-C to stop.');
+      const signal = await untilSignal();
+      console.log(`${signal}: stopping ${stack.started.join(', ') || 'nothing (all reused)'}…`);
+      await stack.stop();
+      console.log('Stopped.');
+    });
+}

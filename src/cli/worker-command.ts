@@ -1,0 +1,21 @@
+/** `worker`: run every workflow and activity on the task queue until Ctrl-C. */
+import type { Command } from 'commander';
+import { loadSettings } from '../config/env';
+import { installRuntime } from './runtime';
+import { untilSignal } from './signals';
+
+/** Registers `worker`. */
+export function registerWorkerCommand(program: Command): void {
+  program
+    .command('worker')
+    .description('Run the worker (all workflows and activities) until Ctrl-C.')
+    .action(async () => {
+      await installRuntime();
+      const { startWorker } = await import('../workers/worker');
+      const settings = loadSettings();
+      const w = await startWorker(settings);
+      console.log(`Worker polling task queue ${settings.taskQueue} on ${settings.temporalAddress}.`);
+      await Promise.race([untilSignal(), w.done]);
+      await w.shutdown();
+    });
+}
