@@ -58,7 +58,11 @@ export async function ensureKafkaJars(stackDir: string, log: (msg: string) => vo
   return libs;
 }
 
-function serverProperties(dataDir: string): string {
+/**
+ * The broker's `server.properties`: one KRaft node (broker and controller) on 127.0.0.1 with its log
+ * in `dataDir`, the listeners of the module comment, replication factors of 1.
+ */
+export function kafkaServerProperties(dataDir: string): string {
   return [
     'process.roles=broker,controller',
     'node.id=1',
@@ -126,7 +130,7 @@ export async function startKafka(stackDir: string, log?: (msg: string) => void):
   const dir = path.join(stackDir, 'kafka');
   const dataDir = path.join(dir, 'data');
   const props = path.join(dir, 'server.properties');
-  fs.writeFileSync(props, serverProperties(dataDir));
+  fs.writeFileSync(props, kafkaServerProperties(dataDir));
   const classpath = path.join(libs, '*');
   if (!fs.existsSync(path.join(dataDir, 'meta.properties'))) await formatKafkaStorage(libs, props, newKafkaClusterId());
   const svc = startService('kafka', 'java', ['-Xmx1g', '-cp', classpath, 'kafka.Kafka', props], path.join(stackDir, 'logs'));

