@@ -152,7 +152,9 @@ describe.runIf(kafkaJars)('a provisioning failure', () => {
     const cli = spawnCli(['stack', 'up', '--services', 'kafka'], env);
     expect(await exitOf(cli, 120_000)).toBe(1);
     const out = cli.output();
-    expect(out).toMatch(/error: `java -cp \S+ kafka\.tools\.StorageTool format --cluster-id=[A-Za-z0-9_][A-Za-z0-9_-]{21} -c \S+ --standalone` failed \(exit code 1\)/);
+    expect(out).toMatch(
+      /error: `java -cp \S+ kafka\.tools\.StorageTool format --cluster-id=[A-Za-z0-9_][A-Za-z0-9_-]{21} -c \S+ --standalone` failed \(exit code 1\)/,
+    );
     // Kafka's own words, which `quiet: true` used to hide.
     expect(out).toContain('No available log directories to format.');
     fs.rmSync(dir, { recursive: true, force: true });
@@ -174,7 +176,9 @@ describe.runIf(kafkaJars)('a provisioning failure', () => {
     expect(code, stdout + stderr).not.toBe(0);
     const framed = stderr.indexOf('npm test could not start: provisioning the stack failed.');
     expect(framed, stdout + stderr).toBeGreaterThanOrEqual(0);
-    expect(stderr.slice(framed)).toMatch(/kafka\.tools\.StorageTool format --cluster-id=\S+[\s\S]*No available log directories to format\./);
+    expect(stderr.slice(framed)).toMatch(
+      /kafka\.tools\.StorageTool format --cluster-id=\S+[\s\S]*No available log directories to format\./,
+    );
     expect(stdout + stderr).not.toContain('is not run when the global setup fails');
     // What the failed setup had started (Temporal, PostgreSQL, Mosquitto) is stopped again.
     for (const port of [env.TEMPORAL_ADDRESS!.split(':')[1], env.EMBEDDED_PG_PORT, env.EMBEDDED_MQTT_PORT]) {
