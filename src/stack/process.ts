@@ -59,14 +59,18 @@ export interface ServiceProcess {
 
 /**
  * Spawns `command args` with stdout/stderr appended to `<logDir>/<name>.log` and a pid file in
- * `<logDir>/<name>.pid`. The process is not detached, so it dies with its parent's process group.
+ * `<logDir>/<name>.pid`. It runs in a process group of its own and is stopped by its `stop()` (the
+ * stack's signal handling calls it).
  */
 export function startService(name: string, command: string, args: string[], logDir: string, env?: NodeJS.ProcessEnv): ServiceProcess {
   fs.mkdirSync(logDir, { recursive: true });
   const logFile = path.join(logDir, `${name}.log`);
   const out = fs.openSync(logFile, 'a');
   fs.writeSync(out, `${new Date().toISOString()} $ ${commandLine(command, args)}\n`);
-  const child = spawn(command, args, { stdio: ['ignore', out, out], env: env ?? process.env });
+  // Its own process group: Ctrl-C in a terminal signals the whole foreground group, and a service
+  // that stopped at once (Temporal) would be gone before the program had stopped what uses it (the
+  // worker). The program stops its services itself, in order (stack/index.ts).
+  const child = spawn(command, args, { stdio: ['ignore', out, out], env: env ?? process.env, detached: true });
   fs.closeSync(out);
   // A binary that cannot be run: said in the log, whose tail the start's error shows.
   child.once('error', (e) => fs.appendFileSync(logFile, `${name} could not be started: ${e.message}\n`));
