@@ -195,6 +195,33 @@ async function mqttOurs(ctx: Ctx, n: number, run: number): Promise<Run> {
   }
 }
 
+/** The limit: the same publisher and messages to an MQTT.js subscriber in this process that only counts. */
+async function mqttPassThrough(ctx: Ctx, n: number, run: number): Promise<Run> {
+  const prefix = `bench/peers-pass/${Date.now()}-${run}`;
+  const sub = await mqtt.connectAsync(ctx.url, {
+    clientId: `peers-pass-${Date.now()}-${run}`,
+    protocolVersion: 5,
+    clean: true,
+    properties: { receiveMaximum: 65535 },
+  });
+  let got = 0;
+  sub.on('message', () => got++);
+  try {
+    await sub.subscribeAsync(`${prefix}/+`, { qos: 1 });
+    const publisher = await startPublisher({ kind: 'readings', url: ctx.url, prefix, count: n });
+    const servers = startServersCpu(ctx.stackDir);
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    await publisher.go();
+    await waitUntil(() => got >= n, `pass-through of ${n} MQTT messages`);
+    const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    return { ms, processMs: (cpu.user + cpu.system) / 1000, servers: servers() };
+  } finally {
+    await sub.endAsync();
+  }
+}
+
 async function mqttTelegraf(ctx: Ctx, bin: string, n: number, run: number): Promise<Run> {
   const source = `peers-telegraf-${Date.now()}-${run}`;
   const clientId = source;
@@ -517,6 +544,17 @@ export async function runPeersBench(
                 'effectively-once: rows and batch record in one transaction, PUBACK after COMMIT (persistent session), redeliveries dropped by the key',
             },
             measure: (i) => mqttOurs(ctx, m, i),
+            runs: [],
+          },
+          {
+            base: {
+              path: 'MQTT → PostgreSQL',
+              tool: 'limit: MQTT.js QoS 1 pass-through, no database',
+              ours: false,
+              how: 'an MQTT.js subscriber in this process that only counts; MQTT 5, Receive Maximum 65535',
+              delivery: 'none (nothing is stored)',
+            },
+            measure: (i) => mqttPassThrough(ctx, m, i),
             runs: [],
           },
           {
