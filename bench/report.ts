@@ -132,6 +132,7 @@ export function renderPeers(p: PeersBenchResult): string[] {
       'the machine is shared, so absolute rates are noisy and the ratios, measured interleaved in one run, are what to compare). ' +
       `MQTT: ${int(p.mqttMessages)} QoS 1 sensor readings from the bench publisher process; Kafka: ${int(p.kafkaRecords)} telemetry records of 200 B on 4 partitions, ` +
       `each tool from the start of the topic with a new group. Rows/s: committed rows, median of ${p.repeats} interleaved runs after ${p.warmup} warm-up run of each (range in brackets). ` +
+      "Ours / peer: ours' rows/s divided by the tool's (for the pass-through limit: the share of it that ours reaches). " +
       "CPU per message: the ingesting process (ours: this Node.js process; peers: /proc/<pid>/stat), this stack's PostgreSQL (postmaster and backends) and the broker (Mosquitto or Kafka), in the median run.",
     '',
     '| path | tool | rows/s | ours / peer | CPU µs/msg: process | PostgreSQL | broker | delivery | how |',
