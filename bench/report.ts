@@ -132,8 +132,8 @@ export function renderPeers(p: PeersBenchResult): string[] {
       'the machine is shared, so absolute rates are noisy and the ratios, measured interleaved in one run, are what to compare). ' +
       `MQTT: ${int(p.mqttMessages)} QoS 1 sensor readings from the bench publisher process; Kafka: ${int(p.kafkaRecords)} telemetry records of 200 B on 4 partitions, ` +
       `each tool from the start of the topic with a new group. Rows/s: committed rows, median of ${p.repeats} interleaved runs after ${p.warmup} warm-up run of each (range in brackets). ` +
-      "Ours / peer: ours' rows/s divided by the tool's (for the pass-through limit: the share of it that ours reaches). " +
-      "CPU per message: the ingesting process (ours: this Node.js process; peers: /proc/<pid>/stat), this stack's PostgreSQL (postmaster and backends) and the broker (Mosquitto or Kafka), in the median run.",
+      "Ours / peer: ours' rows/s divided by the tool's in the same round (they ran back to back), median of the rounds (each round in brackets); for the pass-through limit, the share of it that ours reaches. " +
+      "CPU per message: the ingesting process (ours: this Node.js process; peers: /proc/<pid>/stat), this stack's PostgreSQL (postmaster and backends) and the broker (Mosquitto or Kafka), each the median over the runs.",
     '',
     '| path | tool | rows/s | ours / peer | CPU µs/msg: process | PostgreSQL | broker | delivery | how |',
     '|---|---|---:|---:|---:|---:|---:|---|---|',
@@ -148,7 +148,7 @@ export function renderPeers(p: PeersBenchResult): string[] {
     const range = r.runs && r.runs.length > 1 ? ` [${Math.min(...r.runs)}–${Math.max(...r.runs)}]` : '';
     const c = r.cpuUsPerMessage ?? {};
     out.push(
-      `| ${r.path} | ${r.tool} | ${int(r.perSecond)}${range} | ${r.ours ? '1' : n(r.ratioOursToPeer ?? NaN, 2)} | ${us(c.process)} | ${us(c.postgres)} | ${us(c.broker)} | ${r.delivery} | ${r.how} |`,
+      `| ${r.path} | ${r.tool} | ${int(r.perSecond)}${range} | ${r.ours ? '1' : `${n(r.ratioOursToPeer ?? NaN, 2)} (${(r.pairedRatios ?? []).map((x) => n(x, 2)).join(', ')})`} | ${us(c.process)} | ${us(c.postgres)} | ${us(c.broker)} | ${r.delivery} | ${r.how} |`,
     );
   }
   out.push('', '| goal (issue 15) | measured | met |', '|---|---|---|');

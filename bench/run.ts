@@ -145,7 +145,7 @@ async function main(): Promise<void> {
       results.peers = await runPeersBench({
         records: intArg('records', 200_000),
         mqttMessages: intArg('mqtt-messages', 50_000),
-        repeats: intArg('peer-repeats', 3),
+        repeats: intArg('peer-repeats', 5),
       });
       writeResults(
         'peers-latest',
