@@ -84,13 +84,12 @@ function treeCpuMs(root: number): number | undefined {
   return (ticks * 1000) / TICKS_PER_SECOND;
 }
 
-/** The first process whose command line contains every one of `parts`. */
-function findPid(parts: string[]): number | undefined {
-  return allPids().find((pid) => {
-    const c = cmdline(pid);
-    return c !== '' && parts.every((p) => c.includes(p));
-  });
+/** The first process whose command line matches `pattern`. */
+function findPid(pattern: RegExp): number | undefined {
+  return allPids().find((pid) => pattern.test(cmdline(pid)));
 }
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** CPU of this stack's servers, ms; undefined where a server was not found. */
 export interface ServersCpu {
@@ -113,8 +112,8 @@ export function serversCpuMs(stackDir: string): ServersCpu {
   }
   return {
     postgres,
-    mosquitto: pidCpuMs(findPid(['mosquitto', stackDir])),
-    kafka: pidCpuMs(findPid(['kafka.Kafka', stackDir])),
+    mosquitto: pidCpuMs(findPid(new RegExp(`^\\S*mosquitto -c ${escape(stackDir)}/`))),
+    kafka: pidCpuMs(findPid(new RegExp(`\\bkafka\\.Kafka ${escape(stackDir)}/`))),
   };
 }
 
