@@ -5,6 +5,7 @@ import type { IngestBenchResult } from './ingest-bench';
 import type { LatencyResult } from './latency';
 import type { LaunchBenchResult } from './launch-bench';
 import type { ModelsBenchResult } from './models/main';
+import type { PeersBenchResult } from './peers/main';
 import type { StreamsBenchResult } from './streams/main';
 import type { SoakResult } from './streams/soak';
 
@@ -25,6 +26,7 @@ export interface BenchResults {
   models?: Omit<ModelsBenchResult, 'markdown'>;
   streams?: Omit<StreamsBenchResult, 'markdown'>;
   streamsSoak?: SoakResult;
+  peers?: PeersBenchResult;
 }
 
 const n = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '–');
@@ -92,6 +94,7 @@ export function renderMarkdown(r: BenchResults): string {
       '',
     );
   }
+  if (r.peers) lines.push(...renderPeers(r.peers), '');
   lines.push(
     'The orchestration-latency investigation (server dynamic config, worker and client options) is in `bench/results/latency-experiments.md` (`npm run bench -- --experiments`).',
     '',
@@ -115,6 +118,41 @@ export function renderExperiments(rows: readonly ExperimentRow[]): string[] {
       `| ${x.server} | ${x.client} | ${x.runs} | ${p50} | ${n(x.p95)} | ${n(x.wftScheduleToStartP50, 1)} | ${n(x.wftStartToCompleteP50, 1)} | ${n(x.activityScheduleToStartP50, 1)} | ${n(x.activityStartToCompleteP50, 1)} |`,
     );
   }
+  out.push('');
+  return out;
+}
+
+/** The peers table (`bench/results/peers-latest.md` and the peers section of `latest.md`). */
+export function renderPeers(p: PeersBenchResult): string[] {
+  const us = (x: number | undefined) => (x === undefined ? '–' : n(x, 1));
+  const out = [
+    '## Against the peers (same messages, broker, PostgreSQL and run)',
+    '',
+    `${p.startedAt.slice(0, 16).replace('T', ' ')} UTC, ${p.machine.cpus} × ${p.machine.cpuModel} (load average ${p.machine.loadAverage1m} at the end; ` +
+      'the machine is shared, so absolute rates are noisy and the ratios, measured interleaved in one run, are what to compare). ' +
+      `MQTT: ${int(p.mqttMessages)} QoS 1 sensor readings from the bench publisher process; Kafka: ${int(p.kafkaRecords)} telemetry records of 200 B on 4 partitions, ` +
+      `each tool from the start of the topic with a new group. Rows/s: committed rows, median of ${p.repeats} interleaved runs after ${p.warmup} warm-up run of each (range in brackets). ` +
+      "Ours / peer: ours' rows/s divided by the tool's in the same round (they ran back to back), median of the rounds (each round in brackets); for the pass-through limit, the share of it that ours reaches. " +
+      "CPU per message: the ingesting process (ours: this Node.js process; peers: /proc/<pid>/stat), this stack's PostgreSQL (postmaster and backends) and the broker (Mosquitto or Kafka), each the median over the runs.",
+    '',
+    '| path | tool | rows/s | ours / peer | CPU µs/msg: process | PostgreSQL | broker | delivery | how |',
+    '|---|---|---:|---:|---:|---:|---:|---|---|',
+  ];
+  for (const r of p.rows) {
+    if (r.perSecond === undefined) {
+      out.push(
+        `| ${r.path} | ${r.tool} | not measured | – | – | – | – | ${r.delivery} | ${r.how}. **Failed:** ${(r.error ?? 'unknown').replace(/\|/g, '\\|').replace(/\n/g, ' ')} |`,
+      );
+      continue;
+    }
+    const range = r.runs && r.runs.length > 1 ? ` [${Math.min(...r.runs)}–${Math.max(...r.runs)}]` : '';
+    const c = r.cpuUsPerMessage ?? {};
+    out.push(
+      `| ${r.path} | ${r.tool} | ${int(r.perSecond)}${range} | ${r.ours ? '1' : `${n(r.ratioOursToPeer ?? NaN, 2)} (${(r.pairedRatios ?? []).map((x) => n(x, 2)).join(', ')})`} | ${us(c.process)} | ${us(c.postgres)} | ${us(c.broker)} | ${r.delivery} | ${r.how} |`,
+    );
+  }
+  out.push('', '| goal (issue 15) | measured | met |', '|---|---|---|');
+  for (const g of p.goals) out.push(`| ${g.goal} | ${g.measured} | ${g.met === undefined ? 'not measured' : g.met ? 'yes' : 'no'} |`);
   out.push('');
   return out;
 }

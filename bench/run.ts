@@ -6,7 +6,7 @@
  *
  * Options: `--experiments` also runs the orchestration-latency investigation on private dev servers
  * (port 17233; about 3 more minutes) into `bench/results/latency-experiments.{json,md}`;
- * `--only=latency,ingest,experiments` runs a subset; `--runs=N` (default 20), `--warmup=N` (default 5),
+ * `--only=latency,ingest,streams,models,peers,experiments` runs a subset (`peers`: bench/peers/main.ts); `--runs=N` (default 20), `--warmup=N` (default 5),
  * `--rounds=N` (ingest copies of each data set, default 3).
  */
 import fs from 'node:fs';
@@ -22,14 +22,16 @@ import { runIngestBench } from './ingest-bench';
 import { runTrivialChainBench } from './latency';
 import { runLaunchBench } from './launch-bench';
 import { runModelsBench } from './models/main';
+import { PEERS_WATCHDOG_MS, runPeersBench } from './peers/main';
 import { runStreamsBench } from './streams/main';
 import { runSoak } from './streams/soak';
-import { renderExperiments, renderMarkdown, type BenchResults } from './report';
+import { renderExperiments, renderMarkdown, renderPeers, type BenchResults } from './report';
 
 /** Whole-run watchdog: the process exits with code 2 after this long. @default 15 min */
 /** Soak length, s (`--soak-seconds`, 0 skips it). @default 600 (the 10-minute soak) */
 const SOAK_SECONDS = Number(process.argv.find((x) => x.startsWith('--soak-seconds='))?.split('=')[1] ?? 600);
-const WATCHDOG_MS = 15 * 60_000 + (SOAK_SECONDS > 0 ? (SOAK_SECONDS + 240) * 1000 : 0);
+const WATCHDOG_MS =
+  15 * 60_000 + (SOAK_SECONDS > 0 ? (SOAK_SECONDS + 240) * 1000 : 0) + (arg('only')?.includes('peers') === false ? 0 : PEERS_WATCHDOG_MS);
 
 const RESULTS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
 
@@ -58,7 +60,9 @@ function writeResults(base: string, json: unknown, md: string): void {
 
 async function main(): Promise<void> {
   const only = arg('only')?.split(',').filter(Boolean);
-  const parts = new Set(only ?? ['latency', 'ingest', 'streams', 'models', ...(arg('experiments') !== undefined ? ['experiments'] : [])]);
+  const parts = new Set(
+    only ?? ['latency', 'ingest', 'streams', 'models', 'peers', ...(arg('experiments') !== undefined ? ['experiments'] : [])],
+  );
   const runs = intArg('runs', 20);
   const warmup = intArg('warmup', 5);
   const rounds = intArg('rounds', 3);
@@ -135,6 +139,19 @@ async function main(): Promise<void> {
       results.models = models;
       sections.push(markdown);
       console.log(`  speed-up vs dbt build: direct ${models.speedup.direct}×, workflow ${models.speedup.workflow}×`);
+    }
+    if (parts.has('peers')) {
+      console.log('peers: the same messages through Telegraf, Python glue scripts and Kafka Connect beside ours…');
+      results.peers = await runPeersBench({
+        records: intArg('records', 200_000),
+        mqttMessages: intArg('mqtt-messages', 50_000),
+        repeats: intArg('peer-repeats', 5),
+      });
+      writeResults(
+        'peers-latest',
+        { ...results.peers, node: results.machine.node, memoryGiB: results.machine.memoryGiB },
+        renderPeers(results.peers).join('\n'),
+      );
     }
     results.durationSeconds = Math.round((Date.now() - t0) / 1000);
     if (results.latency || results.ingest || results.models || results.streams || results.streamsSoak) {
