@@ -31,7 +31,8 @@ function groupMembers(pgid) {
     try {
       const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
       const [state, , pg] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(pg) === pgid && state !== 'Z') out.push(`${e} ${fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').replace(/\0/g, ' ').trim()}`);
+      if (Number(pg) === pgid && state !== 'Z')
+        out.push(`${e} ${fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').replace(/\0/g, ' ').trim()}`);
     } catch {
       // gone meanwhile
     }
