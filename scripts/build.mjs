@@ -4,12 +4,15 @@
  * Builds `dist/`, what the CLI and the worker run (`npm install` runs it as `prepare`; the tests'
  * global setup runs it so spawned processes run this checkout's code):
  * - `dist/cli.js` and its chunks: `src/cli/main.ts` bundled by esbuild with code splitting, so each
- *   command loads only the chunks its `import()` reaches; packages stay in node_modules (external).
+ *   command loads only the chunks its `import()` reaches. The pure-JavaScript packages of the light
+ *   commands ({@link BUNDLED_PACKAGES}) are bundled into the chunks: one file to read and compile
+ *   instead of dozens, no CommonJS export scan; every other package stays in node_modules (external).
  * - `dist/encoder-thread.js`: the encoder thread's entry (src/ingest/encoder-pool.ts starts it).
  * - `dist/workflow-bundle.js`: the workflow code bundled once by the Temporal SDK's
  *   `bundleWorkflowCode` (webpack), loaded at worker start with `workflowBundle: { codePath }`
  *   instead of being bundled at every start.
- * `node scripts/build.mjs [--no-workflows]`.
+ * `node scripts/build.mjs [--no-workflows] [--analyze]` (`--analyze`: print what each output file
+ * holds, biggest inputs first).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -22,19 +25,58 @@ export const DIST_DIR = path.join(ROOT, 'dist');
 export const WORKFLOW_BUNDLE = path.join(DIST_DIR, 'workflow-bundle.js');
 
 /**
+ * Packages bundled into dist/ (with what they import) rather than loaded from node_modules: what
+ * `--help` and `models` load, all plain JavaScript without native code or files read at run time.
+ * Everything else (the Temporal SDK, kafkajs, DuckDB, ONNX Runtime, pino's worker thread, …) stays
+ * external.
+ */
+export const BUNDLED_PACKAGES = ['commander', 'yaml', 'zod', 'nunjucks', 'csv-parse', 'pg'];
+
+/** Optional dependencies of bundled packages, required at run time only when installed and used. */
+const OPTIONAL_PACKAGES = ['pg-native', 'pg-cloudflare', 'chokidar', 'fsevents'];
+
+/** Bundled CommonJS code calls `require` (of Node's built-ins); ESM chunks get one from `createRequire`. */
+const REQUIRE_BANNER =
+  "import { createRequire as __bundleCreateRequire } from 'node:module';\nconst require = __bundleCreateRequire(import.meta.url);";
+
+/**
+ * An esbuild plugin: bare imports from this project's code are external unless their package is in
+ * {@link BUNDLED_PACKAGES}; imports from inside a bundled package are bundled too (its own
+ * dependencies), except {@link OPTIONAL_PACKAGES}.
+ * @returns {import('esbuild').Plugin}
+ */
+function externalPackages() {
+  return {
+    name: 'external-packages',
+    setup(b) {
+      b.onResolve({ filter: /^[^./]/ }, (args) => {
+        if (args.path.startsWith('node:') || path.isAbsolute(args.path)) return { external: true };
+        const parts = args.path.split('/');
+        const pkg = args.path.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
+        if (OPTIONAL_PACKAGES.includes(pkg ?? '')) return { external: true };
+        const fromPackage = args.importer.split(path.sep).includes('node_modules');
+        if (fromPackage || BUNDLED_PACKAGES.includes(pkg ?? '')) return undefined;
+        return { external: true };
+      });
+    },
+  };
+}
+
+/**
  * Builds dist/ from src/ into a fresh folder, then swaps it in whole, so a failed build leaves the
  * previous dist/ as it was.
- * @param {{ quiet?: boolean; workflows?: boolean }} [options] `quiet`: only warnings and errors;
- *   `workflows` (default true): also bundle the workflow code.
+ * @param {{ quiet?: boolean; workflows?: boolean; analyze?: boolean }} [options] `quiet`: only
+ *   warnings and errors; `workflows` (default true): also bundle the workflow code; `analyze`: print
+ *   esbuild's analysis of the output (what each file holds).
  * @returns {Promise<void>}
  * @throws Error with esbuild's or webpack's messages when the code does not build.
  */
 export async function buildDist(options = {}) {
-  const { build } = await import('esbuild');
+  const { analyzeMetafile, build } = await import('esbuild');
   const next = `${DIST_DIR}.next-${process.pid}`;
   fs.rmSync(next, { recursive: true, force: true });
   try {
-    await build({
+    const result = await build({
       absWorkingDir: ROOT,
       entryPoints: { cli: 'src/cli/main.ts', 'encoder-thread': 'src/ingest/encoder-thread.ts' },
       outdir: next,
@@ -43,11 +85,14 @@ export async function buildDist(options = {}) {
       format: 'esm',
       platform: 'node',
       target: 'node20',
-      packages: 'external',
+      plugins: [externalPackages()],
+      banner: { js: REQUIRE_BANNER },
       sourcemap: 'linked',
       chunkNames: '[name]-[hash]',
+      metafile: options.analyze === true,
       logLevel: options.quiet ? 'warning' : 'info',
     });
+    if (result.metafile) console.log(await analyzeMetafile(result.metafile));
     if (options.workflows !== false) {
       const { bundleWorkflowCode } = await import('@temporalio/worker');
       const { code } = await bundleWorkflowCode({
@@ -79,6 +124,6 @@ function quietLogger(quiet) {
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const t0 = Date.now();
-  await buildDist({ workflows: !process.argv.includes('--no-workflows') });
+  await buildDist({ workflows: !process.argv.includes('--no-workflows'), analyze: process.argv.includes('--analyze') });
   console.log(`dist/ built in ${Date.now() - t0} ms`);
 }

@@ -32,9 +32,11 @@ import { runModels } from '../../src/modelrunner/index';
 import type { buildModels, ModelRunSummary } from '../../src/workflows/model-graph';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const PROJECT = path.join(HERE, 'project');
+/** The bench's dbt project (bench/models/project). */
+export const PROJECT = path.join(HERE, 'project');
 const VENV = path.join(HERE, '.venv');
-const DBT = path.join(VENV, 'bin', 'dbt');
+/** The `dbt` executable of the bench's virtualenv (created by {@link ensureDbt}). */
+export const DBT = path.join(VENV, 'bin', 'dbt');
 
 /** Builds per variant; the median is reported. @default 5 */
 export const RUNS = 5;
@@ -42,7 +44,7 @@ export const RUNS = 5;
 const DEVICES = 40;
 const DAYS = 6;
 /** Nodes run at once by every variant (dbt `threads`). */
-const THREADS = 4;
+export const THREADS = 4;
 
 /** One variant's timings. */
 export interface VariantResult {
@@ -73,8 +75,11 @@ const median = (xs: number[]) => {
   return s[Math.floor(s.length / 2)] ?? NaN;
 };
 
-/** Creates bench/models/.venv with dbt-core and dbt-postgres when missing. */
-function ensureDbt(): string {
+/**
+ * Creates bench/models/.venv with dbt-core and dbt-postgres when missing.
+ * @returns the installed versions, e.g. `dbt-core 1.11.16, dbt-postgres 1.11.0`
+ */
+export function ensureDbt(): string {
   if (!fs.existsSync(DBT)) {
     console.log('installing dbt-core<1.12 + dbt-postgres into bench/models/.venv (once)…');
     execFileSync('python3', ['-m', 'venv', VENV], { stdio: 'inherit' });
@@ -86,11 +91,21 @@ function ensureDbt(): string {
   return `dbt-core ${core}, dbt-postgres ${pg}`;
 }
 
-function dbtEnv(): NodeJS.ProcessEnv {
+/** The environment `dbt` runs with: no usage statistics, no colours. */
+export function dbtEnv(): NodeJS.ProcessEnv {
   return { ...process.env, DBT_SEND_ANONYMOUS_USAGE_STATS: 'false', DO_NOT_TRACK: '1', DBT_USE_COLORS: 'false' };
 }
 
-async function createDatabase(): Promise<{ name: string; url: string; pool: Pool; drop: () => Promise<void> }> {
+/** A database of the bench: its name, URL, a pool on it, and `drop()` (closes the pool, drops it). */
+export interface BenchDatabase {
+  name: string;
+  url: string;
+  pool: Pool;
+  drop: () => Promise<void>;
+}
+
+/** Creates a fresh database `bench_models_<random>` on the stack's PostgreSQL. */
+export async function createDatabase(): Promise<BenchDatabase> {
   const name = `bench_models_${randomUUID().replaceAll('-', '').slice(0, 10)}`;
   const admin = createPool(databaseUrl(loadSettings()), 1);
   await admin.query(`CREATE DATABASE "${name}"`).finally(() => admin.end());
@@ -109,8 +124,11 @@ async function createDatabase(): Promise<{ name: string; url: string; pool: Pool
   };
 }
 
-/** Deterministic synthetic readings (some out of range, so cleaning matters). */
-async function loadRaw(pool: Pool): Promise<number> {
+/**
+ * Loads deterministic synthetic readings (some out of range, so cleaning matters) into `bench_raw.readings`.
+ * @returns the rows inserted
+ */
+export async function loadRaw(pool: Pool): Promise<number> {
   await pool.query(
     `CREATE SCHEMA bench_raw; CREATE TABLE bench_raw.readings (reading_id bigint, device_id text, ts timestamptz, temperature float8, humidity float8, co2 float8)`,
   );
@@ -128,7 +146,8 @@ async function loadRaw(pool: Pool): Promise<number> {
   return r.rowCount ?? 0;
 }
 
-function writeProfile(dir: string, url: string): void {
+/** Writes `dir/profiles.yml` for dbt: the database at `url`, schema `dbt_bench`, {@link THREADS} threads. */
+export function writeProfile(dir: string, url: string): void {
   const u = new URL(url);
   fs.writeFileSync(
     path.join(dir, 'profiles.yml'),

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TASK_QUEUE } from './names';
+import { TASK_QUEUE } from './task-queue';
 
 /**
  * Repository root: the nearest folder above this module with a `package.json`, whether the module

@@ -4,8 +4,7 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
  * workflow ID builders (readable IDs, see DESIGN.md "Names").
  */
 
-/** The one task queue all workflows and activities of this project run on. */
-export const TASK_QUEUE = 'iot-pipelines';
+export { TASK_QUEUE } from './task-queue';
 
 /** Custom search attributes registered with the dev server, with their Temporal types. */
 export const SEARCH_ATTRIBUTES = {
