@@ -25,12 +25,13 @@ export const DIST_DIR = path.join(ROOT, 'dist');
 export const WORKFLOW_BUNDLE = path.join(DIST_DIR, 'workflow-bundle.js');
 
 /**
- * Packages bundled into dist/ (with what they import) rather than loaded from node_modules: what
- * `--help` and `models` load, all plain JavaScript without native code or files read at run time.
- * Everything else (the Temporal SDK, kafkajs, DuckDB, ONNX Runtime, pino's worker thread, …) stays
- * external.
+ * Packages (or single entry points of one, `zod/mini`) bundled into dist/ with what they import,
+ * rather than loaded from node_modules: what `--help` and `models` load, all plain JavaScript without
+ * native code or files read at run time. Everything else (the Temporal SDK, kafkajs, DuckDB, ONNX
+ * Runtime, pino's worker thread, …) stays external, and so does `zod` itself: its users are heavy
+ * commands, and a bundled copy would share one chunk of all of zod (every locale) with `zod/mini`.
  */
-export const BUNDLED_PACKAGES = ['commander', 'yaml', 'zod', 'nunjucks', 'csv-parse', 'pg'];
+export const BUNDLED_PACKAGES = ['commander', 'yaml', 'zod/mini', 'zod/v4/locales/en.js', 'nunjucks', 'csv-parse', 'pg'];
 
 /** Optional dependencies of bundled packages, required at run time only when installed and used. */
 const OPTIONAL_PACKAGES = ['pg-native', 'pg-cloudflare', 'chokidar', 'fsevents'];
@@ -38,6 +39,30 @@ const OPTIONAL_PACKAGES = ['pg-native', 'pg-cloudflare', 'chokidar', 'fsevents']
 /** Bundled CommonJS code calls `require` (of Node's built-ins); ESM chunks get one from `createRequire`. */
 const REQUIRE_BANNER =
   "import { createRequire as __bundleCreateRequire } from 'node:module';\nconst require = __bundleCreateRequire(import.meta.url);";
+
+/**
+ * An esbuild plugin for a Node-only build: pg probes for Cloudflare Workers when it is imported
+ * (`new Response(…)` in pg/lib/stream.js), and on Node 20 that first use of `Response` loads Node's
+ * whole fetch implementation (undici, about 40 ms of a `models` command's start). dist/ runs on
+ * Node.js only, so the probe is answered at build time: not Cloudflare. A pg whose code no longer has
+ * the probe is bundled as it is, with a warning.
+ * @returns {import('esbuild').Plugin}
+ */
+function nodeOnlyPg() {
+  const probe = 'function isCloudflareRuntime() {';
+  return {
+    name: 'node-only-pg',
+    setup(b) {
+      b.onLoad({ filter: /[\\/]node_modules[\\/]pg[\\/]lib[\\/]stream\.js$/ }, (args) => {
+        const code = fs.readFileSync(args.path, 'utf8');
+        if (!code.includes(probe)) {
+          return { contents: code, loader: 'js', warnings: [{ text: `${probe} not found: pg's Cloudflare probe is left in` }] };
+        }
+        return { contents: code.replace(probe, `${probe}\n  return false; // Node.js only (scripts/build.mjs)`), loader: 'js' };
+      });
+    },
+  };
+}
 
 /**
  * An esbuild plugin: bare imports from this project's code are external unless their package is in
@@ -55,7 +80,7 @@ function externalPackages() {
         const pkg = args.path.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
         if (OPTIONAL_PACKAGES.includes(pkg ?? '')) return { external: true };
         const fromPackage = args.importer.split(path.sep).includes('node_modules');
-        if (fromPackage || BUNDLED_PACKAGES.includes(pkg ?? '')) return undefined;
+        if (fromPackage || BUNDLED_PACKAGES.includes(pkg ?? '') || BUNDLED_PACKAGES.includes(args.path)) return undefined;
         return { external: true };
       });
     },
@@ -85,7 +110,7 @@ export async function buildDist(options = {}) {
       format: 'esm',
       platform: 'node',
       target: 'node20',
-      plugins: [externalPackages()],
+      plugins: [externalPackages(), nodeOnlyPg()],
       banner: { js: REQUIRE_BANNER },
       sourcemap: 'linked',
       chunkNames: '[name]-[hash]',

@@ -68,6 +68,16 @@ function addSelection(cmd: Command): Command {
 async function runCommand(which: RunCommand, o: RunOptions): Promise<void> {
   const vars = parseVars(o.vars);
   const pool = createPool(databaseUrl(loadSettings()), o.threads + 1);
+  // Open the run's connections now, while the project is read and compiled, rather than when the
+  // first nodes start. A failure is left to the run's own queries to report.
+  const connected = Promise.all(
+    Array.from({ length: o.threads }, () =>
+      pool.connect().then(
+        (c) => c.release(),
+        () => undefined,
+      ),
+    ),
+  );
   try {
     const r = await runModels({
       pool,
@@ -92,6 +102,7 @@ async function runCommand(which: RunCommand, o: RunOptions): Promise<void> {
     );
     if (r.results.some((n) => n.status === 'error' || n.status === 'fail')) process.exitCode = 1;
   } finally {
+    await connected;
     await pool.end();
   }
 }

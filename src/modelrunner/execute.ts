@@ -27,7 +27,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { isTransientDbError } from '../db/errors';
-import { compileNode } from './compile';
+import { compileNodeAsync } from './compile';
 import { ModelExecutionError, ModelRunnerError, SelectionError } from './errors';
 import { quoteIdent, quoteRelation } from './identifiers';
 import { parseSeed } from './seed';
@@ -222,7 +222,7 @@ async function buildIncremental(
   const existing = await relkind(client, schema, alias);
   const fullRefresh = (opts.fullRefresh ?? false) && node.config.full_refresh !== false;
   if (existing !== 'r' || fullRefresh) {
-    const { compiledCode } = compileNode(manifest, node.unique_id, { write: opts.writeCompiled ?? true, isIncremental: false });
+    const { compiledCode } = await compileNodeAsync(manifest, node.unique_id, { write: opts.writeCompiled ?? true, isIncremental: false });
     const r = await swapIn(client, schema, alias, async (tmp) => {
       const res = await client.query(`CREATE TABLE ${tmp} AS (\n${compiledCode}\n)`);
       if (strategy === 'merge')
@@ -233,7 +233,7 @@ async function buildIncremental(
     });
     return { sql: compiledCode, response: tableResponse(r) };
   }
-  const { compiledCode } = compileNode(manifest, node.unique_id, { write: opts.writeCompiled ?? true, isIncremental: true });
+  const { compiledCode } = await compileNodeAsync(manifest, node.unique_id, { write: opts.writeCompiled ?? true, isIncremental: true });
   const tmpName = `${alias}__dbt_tmp`;
   const tmp = quoteIdent(tmpName);
   await client.query(`CREATE TEMPORARY TABLE ${tmp} ON COMMIT DROP AS (\n${compiledCode}\n)`);
@@ -353,7 +353,7 @@ export async function executeNode(pool: pg.Pool, manifest: Manifest, uniqueId: s
   let message: string | null;
   try {
     if (node.resource_type === 'test') {
-      sql = compileNode(manifest, uniqueId, { write: opts.writeCompiled ?? true }).compiledCode;
+      sql = (await compileNodeAsync(manifest, uniqueId, { write: opts.writeCompiled ?? true })).compiledCode;
       compileEnd = new Date();
       const t = await runTest(pool, node, sql);
       ({ status, failures, message, response } = t);
@@ -362,7 +362,7 @@ export async function executeNode(pool: pg.Pool, manifest: Manifest, uniqueId: s
       response = await inLockedTransaction(pool, node, (client) => loadSeed(client, manifest, node));
       message = response._message ?? null;
     } else if (node.config.materialized === 'ephemeral') {
-      sql = compileNode(manifest, uniqueId, { write: opts.writeCompiled ?? true }).compiledCode;
+      sql = (await compileNodeAsync(manifest, uniqueId, { write: opts.writeCompiled ?? true })).compiledCode;
       compileEnd = new Date();
       response = {};
       message = 'EPHEMERAL';
@@ -373,7 +373,7 @@ export async function executeNode(pool: pg.Pool, manifest: Manifest, uniqueId: s
       response = out.response;
       message = response._message ?? null;
     } else {
-      const compiled = compileNode(manifest, uniqueId, { write: opts.writeCompiled ?? true }).compiledCode;
+      const compiled = (await compileNodeAsync(manifest, uniqueId, { write: opts.writeCompiled ?? true })).compiledCode;
       sql = compiled;
       compileEnd = new Date();
       if (node.config.materialized === 'table') {

@@ -26,7 +26,7 @@ export {
   type SelectionInput,
   type RunPlan,
 } from './plan';
-export { compileNode, injectCtes, quoteLiteral, type CompiledNode, type CompileOptions } from './compile';
+export { compileNode, compileNodeAsync, injectCtes, quoteLiteral, type CompiledNode, type CompileOptions } from './compile';
 export { executeNode, failedResult, toExecutionError, type ExecuteOptions } from './execute';
 export { parseSeed, inferColumnType, type SeedTable } from './seed';
 export { writeManifest, writeRunResultsFile, makeRunResults, MANIFEST_FILE, RUN_RESULTS_FILE } from './artifacts';
