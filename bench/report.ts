@@ -8,6 +8,7 @@ import type { ModelsBenchResult } from './models/main';
 import type { PeersBenchResult } from './peers/main';
 import type { StreamsBenchResult } from './streams/main';
 import type { SoakResult } from './streams/soak';
+import type { Figure, StartupBenchResult } from './startup';
 
 /** Everything one `npm run bench` measured. */
 export interface BenchResults {
@@ -27,6 +28,7 @@ export interface BenchResults {
   streams?: Omit<StreamsBenchResult, 'markdown'>;
   streamsSoak?: SoakResult;
   peers?: PeersBenchResult;
+  startup?: StartupBenchResult;
 }
 
 const n = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '–');
@@ -95,6 +97,7 @@ export function renderMarkdown(r: BenchResults): string {
     );
   }
   if (r.peers) lines.push(...renderPeers(r.peers), '');
+  if (r.startup) lines.push(...renderStartup(r.startup), '');
   lines.push(
     'The orchestration-latency investigation (server dynamic config, worker and client options) is in `bench/results/latency-experiments.md` (`npm run bench -- --experiments`).',
     '',
@@ -155,4 +158,32 @@ export function renderPeers(p: PeersBenchResult): string[] {
   for (const g of p.goals) out.push(`| ${g.goal} | ${g.measured} | ${g.met === undefined ? 'not measured' : g.met ? 'yes' : 'no'} |`);
   out.push('');
   return out;
+}
+
+/** The start-up table (`bench/results/startup-latest.md` and the start-up section of `latest.md`). */
+export function renderStartup(r: StartupBenchResult): string[] {
+  const t = r.targets;
+  const ms = (f: Figure) => `${n(f.medianMs)} ms (${n(f.minMs)}–${n(f.maxMs)})`;
+  const s = (f: Figure) => `${n(f.medianMs / 1000, 2)} s (${n(f.minMs / 1000, 2)}–${n(f.maxMs / 1000, 2)})`;
+  const met = (ok: boolean) => (ok ? 'met' : '**missed**');
+  const m = r.modelsBuild;
+  return [
+    '## Start-up: whole processes from the command line',
+    '',
+    `${r.startedAt.slice(0, 16).replace('T', ' ')} UTC, ${r.machine.cpus} × ${r.machine.cpuModel}, Node ${r.machine.node}. ` +
+      `Wall time of each process from spawn to exit (the worker: to its \`Worker polling task queue\` line, then Ctrl-C), measured by bench/startup.ts; ` +
+      `median of ${r.runs} runs after ${r.warmup} warm-up run of each variant (min–max in brackets), the variants of a command interleaved run by run. ` +
+      `The machine is shared (1-minute load average ${n(r.loadAverage.start, 1)} at the start, ${n(r.loadAverage.end, 1)} at the end, on ${r.machine.cpus} cores): ` +
+      'absolute times are noisy, the medians and the side-by-side variants are what to compare.',
+    '',
+    '| command | today: `node --import tsx src/cli/main.ts` | compiled: `node bin/iot-pipelines.mjs` (dist/) | target (issue 15) | met |',
+    '|---|---:|---:|---|---|',
+    `| \`--help\` | ${ms(r.help.tsx)} | ${ms(r.help.dist)} | ≤ ${t.helpMs} ms | ${met(r.help.met)} |`,
+    `| \`models build\` of bench/models/project (3 seeds, 6 models, 20 tests; 4 threads, a database of its own) | ${s(m.tsx)} | ${s(m.dist)} | ≤ ${t.modelsBuildSeconds} s | ${met(m.met.seconds)} |`,
+    `| speed-up of that \`models build\` over \`dbt build\` of the same project and database, ${s(m.dbt)} (${m.dbtVersion}) | ${n(m.dbt.medianMs / m.tsx.medianMs, 1)}× | ${n(m.speedup, 1)}× | ≥ ${t.modelsSpeedup}× | ${met(m.met.speedup)} |`,
+    `| \`worker\` start → \`Worker polling task queue\` (a task queue of its own) | ${s(r.worker.tsx)} | ${s(r.worker.dist)} | ≤ ${t.workerPollingMs / 1000} s | ${met(r.worker.met)} |`,
+    '',
+    "Today's worker bundles the workflow code with webpack at every start; the compiled one loads dist/workflow-bundle.js (built by `npm install`).",
+    '',
+  ];
 }

@@ -6,7 +6,8 @@
  *
  * Options: `--experiments` also runs the orchestration-latency investigation on private dev servers
  * (port 17233; about 3 more minutes) into `bench/results/latency-experiments.{json,md}`;
- * `--only=latency,ingest,streams,models,peers,experiments` runs a subset (`peers`: bench/peers/main.ts); `--runs=N` (default 20), `--warmup=N` (default 5),
+ * `--only=latency,ingest,streams,models,peers,startup,experiments` runs a subset (`peers`: bench/peers/main.ts;
+ * `startup`: bench/startup.ts, also written to `bench/results/startup-latest.{json,md}`); `--runs=N` (default 20), `--warmup=N` (default 5),
  * `--rounds=N` (ingest copies of each data set, default 3).
  */
 import fs from 'node:fs';
@@ -25,7 +26,8 @@ import { runModelsBench } from './models/main';
 import { PEERS_WATCHDOG_MS, runPeersBench } from './peers/main';
 import { runStreamsBench } from './streams/main';
 import { runSoak } from './streams/soak';
-import { renderExperiments, renderMarkdown, renderPeers, type BenchResults } from './report';
+import { renderExperiments, renderMarkdown, renderPeers, renderStartup, type BenchResults } from './report';
+import { runStartupBench } from './startup';
 
 /** Whole-run watchdog: the process exits with code 2 after this long. @default 15 min */
 /** Soak length, s (`--soak-seconds`, 0 skips it). @default 600 (the 10-minute soak) */
@@ -61,7 +63,7 @@ function writeResults(base: string, json: unknown, md: string): void {
 async function main(): Promise<void> {
   const only = arg('only')?.split(',').filter(Boolean);
   const parts = new Set(
-    only ?? ['latency', 'ingest', 'streams', 'models', 'peers', ...(arg('experiments') !== undefined ? ['experiments'] : [])],
+    only ?? ['latency', 'ingest', 'streams', 'models', 'startup', 'peers', ...(arg('experiments') !== undefined ? ['experiments'] : [])],
   );
   const runs = intArg('runs', 20);
   const warmup = intArg('warmup', 5);
@@ -139,6 +141,11 @@ async function main(): Promise<void> {
       results.models = models;
       sections.push(markdown);
       console.log(`  speed-up vs dbt build: direct ${models.speedup.direct}×, workflow ${models.speedup.workflow}×`);
+    }
+    if (parts.has('startup')) {
+      console.log('startup: --help, models build (beside dbt build) and worker start as whole processes, compiled and through tsx…');
+      results.startup = await runStartupBench();
+      writeResults('startup-latest', results.startup, renderStartup(results.startup).join('\n'));
     }
     if (parts.has('peers')) {
       console.log('peers: the same messages through Telegraf, Python glue scripts and Kafka Connect beside ours…');
