@@ -19,9 +19,11 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { databaseUrl, loadSettings, ROOT_DIR } from '../config/env';
-import { createPool } from '../db/pool';
-import { buildManifest, compileNode, loadProject, planRun, runModels, writeManifest, type RunCommand } from '../modelrunner/index';
+import type { RunCommand } from '../modelrunner/index';
 import { positiveInt } from './args';
+
+// The model runner (nunjucks, zod, csv-parse) and pg are imported by the actions, not here: a run
+// starts connecting to PostgreSQL first and loads the runner while the connections are set up.
 
 interface CommonOptions {
   select?: string[];
@@ -67,6 +69,7 @@ function addSelection(cmd: Command): Command {
 
 async function runCommand(which: RunCommand, o: RunOptions): Promise<void> {
   const vars = parseVars(o.vars);
+  const { createPool } = await import('../db/pool');
   const pool = createPool(databaseUrl(loadSettings()), o.threads + 1);
   // Open the run's connections now, while the project is read and compiled, rather than when the
   // first nodes start. A failure is left to the run's own queries to report.
@@ -79,6 +82,7 @@ async function runCommand(which: RunCommand, o: RunOptions): Promise<void> {
     ),
   );
   try {
+    const { runModels } = await import('../modelrunner/index');
     const r = await runModels({
       pool,
       projectDir: o.projectDir,
@@ -131,7 +135,8 @@ export function registerModelCommands(program: Command): Command {
 
   addSelection(models.command('compile').description('Render the selected models and tests to target/compiled/.'))
     .option('--print', 'print the compiled SQL')
-    .action((o: CommonOptions & { print?: boolean }) => {
+    .action(async (o: CommonOptions & { print?: boolean }) => {
+      const { buildManifest, compileNode, loadProject, planRun, writeManifest } = await import('../modelrunner/index');
       const manifest = buildManifest(loadProject(o.projectDir), { vars: parseVars(o.vars), targetDir: o.targetPath });
       const { selected } = planRun(manifest, { which: 'compile', select: o.select, exclude: o.exclude });
       writeManifest(manifest);
@@ -145,7 +150,8 @@ export function registerModelCommands(program: Command): Command {
   addSelection(models.command('ls').description('List the selected nodes.'))
     .option('--resource-type <type>', 'model, seed or test')
     .option('--output <format>', 'name, selector (unique ID), path or json', 'selector')
-    .action((o: CommonOptions & { resourceType?: string; output: string }) => {
+    .action(async (o: CommonOptions & { resourceType?: string; output: string }) => {
+      const { buildManifest, loadProject, planRun } = await import('../modelrunner/index');
       const manifest = buildManifest(loadProject(o.projectDir), { vars: parseVars(o.vars), targetDir: o.targetPath });
       const { selected } = planRun(manifest, { which: 'ls', select: o.select, exclude: o.exclude });
       for (const id of selected) {

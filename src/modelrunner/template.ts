@@ -37,6 +37,21 @@ const njParser = (nunjucks as unknown as { parser: { parse(src: string, extensio
 
 const environment = new nunjucks.Environment(null, { autoescape: false, throwOnUndefined: true, trimBlocks: false });
 
+/**
+ * Compiled templates by file, reused while the file's source is the same: a run renders every model
+ * more than once (manifest, compile, incremental), and compiling (parse, generate, evaluate the
+ * generated JavaScript) is most of a render's cost. One entry per file, replaced when it changes.
+ */
+const compiled = new Map<string, { source: string; template: nunjucks.Template }>();
+
+function compiledTemplate(file: string, source: string): nunjucks.Template {
+  const hit = compiled.get(file);
+  if (hit?.source === source) return hit.template;
+  const template = new nunjucks.Template(source, environment, file, true);
+  compiled.set(file, { source, template });
+  return template;
+}
+
 function children(n: AstNode): AstNode[] {
   const out: AstNode[] = [];
   for (const f of n.fields) {
@@ -157,7 +172,7 @@ export class RenderState {
  */
 export function renderTemplate(file: string, source: string, context: TemplateContext, state: RenderState): string {
   try {
-    return new nunjucks.Template(source, environment, file, true).render(context);
+    return compiledTemplate(file, source).render(context);
   } catch (e) {
     const message = (e as Error).message ?? String(e);
     // nunjucks runtime errors: "(file) [Line L, Column C]\n  Error: ..." with a 0-based L.
