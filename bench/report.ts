@@ -183,7 +183,8 @@ export function renderStartup(r: StartupBenchResult): string[] {
     `| speed-up of that \`models build\` over \`dbt build\` of the same project and database, ${s(m.dbt)} (${m.dbtVersion}) | ${n(m.dbt.medianMs / m.tsx.medianMs, 1)}× | ${n(m.speedup, 1)}× | ≥ ${t.modelsSpeedup}× | ${met(m.met.speedup)} |`,
     `| \`worker\` start → \`Worker polling task queue\` (a task queue of its own) | ${s(r.worker.tsx)} | ${s(r.worker.dist)} | ≤ ${t.workerPollingMs / 1000} s | ${met(r.worker.met)} |`,
     '',
-    "Today's worker bundles the workflow code with webpack at every start; the compiled one loads dist/workflow-bundle.js (built by `npm install`).",
+    `Node.js itself (\`node -e 0\`, run in the \`--help\` rounds) took ${ms(r.help.node)}: the floor of every command above. ` +
+      "Today's worker bundles the workflow code with webpack at every start; the compiled one loads dist/workflow-bundle.js (built by `npm install`).",
     '',
   ];
 }

@@ -43,8 +43,8 @@ export const TARGETS = {
   workerPollingMs: 1500,
 } as const;
 
-/** How a command is started: the compiled CLI, today's tsx path, or another program. */
-export type Variant = 'dist' | 'tsx' | 'dbt';
+/** How a command is started: the compiled CLI, today's tsx path, dbt, or bare Node.js (`node -e 0`). */
+export type Variant = 'dist' | 'tsx' | 'dbt' | 'node';
 
 /** One variant's wall times. */
 export interface Figure {
@@ -66,7 +66,8 @@ export interface StartupBenchResult {
   warmup: number;
   /** 1-minute load average when the bench started and ended (the machine is shared). */
   loadAverage: { start: number; end: number };
-  help: { tsx: Figure; dist: Figure; met: boolean };
+  /** `node`: `node -e 0` in the same rounds, the floor of any Node.js command here. */
+  help: { tsx: Figure; dist: Figure; node: Figure; met: boolean };
   modelsBuild: {
     dbtVersion: string;
     tsx: Figure;
@@ -200,7 +201,11 @@ export async function runStartupBench(
 
   // 1. --help.
   log(`  --help: ${rounds.warmup} + ${rounds.runs} runs each, interleaved…`);
-  const help = [new Series('tsx', [...CLI.tsx, '--help']), new Series('dist', [...CLI.dist, '--help'])];
+  const help = [
+    new Series('tsx', [...CLI.tsx, '--help']),
+    new Series('dist', [...CLI.dist, '--help']),
+    new Series('node', [process.execPath, '-e', '0']),
+  ];
   await interleave(help, rounds, (s) => run(s.argv, baseEnv));
 
   // 2. models build vs dbt build, one database (bench/models/main.ts's set-up).
@@ -258,12 +263,12 @@ export async function runStartupBench(
     [0, 130, null],
   );
 
-  const [helpTsx, helpDist] = help.map((s) => s.figure()) as [Figure, Figure];
+  const [helpTsx, helpDist, bareNode] = help.map((s) => s.figure()) as [Figure, Figure, Figure];
   const [dbt, modelsTsx, modelsDist] = models.map((s) => s.figure()) as [Figure, Figure, Figure];
   const [workerTsx, workerDist] = worker.map((s) => s.figure()) as [Figure, Figure];
   const speedup = dbt.medianMs / modelsDist.medianMs;
   log(
-    `  medians (today → compiled): --help ${Math.round(helpTsx.medianMs)} → ${Math.round(helpDist.medianMs)} ms; ` +
+    `  medians (today → compiled): --help ${Math.round(helpTsx.medianMs)} → ${Math.round(helpDist.medianMs)} ms (node -e 0: ${Math.round(bareNode.medianMs)} ms); ` +
       `models build ${Math.round(modelsTsx.medianMs)} → ${Math.round(modelsDist.medianMs)} ms (dbt build ${Math.round(dbt.medianMs)} ms); ` +
       `worker polling ${Math.round(workerTsx.medianMs)} → ${Math.round(workerDist.medianMs)} ms`,
   );
@@ -273,7 +278,7 @@ export async function runStartupBench(
     runs: rounds.runs,
     warmup: rounds.warmup,
     loadAverage: { start: loadStart, end: os.loadavg()[0] ?? NaN },
-    help: { tsx: helpTsx, dist: helpDist, met: helpDist.medianMs <= TARGETS.helpMs },
+    help: { tsx: helpTsx, dist: helpDist, node: bareNode, met: helpDist.medianMs <= TARGETS.helpMs },
     modelsBuild: {
       dbtVersion,
       tsx: modelsTsx,
