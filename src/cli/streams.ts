@@ -12,8 +12,10 @@ import { isMessageKind, type MessageKind } from '../ingest/kinds';
 import { PRODUCER_COMPRESSIONS, produceReadings, produceTelemetry, type ProducerCompression } from '../simulator/kafka-producer';
 import { DATASET_FILES, loadDataset, type SensorDataset } from '../simulator/sensor-files';
 import { kafkaIngestWorkflowId, type KafkaIngestInput } from '../workflows/kafka-ingest';
+import type { ConsumerRunStats } from '../activities/stream-common';
 import { pause, resume, status, type StreamStatus } from '../workflows/messages';
 import type { MqttIngestInput } from '../workflows/mqtt-ingest';
+import { HEARTBEAT_TIMEOUT_RANGE_MS } from '../workflows/stream-supervisor';
 import { withClient } from './client';
 import { positiveInt } from './args';
 
@@ -33,31 +35,124 @@ export function streamWorkflowId(ref: StreamRef): string {
   return ref.stream === 'mqtt' ? workflowIds.mqttIngest(ref.source) : kafkaIngestWorkflowId(ref.groupId, ref.topic);
 }
 
-/** Status of a stream plus the live heartbeat details of its running consumer activities. */
-export interface LiveStreamStatus extends StreamStatus {
-  workflowId: string;
-  /** One entry per running member activity: its heartbeat details and its last failure, if any. */
-  live: Array<{ activityId: string; attempt: number; details?: unknown; lastFailure?: string }>;
+/** A running consumer activity of a stream, from `describe` (`pendingActivities`). */
+export interface LiveRun {
+  activityId: string;
+  /** Member index, when the workflow names its runs (`consume-m<member>-<n>`). */
+  member?: number;
+  /**
+   * Runs since the member last made progress, this one included (1 while healthy), from the workflow;
+   * for streams started before runs were named, the activity's attempt number.
+   */
+  attempt: number;
+  /** Heartbeat details: the run's counters so far (see `ConsumerRunStats`). */
+  details?: ConsumerRunStats;
+  /** Milliseconds since the run last committed a batch (since it started, when it has not yet). */
+  sinceLastCommitMs?: number;
+  /** When the server last received a heartbeat of the run (ISO-8601). */
+  lastHeartbeatAt?: string;
+  /** Failure of an earlier attempt of this activity (only streams started before runs were named). */
+  lastFailure?: string;
 }
 
 /**
- * Queries `status` and adds what the running consumers report in their heartbeats (messages in the
- * current run, rate, waiting reason, lag), which the workflow only learns when a run ends.
+ * Status of a stream with its live progress: the `status` query's totals (runs that ended) plus the
+ * counters the running consumers report in their heartbeats (`live`), so `received`, `committed`, … are
+ * current while a run is in progress, not only when it ends.
+ */
+export interface LiveStreamStatus extends StreamStatus {
+  workflowId: string;
+  /** One entry per running member activity. */
+  live: LiveRun[];
+  /** Milliseconds since any member last committed a batch (absent before the first commit). */
+  sinceLastCommitMs?: number;
+  /** `ingest.batches` id of the last batch committed by a running member, per member order. */
+  lastBatchId?: number;
+}
+
+function memberOf(activityId: string): number | undefined {
+  const m = /^consume-m(\d+)-\d+$/.exec(activityId);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Reads a stream's live status: the `status` query and, right after it, `describe` of the workflow,
+ * whose pending activities carry the running consumers' last heartbeat details. The running runs'
+ * counters are added to the query's totals when both name the same runs; a run that ended or started
+ * between the two reads makes them disagree, and they are read again (up to 5 times). `lastError` is
+ * cleared once every member that reported it has committed again since (it stays in `consumers[]`
+ * until the run ends).
+ * @throws WorkflowNotFoundError when there is no such stream; the query's errors (no worker, …).
  */
 export async function streamStatus(client: Client, workflowId: string): Promise<LiveStreamStatus> {
   const handle = client.workflow.getHandle(workflowId);
-  const [s, d] = await Promise.all([handle.query(status), handle.describe()]);
   const conv = client.options.loadedDataConverter.payloadConverter;
-  const live = (d.raw.pendingActivities ?? []).map((a) => {
-    const payload = a.heartbeatDetails?.payloads?.[0];
-    return {
-      activityId: String(a.activityId),
-      attempt: a.attempt ?? 1,
-      details: payload ? conv.fromPayload(payload) : undefined,
-      lastFailure: a.lastFailure?.message ?? undefined,
-    };
-  });
-  return { ...s, workflowId, live };
+  for (let tries = 1; ; tries++) {
+    const s = await handle.query(status);
+    const d = await handle.describe();
+    const nowMs = Date.now();
+    const runs = new Map((s.consumers ?? []).filter((m) => m.state === 'running' && m.activityId).map((m) => [m.activityId!, m]));
+    const live: LiveRun[] = (d.raw.pendingActivities ?? []).map((a) => {
+      const payload = a.heartbeatDetails?.payloads?.[0];
+      const details = payload ? conv.fromPayload<ConsumerRunStats>(payload) : undefined;
+      const activityId = String(a.activityId);
+      const since = details?.lastCommitAt ?? details?.startedAt;
+      const hb = a.lastHeartbeatTime?.seconds;
+      return {
+        activityId,
+        member: memberOf(activityId),
+        attempt: runs.get(activityId)?.attempt ?? a.attempt ?? 1,
+        details,
+        sinceLastCommitMs: since ? Math.max(0, nowMs - Date.parse(since)) : undefined,
+        lastHeartbeatAt: hb ? new Date(Number(hb) * 1000 + Math.floor((a.lastHeartbeatTime?.nanos ?? 0) / 1e6)).toISOString() : undefined,
+        lastFailure: a.lastFailure?.message ?? undefined,
+      };
+    });
+    const named = s.consumers !== undefined && s.consumers.some((m) => m.activityId);
+    const consistent = !named || (live.length === runs.size && live.every((r) => runs.has(r.activityId)));
+    if (!consistent && tries < 5) {
+      await new Promise((r) => setTimeout(r, 200));
+      continue;
+    }
+    const out: LiveStreamStatus = { ...s, workflowId, live };
+    for (const r of live) {
+      const x = r.details;
+      if (!x) continue;
+      out.received += x.received;
+      out.committed += x.committed;
+      out.inserted += x.inserted;
+      out.duplicates += x.duplicates;
+      out.deadLettered += x.deadLettered;
+      out.batches += x.batches;
+      if (x.lastBatchId !== undefined) out.lastBatchId = Math.max(out.lastBatchId ?? 0, x.lastBatchId);
+    }
+    if (live.some((r) => r.details)) {
+      out.ratePerSecond = Math.round(live.reduce((t, r) => t + (r.details?.ratePerSecond ?? 0), 0) * 10) / 10;
+      out.waitingReason = live.map((r) => r.details?.waitingReason).find((w) => w !== undefined);
+      const lags = live.map((r) => r.details?.lag).filter((l) => l && Object.keys(l).length);
+      if (lags.length) out.lag = Object.assign({}, ...lags) as Record<string, number>;
+    }
+    const commits = live.map((r) => r.details?.lastCommitAt).filter((t): t is string => t !== undefined);
+    const lastCommit = commits.length ? Math.max(...commits.map((t) => Date.parse(t))) : undefined;
+    if (lastCommit !== undefined) out.sinceLastCommitMs = Math.max(0, nowMs - lastCommit);
+    // Flowing again: every member with an error has committed in a run that started after it.
+    const committedSince = (m: { member: number; lastErrorAt?: string }) =>
+      live.some(
+        (r) =>
+          r.member === m.member &&
+          r.details?.lastCommitAt !== undefined &&
+          (m.lastErrorAt === undefined || Date.parse(r.details.lastCommitAt) >= Date.parse(m.lastErrorAt)),
+      );
+    if (out.consumers && out.lastError !== undefined) {
+      const erring = out.consumers.filter((m) => m.lastError !== undefined);
+      if (erring.every(committedSince)) {
+        out.lastError = undefined;
+        out.lastErrorAt = undefined;
+        out.consumers = out.consumers.map((m) => (committedSince(m) ? { ...m, lastError: undefined, lastErrorAt: undefined } : m));
+      }
+    }
+    return out;
+  }
 }
 
 /** Starts a stream workflow (idempotent). @returns whether this call started it. */
@@ -73,6 +168,8 @@ export async function startStream(
     flushIntervalMs?: number;
     source?: string;
     startFrom?: 'earliest' | 'latest';
+    /** Heartbeat timeout of the consumer runs, ms (see `KafkaIngestInput.heartbeatTimeoutMs`). */
+    heartbeatTimeoutMs?: number;
   },
 ): Promise<{ workflowId: string; started: boolean }> {
   const workflowId = streamWorkflowId(ref);
@@ -85,6 +182,7 @@ export async function startStream(
         topic: o.topic,
         batchSize: o.batchSize,
         flushIntervalMs: o.flushIntervalMs,
+        heartbeatTimeoutMs: o.heartbeatTimeoutMs,
       };
       await client.workflow.start('mqttIngest', {
         workflowId,
@@ -105,6 +203,7 @@ export async function startStream(
         batchSize: o.batchSize,
         flushIntervalMs: o.flushIntervalMs,
         startFrom: o.startFrom,
+        heartbeatTimeoutMs: o.heartbeatTimeoutMs,
       };
       await client.workflow.start('kafkaIngest', {
         workflowId,
@@ -198,6 +297,11 @@ export function registerStreamCommands(program: Command): void {
     .option('--batch-size <n>', 'messages per batch', positiveInt('--batch-size'))
     .option('--flush-interval <ms>', 'longest wait before a partial batch is written', positiveInt('--flush-interval'))
     .option('--from <position>', "Kafka: where partitions without a stored position start, 'earliest' or 'latest' (auto.offset.reset)")
+    .option(
+      '--heartbeat-timeout <ms>',
+      'restart a consumer run this long after its worker stopped heartbeating (3000-600000, default 10000)',
+      positiveInt('--heartbeat-timeout'),
+    )
     .action(
       async (
         stream: string,
@@ -209,6 +313,7 @@ export function registerStreamCommands(program: Command): void {
           batchSize?: number;
           flushInterval?: number;
           from?: string;
+          heartbeatTimeout?: number;
         },
       ) => {
         const from = o.from;
@@ -216,9 +321,18 @@ export function registerStreamCommands(program: Command): void {
           throw new InvalidArgumentError(`--from must be earliest or latest, got ${JSON.stringify(from)}.`);
         if (from !== undefined && stream.startsWith('mqtt:'))
           throw new InvalidArgumentError('--from is for Kafka streams: an MQTT session receives what the broker queued for it.');
+        const hb = o.heartbeatTimeout;
+        const [minHb, maxHb] = HEARTBEAT_TIMEOUT_RANGE_MS;
+        if (hb !== undefined && (hb < minHb || hb > maxHb))
+          throw new InvalidArgumentError(`--heartbeat-timeout must be from ${minHb} to ${maxHb} ms, got ${hb}.`);
         const settings = loadSettings();
         const r = await withClient(settings, (c) =>
-          startStream(c, settings.taskQueue, parseStreamRef(stream), { ...o, flushIntervalMs: o.flushInterval, startFrom: from }),
+          startStream(c, settings.taskQueue, parseStreamRef(stream), {
+            ...o,
+            flushIntervalMs: o.flushInterval,
+            startFrom: from,
+            heartbeatTimeoutMs: hb,
+          }),
         );
         console.log(r.started ? `Started ${r.workflowId}.` : `${r.workflowId} is already running.`);
       },
