@@ -94,7 +94,15 @@ async function publishSteadily(url: string, source: string, rate: number, start:
       const due = Math.floor(((Date.now() - t0) / 1000) * rate);
       const batch: Array<Promise<unknown>> = [];
       for (; sent < due; sent++) {
-        const payload = encodeReading({ deviceId: 'dev-1', eventTime: start + sent * 1000, temperature: 20 + (sent % 100) / 10, humidity: null, light: null, co2: null, humidityRatio: null });
+        const payload = encodeReading({
+          deviceId: 'dev-1',
+          eventTime: start + sent * 1000,
+          temperature: 20 + (sent % 100) / 10,
+          humidity: null,
+          light: null,
+          co2: null,
+          humidityRatio: null,
+        });
         batch.push(client.publishAsync(`sensors/${source}/dev-1`, payload, { qos: 1 }));
       }
       await Promise.all(batch);
@@ -136,7 +144,13 @@ export async function runCrashLoop(o: CrashLoopOptions): Promise<CrashLoopResult
     handles.push(
       await o.client.workflow.start('kafkaIngest', { workflowId: kafkaIngestWorkflowId(groupId, topic), taskQueue, args: [kafkaInput] }),
     );
-    const mqttInput: MqttIngestInput = { source: mqttSource, batchSize: 200, flushIntervalMs: 100, runForMs: 120_000, heartbeatTimeoutMs: hb };
+    const mqttInput: MqttIngestInput = {
+      source: mqttSource,
+      batchSize: 200,
+      flushIntervalMs: 100,
+      runForMs: 120_000,
+      heartbeatTimeoutMs: hb,
+    };
     handles.push(await o.client.workflow.start('mqttIngest', { workflowId: `ingest-mqtt-${mqttSource}`, taskQueue, args: [mqttInput] }));
     // The persistent MQTT session must exist before publishing (else the broker has nobody to queue for).
     await waitForSubscription(o.pool, mqttSource);
@@ -175,8 +189,7 @@ export async function runCrashLoop(o: CrashLoopOptions): Promise<CrashLoopResult
     const published = await publishing;
     const kafkaRows = async () =>
       Number(
-        (await o.pool.query<{ n: string }>('SELECT count(*) AS n FROM ingest.modem_telemetry WHERE source = $1', [kafkaSource])).rows[0]
-          ?.n,
+        (await o.pool.query<{ n: string }>('SELECT count(*) AS n FROM ingest.modem_telemetry WHERE source = $1', [kafkaSource])).rows[0]?.n,
       );
     const mqttRows = async () =>
       Number(
@@ -186,7 +199,12 @@ export async function runCrashLoop(o: CrashLoopOptions): Promise<CrashLoopResult
           ])
         ).rows[0]?.n,
       );
-    await waitFor('every record of both streams', async () => (await kafkaRows()) >= produced && (await mqttRows()) >= published, 120_000, 500);
+    await waitFor(
+      'every record of both streams',
+      async () => (await kafkaRows()) >= produced && (await mqttRows()) >= published,
+      120_000,
+      500,
+    );
     // Give a redelivery the chance to (wrongly) add rows before counting.
     await sleep(2_000);
     const k = await o.pool.query<{ n: string; keys: string }>(
@@ -196,21 +214,22 @@ export async function runCrashLoop(o: CrashLoopOptions): Promise<CrashLoopResult
     const kb = await o.pool.query<{ once: string }>('SELECT sum(messages - duplicates) AS once FROM ingest.batches WHERE source = $1', [
       kafkaSource,
     ]);
-    const ko = await o.pool.query<{ s: string }>('SELECT sum(next_offset) AS s FROM ingest.kafka_offsets WHERE group_id = $1 AND topic = $2', [
-      groupId,
-      topic,
-    ]);
+    const ko = await o.pool.query<{ s: string }>(
+      'SELECT sum(next_offset) AS s FROM ingest.kafka_offsets WHERE group_id = $1 AND topic = $2',
+      [groupId, topic],
+    );
     const m = await o.pool.query<{ n: string; times: string }>(
       "SELECT count(*) AS n, count(DISTINCT event_time) AS times FROM ingest.sensor_readings WHERE source = $1 AND device_id = 'dev-1'",
       [mqttSource],
     );
     const mi = await o.pool.query<{ inserted: string }>(
-      "SELECT sum(b.rows_inserted) AS inserted FROM ingest.batches b WHERE b.source = $1",
+      'SELECT sum(b.rows_inserted) AS inserted FROM ingest.batches b WHERE b.source = $1',
       [mqttSource],
     );
-    const probes = await o.pool.query<{ n: string }>("SELECT count(*) AS n FROM ingest.sensor_readings WHERE source = $1 AND device_id = 'probe'", [
-      mqttSource,
-    ]);
+    const probes = await o.pool.query<{ n: string }>(
+      "SELECT count(*) AS n FROM ingest.sensor_readings WHERE source = $1 AND device_id = 'probe'",
+      [mqttSource],
+    );
     return {
       heartbeatTimeoutMs: hb,
       kills: out,
@@ -264,7 +283,8 @@ export async function runRecoveryBench(o: { kills?: number; heartbeatTimeoutMs?:
       mqttUrl: mqttUrl(settings),
       kills: o.kills,
       heartbeatTimeoutMs: o.heartbeatTimeoutMs,
-      onKill: (k) => console.log(`  kill ${k.kill}: worker up in ${k.workerStartMs} ms; Kafka ${k.kafkaMs} ms, MQTT ${k.mqttMs} ms to the next commit`),
+      onKill: (k) =>
+        console.log(`  kill ${k.kill}: worker up in ${k.workerStartMs} ms; Kafka ${k.kafkaMs} ms, MQTT ${k.mqttMs} ms to the next commit`),
     });
     const kafka = summarize(r.kills.map((k) => k.kafkaMs));
     const mqttS = summarize(r.kills.map((k) => k.mqttMs));

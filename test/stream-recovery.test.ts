@@ -13,6 +13,7 @@ import { produceTelemetry } from '../src/simulator/kafka-producer';
 import { publishRaw } from '../src/simulator/sensor-replay';
 import { kafkaIngestWorkflowId } from '../src/workflows/kafka-ingest';
 import type { LiveStreamStatus } from '../src/cli/streams';
+import { status } from '../src/workflows/messages';
 import { runCrashLoop } from '../bench/recovery';
 import { testPool, uniqueSuffix } from './support/db';
 import { countReadings, waitForSubscription } from './support/ingest';
@@ -63,7 +64,8 @@ describe('stream recovery', () => {
         mqttUrl: mqttUrl(),
         kills: 10,
         heartbeatTimeoutMs,
-        onKill: (k) => console.log(`[recovery] kill ${k.kill}: worker up ${k.workerStartMs} ms, Kafka ${k.kafkaMs} ms, MQTT ${k.mqttMs} ms`),
+        onKill: (k) =>
+          console.log(`[recovery] kill ${k.kill}: worker up ${k.workerStartMs} ms, Kafka ${k.kafkaMs} ms, MQTT ${k.mqttMs} ms`),
       });
       expect(r.kills).toHaveLength(10);
       for (const k of r.kills) {
@@ -80,6 +82,240 @@ describe('stream recovery', () => {
       expect(r.mqtt.rows).toBe(r.mqtt.published);
       expect(r.mqtt.distinctTimes).toBe(r.mqtt.published);
       expect(r.mqtt.inserted).toBe(r.mqtt.published);
+    },
+  );
+});
+
+describe('standby failover', () => {
+  const temporal = useTemporalClient();
+
+  it(
+    'a standby worker takes both streams over after SIGKILL (≤ heartbeat timeout + 5 s) and SIGTERM (≤ 5 s) of the active one, exactly once',
+    { timeout: 300_000 },
+    async () => {
+      const heartbeatTimeoutMs = 6_000;
+      const id = uniqueSuffix();
+      const topic = `standby-${id}`;
+      const groupId = `standby-${id}`;
+      const kafkaSource = `modem-standby-${id}`;
+      const mqttSource = `occ-standby-${id}`;
+      const taskQueue = `test-standby-${id}`;
+      const env = { TASK_QUEUE: taskQueue };
+      await createTopic(brokers, topic, 2);
+      // The first worker alone picks both streams up; the standby starts after.
+      let active = await spawnStreamWorker(env);
+      const kafka = await temporal().workflow.start('kafkaIngest', {
+        workflowId: kafkaIngestWorkflowId(groupId, topic),
+        taskQueue,
+        args: [
+          {
+            topic,
+            groupId,
+            source: kafkaSource,
+            kind: 'modem',
+            batchSize: 500,
+            flushIntervalMs: 200,
+            runForMs: 120_000,
+            heartbeatTimeoutMs,
+          },
+        ],
+      });
+      const mqttHandle = await temporal().workflow.start('mqttIngest', {
+        workflowId: `ingest-mqtt-${mqttSource}`,
+        taskQueue,
+        args: [{ source: mqttSource, batchSize: 200, flushIntervalMs: 100, runForMs: 120_000, heartbeatTimeoutMs }],
+      });
+      let standby: Awaited<ReturnType<typeof spawnStreamWorker>> | undefined;
+      let stop = false;
+      try {
+        await waitForSubscription(pool, mqttSource);
+        const start = Date.UTC(2024, 0, 1);
+        const producing = produceTelemetry({
+          brokers,
+          topic,
+          count: 100_000_000,
+          devices: 100,
+          startTime: start,
+          rate: 300,
+          shouldStop: () => stop,
+        });
+        let published = 0;
+        const publishing = (async () => {
+          while (!stop) {
+            const batch = Array.from({ length: 10 }, (_, i) => ({
+              topic: `sensors/${mqttSource}/dev-1`,
+              payload: JSON.stringify({ device_id: 'dev-1', ts: new Date(start + (published + i) * 1000).toISOString(), temperature: 20 }),
+            }));
+            await publishRaw(mqttUrl(), batch);
+            published += batch.length;
+            await sleep(100);
+          }
+        })();
+        for (const s of [kafkaSource, mqttSource]) await waitFor(`first batch of ${s}`, async () => (await maxBatchId(s)) > 0, 60_000, 200);
+        standby = await spawnStreamWorker(env);
+        await sleep(3_000);
+
+        // SIGKILL of the active worker: the standby, already polling, commits within heartbeat timeout + 5 s.
+        const killedAt = Date.now();
+        await killHard(active);
+        const [k0, m0] = [await maxBatchId(kafkaSource), await maxBatchId(mqttSource)];
+        const [kafkaKill, mqttKill] = await Promise.all([nextCommitMs(kafkaSource, k0, killedAt), nextCommitMs(mqttSource, m0, killedAt)]);
+        console.log(`[standby] SIGKILL: Kafka ${kafkaKill} ms, MQTT ${mqttKill} ms`);
+        expect(kafkaKill).toBeLessThanOrEqual(heartbeatTimeoutMs + 5_000);
+        expect(mqttKill).toBeLessThanOrEqual(heartbeatTimeoutMs + 5_000);
+
+        // The killed worker comes back as the standby; SIGTERM of the one holding the streams hands over.
+        active = standby;
+        standby = await spawnStreamWorker(env);
+        await sleep(3_000);
+        const termAt = Date.now();
+        const exited = new Promise((r) => active.once('exit', r));
+        active.kill('SIGTERM');
+        await exited;
+        const exitMs = Date.now() - termAt;
+        // Batches after the exit are the standby's (the stopping worker commits what it holds first).
+        const [k1, m1] = [await maxBatchId(kafkaSource), await maxBatchId(mqttSource)];
+        const [kafkaTerm, mqttTerm] = await Promise.all([nextCommitMs(kafkaSource, k1, termAt), nextCommitMs(mqttSource, m1, termAt)]);
+        console.log(`[standby] SIGTERM: worker exited in ${exitMs} ms; Kafka ${kafkaTerm} ms, MQTT ${mqttTerm} ms`);
+        expect(active.exitCode).toBe(0);
+        expect(kafkaTerm).toBeLessThanOrEqual(5_000);
+        expect(mqttTerm).toBeLessThanOrEqual(5_000);
+
+        await sleep(2_000);
+        stop = true;
+        const produced = (await producing).sent;
+        await publishing;
+        await waitFor(
+          'every record',
+          async () => {
+            const k = await pool.query<{ n: string }>('SELECT count(*) AS n FROM ingest.modem_telemetry WHERE source = $1', [kafkaSource]);
+            return Number(k.rows[0]!.n) >= produced && (await countReadings(pool, mqttSource, 'dev-1')) >= published;
+          },
+          90_000,
+          500,
+        );
+        await sleep(2_000);
+        const k = await pool.query<{ n: string; keys: string }>(
+          'SELECT count(*) AS n, count(DISTINCT (device_id, interface, event_time)) AS keys FROM ingest.modem_telemetry WHERE source = $1',
+          [kafkaSource],
+        );
+        expect(Number(k.rows[0]!.n)).toBe(produced);
+        expect(Number(k.rows[0]!.keys)).toBe(produced);
+        const once = await pool.query<{ n: string }>('SELECT sum(messages - duplicates) AS n FROM ingest.batches WHERE source = $1', [
+          kafkaSource,
+        ]);
+        expect(Number(once.rows[0]!.n)).toBe(produced);
+        const offsets = await pool.query<{ s: string }>(
+          'SELECT sum(next_offset) AS s FROM ingest.kafka_offsets WHERE group_id = $1 AND topic = $2',
+          [groupId, topic],
+        );
+        expect(Number(offsets.rows[0]!.s)).toBe(produced);
+        const m = await pool.query<{ n: string; times: string }>(
+          "SELECT count(*) AS n, count(DISTINCT event_time) AS times FROM ingest.sensor_readings WHERE source = $1 AND device_id = 'dev-1'",
+          [mqttSource],
+        );
+        expect(Number(m.rows[0]!.n)).toBe(published);
+        expect(Number(m.rows[0]!.times)).toBe(published);
+      } finally {
+        stop = true;
+        await kafka.terminate('test done').catch(() => undefined);
+        await mqttHandle.terminate('test done').catch(() => undefined);
+        await killHard(active);
+        if (standby) await killHard(standby);
+      }
+    },
+  );
+});
+
+describe('streams status', () => {
+  const temporal = useTemporalClient();
+
+  it(
+    'shows the running consumer’s counters, equal to what PostgreSQL committed, and clears lastError once flowing again',
+    { timeout: 240_000 },
+    async () => {
+      const source = `occ-status-${uniqueSuffix()}`;
+      const taskQueue = `test-status-${source}`;
+      const env = { TASK_QUEUE: taskQueue };
+      let worker = await spawnStreamWorker(env);
+      const handle = await temporal().workflow.start('mqttIngest', {
+        workflowId: `ingest-mqtt-${source}`,
+        taskQueue,
+        // Short runs: the totals of ended runs and the running one's heartbeat counters both count.
+        args: [{ source, batchSize: 50, flushIntervalMs: 100, runForMs: 4_000, heartbeatTimeoutMs: 6_000 }],
+      });
+      let stop = false;
+      let published = 0;
+      let publishing: Promise<void> | undefined;
+      try {
+        await waitForSubscription(pool, source);
+        const start = Date.UTC(2024, 0, 1);
+        publishing = (async () => {
+          while (!stop) {
+            const batch = Array.from({ length: 10 }, (_, i) => ({
+              topic: `sensors/${source}/dev-1`,
+              payload: JSON.stringify({ device_id: 'dev-1', ts: new Date(start + (published + i) * 1000).toISOString(), temperature: 20 }),
+            }));
+            await publishRaw(mqttUrl(), batch);
+            published += batch.length;
+            await sleep(200);
+          }
+        })();
+        const cliStatus = async (): Promise<LiveStreamStatus> => {
+          const out = await runCli(['streams', 'status', `mqtt:${source}`], {});
+          return JSON.parse(out.slice(out.indexOf('{'), out.lastIndexOf('}') + 1)) as LiveStreamStatus;
+        };
+        await waitFor('two ended runs', async () => (await handle.query(status)).runs >= 2, 60_000, 500);
+
+        // Mid-run: the counters match the batches committed up to the last one the running consumer reported.
+        let s = await cliStatus();
+        for (let i = 0; i < 5 && !(s.live[0]?.details?.lastBatchId !== undefined && s.runs >= 2); i++) s = await cliStatus();
+        expect(s.live).toHaveLength(1);
+        const lastBatchId = s.lastBatchId;
+        expect(lastBatchId).toBeDefined();
+        const db = await pool.query<{ messages: string; batches: string; inserted: string }>(
+          'SELECT coalesce(sum(messages), 0) AS messages, count(*) AS batches, coalesce(sum(rows_inserted), 0) AS inserted FROM ingest.batches WHERE source = $1 AND id <= $2',
+          [source, lastBatchId],
+        );
+        const rows = await pool.query<{ n: string }>(
+          'SELECT count(*) AS n FROM ingest.sensor_readings WHERE source = $1 AND batch_id <= $2',
+          [source, lastBatchId],
+        );
+        console.log(
+          `[status] runs ${s.runs}, committed ${s.committed}, batches ${s.batches}, last batch ${lastBatchId}, live committed ${s.live[0]!.details!.committed}`,
+        );
+        expect(s.live[0]!.details!.committed).toBeGreaterThan(0);
+        expect(s.committed).toBe(Number(db.rows[0]!.messages));
+        expect(s.batches).toBe(Number(db.rows[0]!.batches));
+        expect(s.inserted).toBe(Number(db.rows[0]!.inserted));
+        expect(s.inserted).toBe(Number(rows.rows[0]!.n));
+        expect(s.received).toBeGreaterThanOrEqual(s.committed);
+        expect(s.live[0]!.attempt).toBe(1);
+        expect(s.live[0]!.lastFailure).toBeUndefined();
+        expect(s.sinceLastCommitMs).toBeLessThan(10_000);
+        expect(s.lastError).toBeUndefined();
+        expect(s.heartbeatTimeoutMs).toBe(6_000);
+
+        // A crash: the workflow records it; once the next run commits, status no longer reports it.
+        await killHard(worker);
+        worker = await spawnStreamWorker(env);
+        await waitFor('the workflow to see the crash', async () => (await handle.query(status)).lastError !== undefined, 30_000, 250);
+        const after = await maxBatchId(source);
+        await nextCommitMs(source, after, Date.now(), 30_000);
+        let flowing = await cliStatus();
+        for (let i = 0; i < 5 && !flowing.live[0]?.details?.lastCommitAt; i++) flowing = await cliStatus();
+        expect((await handle.query(status)).lastError).toMatch(/[Hh]eartbeat/);
+        expect(flowing.lastError).toBeUndefined();
+        expect(flowing.live).toHaveLength(1);
+        expect(flowing.live[0]!.attempt).toBe(1);
+        expect(flowing.live[0]!.lastFailure).toBeUndefined();
+        expect(flowing.committed).toBeGreaterThan(s.committed);
+      } finally {
+        stop = true;
+        await publishing;
+        await handle.terminate('test done').catch(() => undefined);
+        await killHard(worker);
+      }
     },
   );
 });

@@ -30,7 +30,7 @@ export const WORKER_TUNING: Partial<WorkerOptions> = {
   // before any worker may take it (the server's default 10 s came on top of every stream's heartbeat
   // timeout, issue 19). A live worker picks its sticky tasks up in milliseconds; one busier than this
   // only loses the cached copy (another poll replays the history).
-  stickyQueueScheduleToStartTimeout: '2 seconds',
+  stickyQueueScheduleToStartTimeout: '1 second',
 };
 
 /** A running worker and what it holds. */
