@@ -13,12 +13,14 @@ import { produceTelemetry } from '../src/simulator/kafka-producer';
 import { publishRaw } from '../src/simulator/sensor-replay';
 import { kafkaIngestWorkflowId } from '../src/workflows/kafka-ingest';
 import type { LiveStreamStatus } from '../src/cli/streams';
-import { status } from '../src/workflows/messages';
+import { configure, status } from '../src/workflows/messages';
+import { createMqttIngestActivities } from '../src/activities/mqtt-ingest';
+import { WORKER_TUNING, WORKFLOWS_PATH } from '../src/workers/worker';
 import { runCrashLoop } from '../bench/recovery';
 import { testPool, uniqueSuffix } from './support/db';
 import { countReadings, waitForSubscription } from './support/ingest';
 import { killHard, spawnCli, spawnStreamWorker, waitFor } from './support/processes';
-import { useTemporalClient } from './support/temporal';
+import { recordHistory, useTemporalClient, withWorker } from './support/temporal';
 
 const pool = testPool();
 const brokers = kafkaBrokers();
@@ -310,6 +312,12 @@ describe('streams status', () => {
         expect(flowing.live[0]!.attempt).toBe(1);
         expect(flowing.live[0]!.lastFailure).toBeUndefined();
         expect(flowing.committed).toBeGreaterThan(s.committed);
+        stop = true;
+        await publishing;
+        // `streams stop`: the consumer commits what it holds. The history (a crash, then at once a new run) is replayed.
+        await handle.cancel();
+        await expect(handle.result()).rejects.toThrow();
+        await recordHistory(temporal(), handle.workflowId, 'mqttIngest-heartbeat-timeout-restart');
       } finally {
         stop = true;
         await publishing;
@@ -318,4 +326,60 @@ describe('streams status', () => {
       }
     },
   );
+});
+
+describe('restart backoff', () => {
+  it('backs off exponentially only while runs fail without progress, validates settings, and reports attempt and backoff', async () => {
+    // A source the consumer refuses (not [A-Za-z0-9_.-]+): every run fails at once, committing nothing.
+    const source = `bad source ${uniqueSuffix()}`;
+    await withWorker(
+      { workflowsPath: WORKFLOWS_PATH, activities: createMqttIngestActivities({ pool, mqttUrl: mqttUrl() }), ...WORKER_TUNING },
+      async ({ client: c, taskQueue }) => {
+        const workflowId = `ingest-mqtt-backoff-${uniqueSuffix()}`;
+        await expect(
+          c.workflow.execute('mqttIngest', {
+            workflowId: `${workflowId}-invalid`,
+            taskQueue,
+            args: [{ source: 'x', heartbeatTimeoutMs: 500 }],
+          }),
+        ).rejects.toMatchObject({ cause: { message: expect.stringMatching(/heartbeatTimeoutMs must be an integer from 3000/) as string } });
+        const handle = await c.workflow.start('mqttIngest', {
+          workflowId,
+          taskQueue,
+          args: [{ source, restartBackoff: { initialIntervalMs: 200, coefficient: 2, maximumIntervalMs: 1_000 } }],
+        });
+        await waitFor('five failed runs', async () => (await handle.query(status)).consumers?.[0]?.attempt === 6, 30_000, 100);
+        const s = await handle.query(status);
+        expect(s.lastError).toMatch(/must match/);
+        expect(s.consumers?.[0]).toMatchObject({ member: 0, lastError: expect.stringMatching(/must match/) as string });
+        const cfg = await handle.executeUpdate(configure, {
+          args: [{ heartbeatTimeoutMs: 5_000, restartBackoff: { maximumIntervalMs: 2_000 } }],
+        });
+        expect(cfg).toMatchObject({
+          heartbeatTimeoutMs: 5_000,
+          restartBackoff: { initialIntervalMs: 200, coefficient: 2, maximumIntervalMs: 2_000 },
+        });
+        await expect(handle.executeUpdate(configure, { args: [{ restartBackoff: { maximumIntervalMs: 100 } }] })).rejects.toMatchObject({
+          cause: { message: expect.stringMatching(/must not be below initialIntervalMs/) as string },
+        });
+        await expect(handle.executeUpdate(configure, { args: [{ heartbeatTimeoutMs: 1_000 }] })).rejects.toThrow();
+        await handle.cancel();
+        await expect(handle.result()).rejects.toThrow();
+        const history = await handle.fetchHistory();
+        const timers = (history.events ?? [])
+          .map((e) => e.timerStartedEventAttributes?.startToFireTimeout)
+          .filter((t) => t !== undefined && t !== null)
+          .map((t) => Number(t.seconds ?? 0) * 1000 + Math.round((t.nanos ?? 0) / 1e6));
+        // 200, 400, 800 ms, then capped at 1 s: growing with failures without progress.
+        expect(timers.slice(0, 5)).toEqual([200, 400, 800, 1000, 1000]);
+        const scheduled = (history.events ?? [])
+          .filter((e) => e.activityTaskScheduledEventAttributes)
+          .map((e) => e.activityTaskScheduledEventAttributes!);
+        expect(scheduled[0]!.activityId).toBe('consume-m0-1');
+        expect(scheduled[0]!.retryPolicy?.maximumAttempts).toBe(1);
+        expect(Number(scheduled[0]!.heartbeatTimeout?.seconds)).toBe(10);
+        await recordHistory(c, workflowId, 'mqttIngest-restart-backoff');
+      },
+    );
+  });
 });
