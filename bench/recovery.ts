@@ -271,6 +271,7 @@ export interface RecoveryBench {
 
 /** Runs {@link runCrashLoop} on the stack in the environment and summarises it. */
 export async function runRecoveryBench(o: { kills?: number; heartbeatTimeoutMs?: number } = {}): Promise<RecoveryBench> {
+  console.log(`recovery: ${o.kills ?? 10} SIGKILLs of the worker running a Kafka and an MQTT stream…`);
   const settings = loadSettings();
   const pool = createPool(databaseUrl(settings), 4);
   const connection = await Connection.connect({ address: settings.temporalAddress });
@@ -296,6 +297,9 @@ export async function runRecoveryBench(o: { kills?: number; heartbeatTimeoutMs?:
       r.kafka.offsetsSum === r.kafka.produced &&
       r.mqtt.rows === r.mqtt.published &&
       r.mqtt.distinctTimes === r.mqtt.published;
+    console.log(
+      `  recovery median / max: Kafka ${kafka.p50} / ${kafka.max} ms, MQTT ${mqttS.p50} / ${mqttS.max} ms (heartbeat timeout ${r.heartbeatTimeoutMs} ms)`,
+    );
     const s = (x: number) => `${round(x / 1000, 1)} s`;
     const markdown = [
       '## Recovery from crashed workers',
