@@ -12,7 +12,7 @@ import { createTopic } from '../src/ingest/kafka-client';
 import { produceTelemetry } from '../src/simulator/kafka-producer';
 import { publishRaw } from '../src/simulator/sensor-replay';
 import { kafkaIngestWorkflowId } from '../src/workflows/kafka-ingest';
-import type { LiveStreamStatus } from '../src/cli/streams';
+import type { LiveStreamStatus } from '../src/ingest/stream-status';
 import { configure, status } from '../src/workflows/messages';
 import { createMqttIngestActivities } from '../src/activities/mqtt-ingest';
 import { WORKER_TUNING, WORKFLOWS_PATH } from '../src/workers/worker';
