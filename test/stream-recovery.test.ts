@@ -298,6 +298,13 @@ describe('streams status', () => {
         expect(s.lastError).toBeUndefined();
         expect(s.heartbeatTimeoutMs).toBe(6_000);
 
+        // `streams configure` changes the heartbeat timeout of the next runs; the workflow's validator refuses nonsense.
+        const cfg = await runCli(['streams', 'configure', `mqtt:${source}`, '--heartbeat-timeout', '7000'], {});
+        expect(JSON.parse(cfg.slice(cfg.indexOf('{'), cfg.lastIndexOf('}') + 1))).toMatchObject({ heartbeatTimeoutMs: 7_000 });
+        await expect(runCli(['streams', 'configure', `mqtt:${source}`, '--heartbeat-timeout', '1000'], {})).rejects.toThrow(
+          /heartbeatTimeoutMs must be an integer from 3000/,
+        );
+
         // A crash: the workflow records it; once the next run commits, status no longer reports it.
         await killHard(worker);
         worker = await spawnStreamWorker(env);

@@ -4,7 +4,7 @@
  * `ingest-kafka-<group>-<topic>`). A stream is named `mqtt:<source>` or `kafka:<group>:<topic>`.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { kafkaBrokers, loadSettings } from '../config/env';
 import { searchAttributeKeys, workflowIds } from '../config/names';
 import { createTopic } from '../ingest/kafka-client';
@@ -13,7 +13,7 @@ import { PRODUCER_COMPRESSIONS, produceReadings, produceTelemetry, type Producer
 import { DATASET_FILES, loadDataset, type SensorDataset } from '../simulator/sensor-files';
 import { kafkaIngestWorkflowId, type KafkaIngestInput } from '../workflows/kafka-ingest';
 import { streamStatus } from '../ingest/stream-status';
-import { pause, resume } from '../workflows/messages';
+import { configure, pause, resume, type StreamConfig } from '../workflows/messages';
 import type { MqttIngestInput } from '../workflows/mqtt-ingest';
 import { HEARTBEAT_TIMEOUT_RANGE_MS } from '../workflows/stream-supervisor';
 import { withClient } from './client';
@@ -109,7 +109,7 @@ function kindArg(v: string): MessageKind {
   return v;
 }
 
-/** Adds `kafka topics create`, `kafka produce` and `streams start|stop|pause|resume|status` to `program`. */
+/** Adds `kafka topics create`, `kafka produce` and `streams start|stop|pause|resume|configure|status` to `program`. */
 export function registerStreamCommands(program: Command): void {
   const kafka = program.command('kafka').description('Kafka topics and producers (KAFKA_BROKERS, default the embedded broker).');
   kafka
@@ -235,6 +235,57 @@ export function registerStreamCommands(program: Command): void {
         console.log(`${action}: sent to ${workflowId}.`);
       });
   }
+  streams
+    .command('configure')
+    .description('Change settings of a running stream (the configure update, validated by the workflow); prints the settings in force.')
+    .argument('<stream>')
+    .option('--batch-size <n>', 'messages per batch', positiveInt('--batch-size'))
+    .option('--flush-interval <ms>', 'longest wait before a partial batch is written', positiveInt('--flush-interval'))
+    .option('--members <n>', 'parallel consumers', positiveInt('--members'))
+    .option('--heartbeat-timeout <ms>', 'heartbeat timeout of the consumer runs (3000-600000)', positiveInt('--heartbeat-timeout'))
+    .option('--backoff-initial <ms>', 'restart delay after a first run that failed without progress', positiveInt('--backoff-initial'))
+    .option('--backoff-coefficient <x>', 'growth of that delay per further failure (1-10)', (v: string) => {
+      const x = Number(v);
+      if (!(x >= 1 && x <= 10)) throw new InvalidArgumentError(`--backoff-coefficient must be a number from 1 to 10, got ${v}.`);
+      return x;
+    })
+    .option('--backoff-max <ms>', 'longest restart delay', positiveInt('--backoff-max'))
+    .action(
+      async (
+        stream: string,
+        o: {
+          batchSize?: number;
+          flushInterval?: number;
+          members?: number;
+          heartbeatTimeout?: number;
+          backoffInitial?: number;
+          backoffCoefficient?: number;
+          backoffMax?: number;
+        },
+      ) => {
+        const c: StreamConfig = {
+          batchSize: o.batchSize,
+          flushIntervalMs: o.flushInterval,
+          members: o.members,
+          heartbeatTimeoutMs: o.heartbeatTimeout,
+        };
+        if (o.backoffInitial !== undefined || o.backoffCoefficient !== undefined || o.backoffMax !== undefined) {
+          c.restartBackoff = { initialIntervalMs: o.backoffInitial, coefficient: o.backoffCoefficient, maximumIntervalMs: o.backoffMax };
+        }
+        const workflowId = streamWorkflowId(parseStreamRef(stream));
+        const settings = await withClient(loadSettings(), (cl) =>
+          cl.workflow
+            .getHandle(workflowId)
+            .executeUpdate(configure, { args: [c] })
+            .catch((e: unknown) => {
+              // The validator's reason is the cause: say it, not only "Workflow Update failed".
+              if (e instanceof WorkflowUpdateFailedError) throw new Error(`configure refused: ${e.cause?.message ?? e.message}`);
+              throw e;
+            }),
+        );
+        console.log(JSON.stringify(settings, null, 2));
+      },
+    );
   streams
     .command('status')
     .argument('<stream>')
