@@ -77,6 +77,8 @@ export interface MemberRun {
   since?: string;
   /** Backoff before the next run, ms (only in `backoff`). */
   backoffMs?: number;
+  /** Messages the member committed since its last failed run (runs that ended; the crashed run's last heartbeat). */
+  committedSinceFailure?: number;
   /** Why the member's last run failed, if it did; cleared once a run of the member completes. */
   lastError?: string;
   /** When `lastError` was recorded (workflow time, ISO-8601). */

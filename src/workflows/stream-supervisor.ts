@@ -10,9 +10,10 @@
  * timeout) or fails comes back to the workflow at once. The failure carries what the run had done:
  * a heartbeat timeout brings the last heartbeat details (`TimeoutFailure.lastHeartbeatDetails`, the
  * run's counters), and the consumer activities attach the same counters to the errors they throw
- * (`ApplicationFailure.details[0]`). A run that made progress (committed a batch, or was consuming
- * an idle topic with nothing in hand) is followed by a fresh activity immediately: attempt 1, no
- * backoff, however many crashes came before. Only runs that fail without progress (broker refusing,
+ * (`ApplicationFailure.details[0]`). A member that made progress since its last failure (this run or
+ * an earlier one that ended since committed a batch, or this run was consuming an idle topic with
+ * nothing in hand) gets a fresh activity immediately: attempt 1, no backoff, however many crashes came
+ * before. Only runs that fail without progress (broker refusing,
  * database broken, invalid settings) back off exponentially with a workflow timer
  * ({@link RestartBackoff}), so a broken dependency is not hammered. With Temporal's retry policy instead,
  * the server's backoff grows with the attempt number of one long-lived activity and never resets
@@ -361,6 +362,7 @@ export async function superviseStream(spec: SupervisorSpec): Promise<void> {
         if (!latest.get(member)?.lastError) s.lastError = undefined;
         if (m) {
           m.attempt = 1;
+          m.committedSinceFailure = (m.committedSinceFailure ?? 0) + r.committed;
           m.lastError = r.lastError;
           m.lastErrorAt = r.lastError ? now() : undefined;
         }
@@ -376,8 +378,10 @@ export async function superviseStream(spec: SupervisorSpec): Promise<void> {
             // What the run did until it failed (a crashed run: its last heartbeat) still counts.
             const partial = failedRunStats(e);
             if (partial) addCounters(partial);
-            if (madeProgress(partial)) m.attempt = 1;
+            // Progress since the member's last failure: this run's, or that of runs which ended since.
+            if (madeProgress(partial) || (m.committedSinceFailure ?? 0) > 0) m.attempt = 1;
             else failedWithoutProgress = true;
+            m.committedSinceFailure = 0;
           }
         }
       }
