@@ -17,7 +17,11 @@ function exitOf(child: ChildProcess): Promise<number | null> {
 
 beforeAll(async () => {
   worker = spawnCli(['worker'], { TASK_QUEUE });
-  await waitFor('the compiled worker to poll', () => worker!.output().includes('Worker polling task queue') || worker!.exitCode !== null, 120_000);
+  await waitFor(
+    'the compiled worker to poll',
+    () => worker!.output().includes('Worker polling task queue') || worker!.exitCode !== null,
+    120_000,
+  );
   expect(worker.exitCode, worker.output()).toBeNull();
 });
 

@@ -340,7 +340,8 @@ export async function runChecks(
 ): Promise<Finding[]> {
   const jobs: Array<Promise<Finding[]>> = [];
   if (groups.includes('gps')) {
-    for (const f of [invalidCoordinates, outsideRegion, impossibleJumps, stuck, duplicateTracks, overlappingTracks]) jobs.push(f(pool, scope, rules));
+    for (const f of [invalidCoordinates, outsideRegion, impossibleJumps, stuck, duplicateTracks, overlappingTracks])
+      jobs.push(f(pool, scope, rules));
   }
   if (groups.includes('sensors')) for (const f of [sentinels, outOfRange]) jobs.push(f(pool, scope, rules));
   if (groups.includes('silence')) jobs.push(silent(pool, scope, rules));
