@@ -1,8 +1,8 @@
-# The iot-pipelines worker and CLI. No build step: TypeScript runs through tsx.
+# The iot-pipelines worker and CLI: compiled JavaScript in dist/ (scripts/build.mjs), then the
+# development dependencies pruned.
 FROM node:20-bookworm-slim
 WORKDIR /app
-COPY package.json package-lock.json .npmrc ./
-RUN npm ci --omit=dev
 COPY . .
+RUN npm ci && npm prune --omit=dev
 ENTRYPOINT ["node", "bin/iot-pipelines.mjs"]
 CMD ["worker"]

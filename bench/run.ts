@@ -6,7 +6,7 @@
  *
  * Options: `--experiments` also runs the orchestration-latency investigation on private dev servers
  * (port 17233; about 3 more minutes) into `bench/results/latency-experiments.{json,md}`;
- * `--only=latency,ingest,streams,models,peers,startup,experiments` runs a subset (`peers`: bench/peers/main.ts;
+ * `--only=latency,ingest,streams,recovery,models,peers,startup,experiments` runs a subset (`peers`: bench/peers/main.ts;
  * `startup`: bench/startup.ts, also written to `bench/results/startup-latest.{json,md}`); `--runs=N` (default 20), `--warmup=N` (default 5),
  * `--rounds=N` (ingest copies of each data set, default 3).
  */
@@ -22,6 +22,7 @@ import { runExperiments } from './experiments';
 import { runIngestBench } from './ingest-bench';
 import { runTrivialChainBench } from './latency';
 import { runLaunchBench } from './launch-bench';
+import { runRecoveryBench } from './recovery';
 import { runModelsBench } from './models/main';
 import { PEERS_WATCHDOG_MS, runPeersBench } from './peers/main';
 import { runStreamsBench } from './streams/main';
@@ -134,6 +135,12 @@ async function main(): Promise<void> {
           `  worker RSS ${soak.rss.startMiB} → ${soak.rss.endMiB} MiB (${soak.rss.growthPct} %), longest history ${soak.longestHistory} events`,
         );
       }
+    }
+    // Recovery from crashed workers (bench/recovery.ts): in every full run, or with `--only=recovery`.
+    if (parts.has('recovery') || !only) {
+      const { markdown, ...recovery } = await runRecoveryBench({ kills: intArg('kills', 10) });
+      sections.push(markdown);
+      writeResults('recovery', recovery, `${markdown}\n`);
     }
     if (parts.has('models')) {
       console.log('models: dbt-style project built directly, as a workflow, and by dbt-core…');

@@ -61,6 +61,44 @@ async function runCli(args: string[]): Promise<string> {
 }
 
 describe('dead letters', () => {
+  it('re-drives in pages of one transaction each: every letter once, still-failing ones passed over, limit across pages', async () => {
+    const source = `dl-pages-${uniqueSuffix()}`;
+    const now = Date.now();
+    const ahead = now + 2 * DAY;
+    // 10 letters that pass once the clock catches up, 4 that never will, interleaved by id.
+    const payloads: Buffer[] = [];
+    for (let i = 0; i < 10; i++) {
+      payloads.push(record(ahead + i * 1000, i));
+      if (i % 3 === 0) payloads.push(Buffer.from(`{"broken": ${i}`));
+    }
+    await ingest(source, payloads, now);
+    expect((await listDeadLetters(pool, { source })).length).toBe(14);
+    const later = now + 3 * DAY;
+
+    const dry = await redriveDeadLetters(pool, { source, now: later, dryRun: true, pageSize: 4 });
+    expect(dry).toMatchObject({ examined: 14, pages: 4, redriven: 10, stillInvalidCount: 4, batchIds: [] });
+    expect(await count(source)).toBe(0);
+
+    const first = await redriveDeadLetters(pool, { source, now: later, pageSize: 4, limit: 6 });
+    expect(first).toMatchObject({ examined: 6, pages: 2 });
+    expect(first.batchIds).toHaveLength(2); // one lineage row per page (one source and kind)
+    const rest = await redriveDeadLetters(pool, { source, now: later, pageSize: 4 });
+    // The still-failing letters of the first call are examined again, none of the re-driven ones.
+    expect(rest.examined).toBe(14 - first.redriven);
+    expect(first.redriven + rest.redriven).toBe(10);
+    expect(rest.stillInvalidCount).toBe(4);
+    expect(await count(source)).toBe(10);
+    const open = await listDeadLetters(pool, { source });
+    expect(open.map((d) => d.errorCode)).toEqual(['not_json', 'not_json', 'not_json', 'not_json']);
+    // Each page committed on its own: every batch holds at most one page of rows.
+    const batches = await pool.query<{ n: string }>(
+      'SELECT count(*) AS n FROM ingest.modem_telemetry WHERE source = $1 GROUP BY batch_id',
+      [source],
+    );
+    expect(Math.max(...batches.rows.map((r) => Number(r.n)))).toBeLessThanOrEqual(4);
+    expect(batches.rows.length).toBe(first.batchIds.length + rest.batchIds.length);
+  });
+
   it(
     're-drives a letter that now passes exactly once, keeps the one that still fails, and a dry run writes nothing',
     { timeout: 60_000 },

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
+import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLakeActivities } from '../src/activities/lake-export';
@@ -17,7 +18,7 @@ import { writeBatch } from '../src/ingest/batch-writer';
 import { encodeGpsFix } from '../src/ingest/gps';
 import { parseMessages, type MessageKind, type RawMessage } from '../src/ingest/kinds';
 import { encodeTelemetry } from '../src/ingest/telemetry';
-import type { LakeExportResult } from '../src/workflows/lake-export';
+import type { LakeExportResult, RejectedLakeHour } from '../src/workflows/lake-export';
 import {
   decodeSegment,
   encodeSegment,
@@ -353,6 +354,63 @@ describe('lake export', () => {
       await pool.query('DELETE FROM ingest.modem_telemetry WHERE batch_id = $1', [batchId]);
       await pool.query('DELETE FROM ingest.dead_letters WHERE batch_id = $1', [batchId]);
       await pool.query("DELETE FROM ingest.lake_partitions WHERE source = 'errors' AND hour = $1", [hour]);
+    }
+  });
+  it('a source named errors does not stop the later hours of a backfill: every hour is exported, then the run fails naming it', async () => {
+    const suffix = uniqueSuffix();
+    const early = `lake-early-${suffix}`;
+    const late = `lake-late-${suffix}`;
+    const first = new Date(Date.UTC(2023, 6, 15, 8));
+    const second = new Date(first.getTime() + 3_600_000);
+    const t0 = Date.UTC(2024, 4, 2, 12);
+    await ingest('modem', early, telemetryMessages(early, 2, t0));
+    await setArrival(early, new Date(first.getTime() + 60_000));
+    await ingest('modem', late, telemetryMessages(late, 3, t0));
+    await setArrival(late, new Date(second.getTime() + 60_000));
+    const batchId = await ingest('modem', 'errors', telemetryMessages(`errors-${suffix}`, 1, t0));
+    try {
+      await pool.query('UPDATE ingest.modem_telemetry SET received_at = $2 WHERE batch_id = $1', [
+        batchId,
+        new Date(first.getTime() + 120_000),
+      ]);
+      await withWorker(
+        { workflowsPath: path.join(ROOT_DIR, 'src/workflows/lake-export.ts'), activities: createLakeActivities({ pool, lakeDir }) },
+        async ({ client, taskQueue }) => {
+          const workflowId = `lake-rejected-${suffix}`;
+          const err = await client.workflow
+            .execute('lakeExport', {
+              workflowId,
+              taskQueue,
+              args: [
+                {
+                  dataIntervalStart: first.toISOString(),
+                  dataIntervalEnd: new Date(second.getTime() + 3_600_000).toISOString(),
+                  sources: ['errors', early, late],
+                },
+              ],
+            })
+            .then(
+              () => undefined,
+              (e: unknown) => e,
+            );
+          expect(err).toBeInstanceOf(WorkflowFailedError);
+          const failure = (err as WorkflowFailedError).cause as ApplicationFailure;
+          expect(failure).toBeInstanceOf(ApplicationFailure);
+          expect(failure.type).toBe('LakeSourceNameError');
+          expect(failure.message).toMatch(/^1 of 2 hour\(s\) could not export every source \(.*source "errors" collides/);
+          const details = failure.details?.[0] as { rejected: RejectedLakeHour[]; hours: string[]; partitions: Array<{ source: string }> };
+          expect(details.rejected.map((r) => r.hour)).toEqual([first.toISOString()]);
+          expect(details.hours).toEqual([first.toISOString(), second.toISOString()]);
+          // The hour after the rejected one was exported, and so was the rejected hour's other source.
+          expect(details.partitions.map((p) => p.source)).toEqual([late]);
+          expect(fs.existsSync(path.join(lakeDir, late, hourPrefix(second), 'part-0.parquet'))).toBe(true);
+          expect(fs.existsSync(path.join(lakeDir, early, hourPrefix(first), 'part-0.parquet'))).toBe(true);
+          await recordHistory(client, workflowId, 'lakeExport-rejected-source-later-hours');
+        },
+      );
+    } finally {
+      await pool.query('DELETE FROM ingest.modem_telemetry WHERE batch_id = $1', [batchId]);
+      await pool.query("DELETE FROM ingest.lake_partitions WHERE source = 'errors' AND hour = $1", [first]);
     }
   });
 });

@@ -92,6 +92,7 @@ function expectedGps(fixes: Fix[]) {
   const invalid = new Map<string, number[]>();
   const outside = new Map<string, number[]>();
   const jumps = new Map<string, string[]>();
+  const overlapping = new Map<string, string[]>();
   const stuck = new Map<string, string[]>();
   const reg = rules.gps.region;
   if (reg.kind !== 'radius') throw new Error('test expects a radius region');
@@ -102,14 +103,33 @@ function expectedGps(fixes: Fix[]) {
     const ok = list.filter(valid);
     const out = ok.filter((f) => haversineKm(reg.centerLat, reg.centerLon, f.lat, f.lon) > reg.radiusKm).map((f) => f.seq);
     if (out.length) outside.set(dev, out);
+    // Jumps: consecutive fixes of the same track (tracks recorded at once must not interleave).
     const j: string[] = [];
-    for (let i = 1; i < ok.length; i++) {
-      const a = ok[i - 1]!;
-      const b = ok[i]!;
-      const hours = ((b.t - a.t) / 1000 + rules.gps.impossibleJump.timeResolutionSeconds) / 3600;
-      if (haversineKm(a.lat, a.lon, b.lat, b.lon) / hours > rules.gps.impossibleJump.maxSpeedKmh) j.push(`${a.seq}>${b.seq}`);
+    for (const track of new Set(ok.map((f) => f.track))) {
+      const inTrack = ok.filter((f) => f.track === track);
+      for (let i = 1; i < inTrack.length; i++) {
+        const a = inTrack[i - 1]!;
+        const b = inTrack[i]!;
+        const hours = ((b.t - a.t) / 1000 + rules.gps.impossibleJump.timeResolutionSeconds) / 3600;
+        if (haversineKm(a.lat, a.lon, b.lat, b.lon) / hours > rules.gps.impossibleJump.maxSpeedKmh) j.push(`${a.seq}>${b.seq}`);
+      }
     }
     if (j.length) jumps.set(dev, j);
+    // Overlapping tracks: each starts before the other ends (exact duplicates are reported as such).
+    const spans = [...new Set(list.map((f) => f.track))].map((track) => {
+      const ts = list.filter((f) => f.track === track);
+      const signature = ts
+        .slice()
+        .sort((a, b) => a.seq - b.seq)
+        .map((f) => `${f.t}|${f.latS}|${f.lonS}`)
+        .join(';');
+      return { track, from: Math.min(...ts.map((f) => f.t)), to: Math.max(...ts.map((f) => f.t)), signature };
+    });
+    const pairs: string[] = [];
+    for (const a of spans)
+      for (const b of spans)
+        if (a.track < b.track && a.from < b.to && b.from < a.to && a.signature !== b.signature) pairs.push(`${a.track}+${b.track}`);
+    if (pairs.length) overlapping.set(dev, pairs);
     const runs: string[] = [];
     let start = 0;
     for (let i = 1; i <= ok.length; i++) {
@@ -138,7 +158,7 @@ function expectedGps(fixes: Fix[]) {
       dups.set(dev, [...(dups.get(dev) ?? []), t].sort());
     }
   }
-  return { invalid, outside, jumps, stuck, dups };
+  return { invalid, outside, jumps, overlapping, stuck, dups };
 }
 
 type AlertDb = { device_id: string; rule: string; evidence: Record<string, unknown>; severity: string; status: string; id: string };
@@ -164,6 +184,7 @@ describe('quality checks', () => {
     expect(expected.jumps.size).toBeGreaterThan(0);
     expect(expected.stuck.size).toBeGreaterThan(0);
     expect(expected.dups.size).toBeGreaterThan(0);
+    expect(expected.overlapping.size).toBeGreaterThan(0);
 
     const settings = loadSettings();
     const connection = await Connection.connect({ address: settings.temporalAddress });
@@ -200,6 +221,15 @@ describe('quality checks', () => {
         expect(sorted(jumps.keys())).toEqual(sorted(expected.jumps.keys()));
         for (const [dev, pairs] of expected.jumps) {
           const got = (jumps.get(dev)!.pairs as Array<{ fromSeq: number; toSeq: number }>).map((p) => `${p.fromSeq}>${p.toSeq}`);
+          expect(sorted(got)).toEqual(sorted(pairs));
+        }
+        // Tracks of one device recorded at the same time: one finding per device, the same pairs.
+        const overlapping = byRule(rows, 'gps_overlapping_tracks');
+        expect(sorted(overlapping.keys())).toEqual(sorted(expected.overlapping.keys()));
+        for (const [dev, pairs] of expected.overlapping) {
+          const got = (overlapping.get(dev)!.pairs as Array<{ trackId: string; otherTrackId: string }>).map(
+            (p) => `${p.trackId}+${p.otherTrackId}`,
+          );
           expect(sorted(got)).toEqual(sorted(pairs));
         }
         // Stuck GPS: same runs (first..last seq and length).

@@ -1,15 +1,15 @@
 /**
  * The Kafka ingest activity: one consumer-group member (src/ingest/kafka-consumer.ts) that heartbeats
- * its stats and lag, and returns after `runForMs` so the supervising workflow records progress.
- * Messages never pass through workflow history.
+ * its stats, positions and lag every second, and returns after `runForMs` (or when cancelled: pause,
+ * worker shutdown) so the supervising workflow records progress. Messages never pass through workflow
+ * history.
  */
-import { heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from '../db/pool';
 import type { DeviceActivitySink } from '../ingest/device-activity';
 import { KafkaBatchConsumer } from '../ingest/kafka-consumer';
 import { isMessageKind, type MessageKind } from '../ingest/kinds';
-import { checkSecuritySettings, runConsumerLoop, type ConsumerRunStats } from './stream-common';
+import { checkSecuritySettings, heartbeatEvery, runConsumerLoop, runFailure, type ConsumerRunStats } from './stream-common';
 
 /** Input of `consumeKafka`. */
 export interface ConsumeKafkaInput {
@@ -31,6 +31,17 @@ export interface ConsumeKafkaInput {
   startFrom?: 'earliest' | 'latest';
   /** Return early (with `waitingReason`) after waiting this long for the database, ms. @default 15000 */
   returnWhenWaitingMs?: number;
+  /**
+   * The run's heartbeat timeout, ms: the group session timeout follows it (clamped to 6–30 s, Kafka's
+   * default `group.min.session.timeout.ms` is 6 s), so a dead member's partitions move about when
+   * Temporal restarts its run. @default 10000 (session timeout 10 s)
+   */
+  heartbeatTimeoutMs?: number;
+}
+
+/** Group session timeout of a member whose run has heartbeat timeout `heartbeatTimeoutMs`, ms. */
+export function sessionTimeoutFor(heartbeatTimeoutMs = 10_000): number {
+  return Math.max(6_000, Math.min(30_000, heartbeatTimeoutMs));
 }
 
 /** Clients the Kafka activities need. */
@@ -46,9 +57,11 @@ const NAME = /^[A-Za-z0-9_.-]+$/;
 export function createKafkaIngestActivities({ pool, kafkaBrokers, deviceSink }: KafkaIngestDeps) {
   return {
     /**
-     * Runs one group member on `topic` for `runForMs`, heartbeating stats and lag every second.
+     * Runs one group member on `topic` for `runForMs`, heartbeating stats, positions and lag every
+     * second. Cancelled (pause, worker shutdown), it lets the transactions in flight commit, leaves the
+     * group and returns its stats.
      * @throws ApplicationFailure (non-retryable) on invalid input; broker or permanent database errors
-     * fail the attempt (retried with backoff).
+     * fail the run with its counters as `details[0]` (the workflow restarts it, see stream-supervisor.ts).
      */
     async consumeKafka(input: ConsumeKafkaInput): Promise<ConsumerRunStats> {
       checkSecuritySettings('kafka');
@@ -78,8 +91,16 @@ export function createKafkaIngestActivities({ pool, kafkaBrokers, deviceSink }: 
         batchSize: input.batchSize,
         flushIntervalMs: input.flushIntervalMs,
         startFrom: input.startFrom,
+        sessionTimeoutMs: sessionTimeoutFor(input.heartbeatTimeoutMs),
         deviceSink,
+        onBatch: (r) => {
+          lastBatchId = r.batchId;
+          lastCommitAt = new Date().toISOString();
+        },
       });
+      let consumingSince: string | undefined;
+      let lastBatchId: number | undefined;
+      let lastCommitAt: string | undefined;
       const details = (): ConsumerRunStats => ({
         ...consumer.stats,
         ratePerSecond: consumer.rate.perSecond(Date.now(), started),
@@ -88,16 +109,21 @@ export function createKafkaIngestActivities({ pool, kafkaBrokers, deviceSink }: 
         lag: consumer.lag,
         member,
         startedAt,
+        consumingSince,
+        lastCommitAt,
+        lastBatchId,
+        positions: { ...consumer.positions },
+        inFlight: Math.max(0, consumer.stats.received - consumer.stats.committed),
       });
-      heartbeat(details());
+      const stopHeartbeats = heartbeatEvery(details);
       const lagTimer = setInterval(() => {
         consumer.refreshLag().catch(() => undefined);
       }, 5_000);
       try {
         await consumer.start();
+        consumingSince = new Date().toISOString();
         await consumer.refreshLag().catch(() => undefined);
         await runConsumerLoop({
-          details,
           waitingSince: () => consumer.waitingSince,
           fatal: () => consumer.error,
           runForMs: input.runForMs ?? 300_000,
@@ -108,9 +134,10 @@ export function createKafkaIngestActivities({ pool, kafkaBrokers, deviceSink }: 
         return { ...details(), endedAt: new Date().toISOString() };
       } catch (e) {
         await consumer.stop();
-        throw e;
+        throw runFailure(e, { ...details(), endedAt: new Date().toISOString() });
       } finally {
         clearInterval(lagTimer);
+        stopHeartbeats();
       }
     },
   };

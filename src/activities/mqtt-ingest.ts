@@ -1,15 +1,15 @@
 /**
- * The MQTT ingest activity: a long-running, heartbeating consumer (see src/ingest/mqtt-consumer.ts)
- * that returns its stats after `runForMs` so the supervising workflow can record progress and
- * continue-as-new. Messages never pass through workflow history.
+ * The MQTT ingest activity: a long-running consumer (see src/ingest/mqtt-consumer.ts) that heartbeats
+ * its counters every second and returns its stats after `runForMs` (or when cancelled: pause, worker
+ * shutdown) so the supervising workflow can record progress and continue-as-new. Messages never pass
+ * through workflow history.
  */
-import { heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from '../db/pool';
 import type { DeviceActivitySink } from '../ingest/device-activity';
 import { isMessageKind, type MessageKind } from '../ingest/kinds';
 import { MqttBatchConsumer, sharedTopic } from '../ingest/mqtt-consumer';
-import { checkSecuritySettings, runConsumerLoop, type ConsumerRunStats } from './stream-common';
+import { checkSecuritySettings, heartbeatEvery, runConsumerLoop, runFailure, type ConsumerRunStats } from './stream-common';
 
 /** Input of `consumeMqtt`. */
 export interface ConsumeMqttInput {
@@ -54,11 +54,12 @@ export function createMqttIngestActivities({ pool, mqttUrl, deviceSink }: MqttIn
   return {
     /**
      * Consumes `topic` with QoS 1 into PostgreSQL for `runForMs`, heartbeating every second.
-     * On cancellation (pause) it commits and acknowledges what it holds, then returns. When the
+     * On cancellation (pause, worker shutdown) it commits and acknowledges what it holds, then returns. When the
      * database has been unreachable for `returnWhenWaitingMs` it returns with `waitingReason`, leaving
      * what it holds unacknowledged (the broker re-sends it to the next run).
      * @throws ApplicationFailure (non-retryable) when the input is invalid; the broker's refusal or a
-     * permanent database error fails the attempt (retried with backoff by the workflow's policy).
+     * permanent database error fails the run with its counters as `details[0]` (the workflow restarts
+     * it, see stream-supervisor.ts).
      */
     async consumeMqtt(input: ConsumeMqttInput): Promise<ConsumeMqttStats> {
       checkSecuritySettings('mqtt');
@@ -87,7 +88,14 @@ export function createMqttIngestActivities({ pool, mqttUrl, deviceSink }: MqttIn
         batchSize: input.batchSize,
         flushIntervalMs: input.flushIntervalMs,
         deviceSink,
+        onBatch: (r) => {
+          lastBatchId = r.batchId;
+          lastCommitAt = new Date().toISOString();
+        },
       });
+      let consumingSince: string | undefined = undefined;
+      let lastBatchId: number | undefined;
+      let lastCommitAt: string | undefined;
       const details = (): ConsumeMqttStats => ({
         ...consumer.stats,
         ratePerSecond: consumer.rate.perSecond(Date.now(), started),
@@ -95,12 +103,22 @@ export function createMqttIngestActivities({ pool, mqttUrl, deviceSink }: MqttIn
         lastError: consumer.lastError,
         member: input.member,
         startedAt,
+        consumingSince,
+        lastCommitAt,
+        lastBatchId,
+        inFlight: Math.max(0, consumer.stats.received - consumer.stats.committed),
       });
-      heartbeat(details());
-      await consumer.start();
+      const stopHeartbeats = heartbeatEvery(details);
+      try {
+        await consumer.start();
+      } catch (e) {
+        stopHeartbeats();
+        await consumer.stop({ flush: false });
+        throw runFailure(e, { ...details(), endedAt: new Date().toISOString() });
+      }
+      consumingSince = new Date().toISOString();
       try {
         const ended = await runConsumerLoop({
-          details,
           waitingSince: () => consumer.waitingSince,
           fatal: () => consumer.error,
           runForMs: input.runForMs,
@@ -108,10 +126,20 @@ export function createMqttIngestActivities({ pool, mqttUrl, deviceSink }: MqttIn
         });
         const stats = details();
         await consumer.stop({ flush: ended !== 'waiting' });
-        return { ...stats, ...consumer.stats, endedAt: new Date().toISOString() };
+        // Stats of the run taken before stopping (waiting reason, rate), counters after the last flush.
+        return {
+          ...stats,
+          ...consumer.stats,
+          lastBatchId,
+          lastCommitAt,
+          inFlight: Math.max(0, consumer.stats.received - consumer.stats.committed),
+          endedAt: new Date().toISOString(),
+        };
       } catch (e) {
         await consumer.stop({ flush: false });
-        throw e;
+        throw runFailure(e, { ...details(), endedAt: new Date().toISOString() });
+      } finally {
+        stopHeartbeats();
       }
     },
   };

@@ -1,7 +1,9 @@
 /**
- * What the stream consumer activities (MQTT, Kafka) share: the heartbeat/status shape and the run loop
- * that heartbeats, stops on cancellation (pause) or after `runForMs`, and returns early when the
- * consumer has been waiting (e.g. PostgreSQL down) so the supervising workflow can say why.
+ * What the stream consumer activities (MQTT, Kafka) share: the heartbeat/status shape, heartbeats on a
+ * timer for the whole run (also while the consumer connects, joins its group or commits slowly), the
+ * run loop that stops on cancellation (pause, worker shutdown) or after `runForMs` and returns early
+ * when the consumer has been waiting (e.g. PostgreSQL down) so the supervising workflow can say why,
+ * and the failure that carries a failed run's counters to the workflow.
  */
 import { Context, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -21,14 +23,57 @@ export interface ConsumerRunStats extends StreamCounters {
   lag?: Record<string, number>;
   /** Which member of the stream this is (0-based). */
   member?: number;
+  /** When the run started (ISO-8601). */
   startedAt: string;
+  /** When the consumer was connected and subscribed (joined its group), ISO-8601; absent while it connects. */
+  consumingSince?: string;
+  /** When the run last committed a batch (ISO-8601). */
+  lastCommitAt?: string;
+  /** `ingest.batches` id of the last batch the run committed. */
+  lastBatchId?: number;
+  /** Kafka: next offset per partition (`<topic>/<partition>` → offset) as of the run's last commit on it. */
+  positions?: Record<string, number>;
+  /** Messages received but not committed yet (the batches in hand). */
+  inFlight?: number;
+  /** When the run ended (ISO-8601); absent in heartbeats. */
   endedAt?: string;
+}
+
+/** Consumer heartbeat period, ms: well inside the smallest heartbeat timeout (3 s). @default 1000 */
+export const CONSUMER_HEARTBEAT_MS = 1000;
+
+/**
+ * Heartbeats `details()` now and every `everyMs` until the returned function is called. On a timer, not
+ * between batches, so a slow connect, group join or commit never looks like a dead worker.
+ */
+export function heartbeatEvery(details: () => ConsumerRunStats, everyMs = CONSUMER_HEARTBEAT_MS): () => void {
+  heartbeat(details());
+  const t = setInterval(() => heartbeat(details()), everyMs);
+  return () => clearInterval(t);
+}
+
+/**
+ * The error a consumer run fails with, carrying its counters as `details[0]` so the supervising workflow
+ * can tell a run that made progress (restart at once) from one that did not (back off). An
+ * ApplicationFailure keeps its type and retryability.
+ */
+export function runFailure(e: unknown, stats: ConsumerRunStats): ApplicationFailure {
+  if (e instanceof ApplicationFailure) {
+    if (e.details?.length) return e;
+    return ApplicationFailure.create({
+      message: e.message,
+      type: e.type ?? undefined,
+      nonRetryable: e.nonRetryable ?? undefined,
+      details: [stats],
+      cause: e,
+    });
+  }
+  const err = e instanceof Error ? e : new Error(String(e));
+  return ApplicationFailure.create({ message: err.message, type: err.name, details: [stats], cause: err });
 }
 
 /** How a consumer run ends. */
 export interface RunLoopOptions {
-  /** Returns the current stats (heartbeat details). */
-  details: () => ConsumerRunStats;
   /** Epoch ms since when the consumer waits, or undefined. */
   waitingSince: () => number | undefined;
   /** A permanent error that must end the run, if any. */
@@ -37,13 +82,14 @@ export interface RunLoopOptions {
   runForMs?: number;
   /** Return early after waiting this long, ms. @default 15000 */
   returnWhenWaitingMs?: number;
-  /** Heartbeat period, ms. @default 1000 */
-  heartbeatMs?: number;
+  /** How often the end conditions are checked, ms. @default 1000 */
+  checkEveryMs?: number;
 }
 
 /**
- * Heartbeats `details()` until `runForMs` elapsed, the activity is cancelled, the consumer has waited
- * `returnWhenWaitingMs`, or `fatal()` returns an error (then rejects with it).
+ * Waits until `runForMs` elapsed, the activity is cancelled (pause, worker shutdown, or the server
+ * timed the run out), the consumer has waited `returnWhenWaitingMs`, or `fatal()` returns an error
+ * (then rejects with it). Heartbeats are sent by {@link heartbeatEvery}.
  * @returns why it ended
  */
 export async function runConsumerLoop(o: RunLoopOptions): Promise<'elapsed' | 'cancelled' | 'waiting'> {
@@ -51,19 +97,19 @@ export async function runConsumerLoop(o: RunLoopOptions): Promise<'elapsed' | 'c
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const tick = setInterval(() => {
-      heartbeat(o.details());
       const err = o.fatal();
       const since = o.waitingSince();
       if (err) finish(() => reject(err));
       else if (since !== undefined && Date.now() - since >= (o.returnWhenWaitingMs ?? 15_000)) finish(() => resolve('waiting'));
       else if (Date.now() - started >= (o.runForMs ?? 60_000)) finish(() => resolve('elapsed'));
-    }, o.heartbeatMs ?? 1000);
+    }, o.checkEveryMs ?? 1000);
     const onAbort = () => finish(() => resolve('cancelled'));
     const finish = (f: () => void) => {
       clearInterval(tick);
       ctx.cancellationSignal.removeEventListener('abort', onAbort);
       f();
     };
+    if (ctx.cancellationSignal.aborted) return finish(() => resolve('cancelled'));
     ctx.cancellationSignal.addEventListener('abort', onAbort);
   });
 }

@@ -6,7 +6,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { databaseUrl, loadSettings } from '../config/env';
 import { createPool } from '../db/pool';
 import { isMessageKind, MESSAGE_KINDS } from '../ingest/kinds';
-import { listDeadLetters, redriveDeadLetters, type DeadLetterFilter, type RedriveResult } from '../ingest/redrive';
+import { listDeadLetters, redriveDeadLetters, REDRIVE_PAGE_SIZE, type DeadLetterFilter, type RedriveResult } from '../ingest/redrive';
 import { positiveInt } from './args';
 
 /** Longest payload excerpt printed by `list`, characters. */
@@ -44,7 +44,8 @@ export function payloadPreview(payload: Buffer, max = PAYLOAD_PREVIEW): string {
 export function describeRedrive(r: RedriveResult): string {
   const lines = [
     `${r.dryRun ? 'Dry run: would re-drive' : 'Re-drove'} ${r.redriven} of ${r.examined} open dead letter(s)` +
-      `${r.dryRun ? '' : `, ${r.inserted} row(s) inserted`}${r.batchIds.length ? ` (batch ${r.batchIds.join(', ')})` : ''}.`,
+      `${r.dryRun ? '' : `, ${r.inserted} row(s) inserted`}${r.batchIds.length ? ` (batch ${r.batchIds.join(', ')})` : ''}` +
+      `${r.pages > 1 ? ` in ${r.pages} transactions` : ''}.`,
   ];
   if (r.stillInvalidCount) {
     lines.push(`${r.stillInvalidCount} still fail validation:`);
@@ -99,13 +100,14 @@ export function registerDeadLetterCommands(program: Command): void {
     });
   filters(dl.command('redrive'))
     .description(
-      'Validate open dead letters again with the current rules and write those that now pass (same keys, one transaction); ' +
-        'each is marked re-driven, the rest stay.',
+      'Validate open dead letters again with the current rules and write those that now pass (same keys), oldest first, ' +
+        'one transaction per page; each is marked re-driven, the rest stay.',
     )
     .option('--kind <kind>', `message kind for letters that carry none (${MESSAGE_KINDS.join(', ')})`)
-    .option('--limit <n>', 'most letters taken, oldest first', positiveInt('--limit'), 10_000)
+    .option('--limit <n>', 'most letters taken, oldest first (default: all that match)', positiveInt('--limit'))
+    .option('--page-size <n>', `letters per transaction (default ${REDRIVE_PAGE_SIZE})`, positiveInt('--page-size'))
     .option('--dry-run', 'validate and count, write nothing', false)
-    .action(async (o: FilterFlags & { kind?: string; limit: number; dryRun: boolean }) => {
+    .action(async (o: FilterFlags & { kind?: string; limit?: number; pageSize?: number; dryRun: boolean }) => {
       if (o.kind !== undefined && !isMessageKind(o.kind))
         throw new InvalidArgumentError(`--kind must be one of ${MESSAGE_KINDS.join(', ')}, got ${JSON.stringify(o.kind)}.`);
       const pool = createPool(databaseUrl(loadSettings()), 2);
@@ -114,6 +116,7 @@ export function registerDeadLetterCommands(program: Command): void {
           ...toFilter(o),
           kind: o.kind,
           limit: o.limit,
+          pageSize: o.pageSize,
           dryRun: o.dryRun,
         });
         console.log(describeRedrive(r));

@@ -2,7 +2,8 @@
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { searchAttributeKeys, workflowIds } from '../config/names';
 import type { Settings } from '../config/env';
-import { pause, resume, status, type StreamStatus } from '../workflows/messages';
+import { streamStatus, type LiveStreamStatus } from '../ingest/stream-status';
+import { pause, resume } from '../workflows/messages';
 import type { MqttIngestInput } from '../workflows/mqtt-ingest';
 
 /**
@@ -40,7 +41,7 @@ export async function controlIngest(client: Client, source: string, action: 'pau
   else await handle.cancel();
 }
 
-/** Queries the stream's status. */
-export async function ingestStatus(client: Client, source: string): Promise<StreamStatus> {
-  return client.workflow.getHandle(workflowIds.mqttIngest(source)).query(status);
+/** The stream's live status: the `status` query plus the running consumer's counters (see `streamStatus`). */
+export async function ingestStatus(client: Client, source: string): Promise<LiveStreamStatus> {
+  return streamStatus(client, workflowIds.mqttIngest(source));
 }

@@ -4,7 +4,7 @@
  * `ingest-kafka-<group>-<topic>`). A stream is named `mqtt:<source>` or `kafka:<group>:<topic>`.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { kafkaBrokers, loadSettings } from '../config/env';
 import { searchAttributeKeys, workflowIds } from '../config/names';
 import { createTopic } from '../ingest/kafka-client';
@@ -12,10 +12,14 @@ import { isMessageKind, type MessageKind } from '../ingest/kinds';
 import { PRODUCER_COMPRESSIONS, produceReadings, produceTelemetry, type ProducerCompression } from '../simulator/kafka-producer';
 import { DATASET_FILES, loadDataset, type SensorDataset } from '../simulator/sensor-files';
 import { kafkaIngestWorkflowId, type KafkaIngestInput } from '../workflows/kafka-ingest';
-import { pause, resume, status, type StreamStatus } from '../workflows/messages';
+import { streamStatus } from '../ingest/stream-status';
+import { configure, pause, resume, type StreamConfig } from '../workflows/messages';
 import type { MqttIngestInput } from '../workflows/mqtt-ingest';
+import { HEARTBEAT_TIMEOUT_RANGE_MS } from '../workflows/stream-supervisor';
 import { withClient } from './client';
 import { positiveInt } from './args';
+
+export { streamStatus, type LiveRun, type LiveStreamStatus } from '../ingest/stream-status';
 
 /** A stream reference parsed from `mqtt:<source>` or `kafka:<group>:<topic>`. */
 export type StreamRef = { stream: 'mqtt'; source: string } | { stream: 'kafka'; groupId: string; topic: string };
@@ -33,33 +37,6 @@ export function streamWorkflowId(ref: StreamRef): string {
   return ref.stream === 'mqtt' ? workflowIds.mqttIngest(ref.source) : kafkaIngestWorkflowId(ref.groupId, ref.topic);
 }
 
-/** Status of a stream plus the live heartbeat details of its running consumer activities. */
-export interface LiveStreamStatus extends StreamStatus {
-  workflowId: string;
-  /** One entry per running member activity: its heartbeat details and its last failure, if any. */
-  live: Array<{ activityId: string; attempt: number; details?: unknown; lastFailure?: string }>;
-}
-
-/**
- * Queries `status` and adds what the running consumers report in their heartbeats (messages in the
- * current run, rate, waiting reason, lag), which the workflow only learns when a run ends.
- */
-export async function streamStatus(client: Client, workflowId: string): Promise<LiveStreamStatus> {
-  const handle = client.workflow.getHandle(workflowId);
-  const [s, d] = await Promise.all([handle.query(status), handle.describe()]);
-  const conv = client.options.loadedDataConverter.payloadConverter;
-  const live = (d.raw.pendingActivities ?? []).map((a) => {
-    const payload = a.heartbeatDetails?.payloads?.[0];
-    return {
-      activityId: String(a.activityId),
-      attempt: a.attempt ?? 1,
-      details: payload ? conv.fromPayload(payload) : undefined,
-      lastFailure: a.lastFailure?.message ?? undefined,
-    };
-  });
-  return { ...s, workflowId, live };
-}
-
 /** Starts a stream workflow (idempotent). @returns whether this call started it. */
 export async function startStream(
   client: Client,
@@ -73,6 +50,8 @@ export async function startStream(
     flushIntervalMs?: number;
     source?: string;
     startFrom?: 'earliest' | 'latest';
+    /** Heartbeat timeout of the consumer runs, ms (see `KafkaIngestInput.heartbeatTimeoutMs`). */
+    heartbeatTimeoutMs?: number;
   },
 ): Promise<{ workflowId: string; started: boolean }> {
   const workflowId = streamWorkflowId(ref);
@@ -85,6 +64,7 @@ export async function startStream(
         topic: o.topic,
         batchSize: o.batchSize,
         flushIntervalMs: o.flushIntervalMs,
+        heartbeatTimeoutMs: o.heartbeatTimeoutMs,
       };
       await client.workflow.start('mqttIngest', {
         workflowId,
@@ -105,6 +85,7 @@ export async function startStream(
         batchSize: o.batchSize,
         flushIntervalMs: o.flushIntervalMs,
         startFrom: o.startFrom,
+        heartbeatTimeoutMs: o.heartbeatTimeoutMs,
       };
       await client.workflow.start('kafkaIngest', {
         workflowId,
@@ -128,7 +109,7 @@ function kindArg(v: string): MessageKind {
   return v;
 }
 
-/** Adds `kafka topics create`, `kafka produce` and `streams start|stop|pause|resume|status` to `program`. */
+/** Adds `kafka topics create`, `kafka produce` and `streams start|stop|pause|resume|configure|status` to `program`. */
 export function registerStreamCommands(program: Command): void {
   const kafka = program.command('kafka').description('Kafka topics and producers (KAFKA_BROKERS, default the embedded broker).');
   kafka
@@ -198,6 +179,11 @@ export function registerStreamCommands(program: Command): void {
     .option('--batch-size <n>', 'messages per batch', positiveInt('--batch-size'))
     .option('--flush-interval <ms>', 'longest wait before a partial batch is written', positiveInt('--flush-interval'))
     .option('--from <position>', "Kafka: where partitions without a stored position start, 'earliest' or 'latest' (auto.offset.reset)")
+    .option(
+      '--heartbeat-timeout <ms>',
+      'restart a consumer run this long after its worker stopped heartbeating (3000-600000, default 10000)',
+      positiveInt('--heartbeat-timeout'),
+    )
     .action(
       async (
         stream: string,
@@ -209,6 +195,7 @@ export function registerStreamCommands(program: Command): void {
           batchSize?: number;
           flushInterval?: number;
           from?: string;
+          heartbeatTimeout?: number;
         },
       ) => {
         const from = o.from;
@@ -216,9 +203,18 @@ export function registerStreamCommands(program: Command): void {
           throw new InvalidArgumentError(`--from must be earliest or latest, got ${JSON.stringify(from)}.`);
         if (from !== undefined && stream.startsWith('mqtt:'))
           throw new InvalidArgumentError('--from is for Kafka streams: an MQTT session receives what the broker queued for it.');
+        const hb = o.heartbeatTimeout;
+        const [minHb, maxHb] = HEARTBEAT_TIMEOUT_RANGE_MS;
+        if (hb !== undefined && (hb < minHb || hb > maxHb))
+          throw new InvalidArgumentError(`--heartbeat-timeout must be from ${minHb} to ${maxHb} ms, got ${hb}.`);
         const settings = loadSettings();
         const r = await withClient(settings, (c) =>
-          startStream(c, settings.taskQueue, parseStreamRef(stream), { ...o, flushIntervalMs: o.flushInterval, startFrom: from }),
+          startStream(c, settings.taskQueue, parseStreamRef(stream), {
+            ...o,
+            flushIntervalMs: o.flushInterval,
+            startFrom: from,
+            heartbeatTimeoutMs: hb,
+          }),
         );
         console.log(r.started ? `Started ${r.workflowId}.` : `${r.workflowId} is already running.`);
       },
@@ -239,6 +235,57 @@ export function registerStreamCommands(program: Command): void {
         console.log(`${action}: sent to ${workflowId}.`);
       });
   }
+  streams
+    .command('configure')
+    .description('Change settings of a running stream (the configure update, validated by the workflow); prints the settings in force.')
+    .argument('<stream>')
+    .option('--batch-size <n>', 'messages per batch', positiveInt('--batch-size'))
+    .option('--flush-interval <ms>', 'longest wait before a partial batch is written', positiveInt('--flush-interval'))
+    .option('--members <n>', 'parallel consumers', positiveInt('--members'))
+    .option('--heartbeat-timeout <ms>', 'heartbeat timeout of the consumer runs (3000-600000)', positiveInt('--heartbeat-timeout'))
+    .option('--backoff-initial <ms>', 'restart delay after a first run that failed without progress', positiveInt('--backoff-initial'))
+    .option('--backoff-coefficient <x>', 'growth of that delay per further failure (1-10)', (v: string) => {
+      const x = Number(v);
+      if (!(x >= 1 && x <= 10)) throw new InvalidArgumentError(`--backoff-coefficient must be a number from 1 to 10, got ${v}.`);
+      return x;
+    })
+    .option('--backoff-max <ms>', 'longest restart delay', positiveInt('--backoff-max'))
+    .action(
+      async (
+        stream: string,
+        o: {
+          batchSize?: number;
+          flushInterval?: number;
+          members?: number;
+          heartbeatTimeout?: number;
+          backoffInitial?: number;
+          backoffCoefficient?: number;
+          backoffMax?: number;
+        },
+      ) => {
+        const c: StreamConfig = {
+          batchSize: o.batchSize,
+          flushIntervalMs: o.flushInterval,
+          members: o.members,
+          heartbeatTimeoutMs: o.heartbeatTimeout,
+        };
+        if (o.backoffInitial !== undefined || o.backoffCoefficient !== undefined || o.backoffMax !== undefined) {
+          c.restartBackoff = { initialIntervalMs: o.backoffInitial, coefficient: o.backoffCoefficient, maximumIntervalMs: o.backoffMax };
+        }
+        const workflowId = streamWorkflowId(parseStreamRef(stream));
+        const settings = await withClient(loadSettings(), (cl) =>
+          cl.workflow
+            .getHandle(workflowId)
+            .executeUpdate(configure, { args: [c] })
+            .catch((e: unknown) => {
+              // The validator's reason is the cause: say it, not only "Workflow Update failed".
+              if (e instanceof WorkflowUpdateFailedError) throw new Error(`configure refused: ${e.cause?.message ?? e.message}`);
+              throw e;
+            }),
+        );
+        console.log(JSON.stringify(settings, null, 2));
+      },
+    );
   streams
     .command('status')
     .argument('<stream>')

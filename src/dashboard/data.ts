@@ -1,11 +1,12 @@
 /**
  * What the dashboard shows, read in one go: the latest forecast, devices, open alerts, the latest
  * occupancy prediction per room and the status of every running ingest stream (`status` query of the
- * `ingest-*` workflows).
+ * `ingest-*` workflows with the running consumers' live counters, `streamStatus`).
  */
 import type { Client } from '@temporalio/client';
 import type { Pool } from '../db/pool';
 import { listAlerts, type AlertRow } from '../quality/alerts';
+import { streamStatus } from '../ingest/stream-status';
 import type { StreamStatus } from '../workflows/messages';
 
 /** The latest stored forecast, pivoted to one row per hour. */
@@ -174,7 +175,10 @@ async function predictions(pool: Pool, sources?: string[]): Promise<PredictionVi
 /** Longest wait for one stream's `status` query, ms (a stream without a live worker never answers). */
 export const STREAM_QUERY_TIMEOUT_MS = 1500;
 
-/** Lists running ingest workflows and asks each for its `status`, in parallel, each within {@link STREAM_QUERY_TIMEOUT_MS}. */
+/**
+ * Lists running ingest workflows and reads each one's live status (`status` query plus the running
+ * consumers' heartbeat counters), in parallel, each within {@link STREAM_QUERY_TIMEOUT_MS}.
+ */
 export async function streams(client: Client, query = STREAMS_QUERY): Promise<StreamView[]> {
   const found: StreamView[] = [];
   try {
@@ -190,7 +194,7 @@ export async function streams(client: Client, query = STREAMS_QUERY): Promise<St
       let timer: NodeJS.Timeout | undefined;
       try {
         v.status = await Promise.race([
-          client.workflow.getHandle(v.workflowId).query<StreamStatus>('status'),
+          streamStatus(client, v.workflowId),
           new Promise<never>(
             (_, reject) =>
               (timer = setTimeout(

@@ -119,6 +119,8 @@ export class KafkaBatchConsumer implements StreamConsumer {
   lag: Record<string, number> = {};
   /** Partitions assigned to this member at the last rebalance. */
   assigned: number[] = [];
+  /** Next offset per partition (`<topic>/<partition>` → offset) stored by this consumer's last commit on it. */
+  readonly positions: Record<string, number> = {};
   private consumer: Consumer | undefined;
   private admin: Admin | undefined;
   private fatal: Error | undefined;
@@ -355,8 +357,9 @@ export class KafkaBatchConsumer implements StreamConsumer {
             assumeNew: this.assumeNew,
           });
           if (nextOffset > stored) await storeOffset(client, groupId, topic, partition, nextOffset);
-          return r;
+          return { ...r, position: Math.max(stored, nextOffset) };
         });
+        this.positions[`${topic}/${partition}`] = result.position;
         this.setWaiting(undefined);
         this.assumeNew = result.duplicates === result.skipped;
         this.stats.committed += result.messages;

