@@ -28,6 +28,7 @@ import { PEERS_WATCHDOG_MS, runPeersBench } from './peers/main';
 import { runStreamsBench } from './streams/main';
 import { runSoak } from './streams/soak';
 import { renderExperiments, renderMarkdown, renderPeers, renderStartup, type BenchResults } from './report';
+import { MERGED_PARTS, mergeWithPrevious, readPrevious, SECTION_ORDER } from './results-file';
 import { runStartupBench } from './startup';
 
 /** Whole-run watchdog: the process exits with code 2 after this long. @default 15 min */
@@ -114,7 +115,8 @@ async function main(): Promise<void> {
         `  MQTT→PostgreSQL ${g.mqttToPostgres.perSecond} msg/s; raw COPY ${g.rawCopy.perSecond} rows/s (ratio ${g.ratioToCopy}); MQTT pass-through ${g.mqttPassThrough.perSecond} msg/s (ratio ${g.ratioToPassThrough})`,
       );
     }
-    const sections: string[] = [];
+    /** Markdown sections by part, in the order of {@link SECTION_ORDER}. */
+    const sections = new Map<string, string>();
     if (parts.has('streams')) {
       console.log('streams: Kafka → PostgreSQL and MQTT → PostgreSQL beside their raw limits…');
       const { markdown, ...streams } = await runStreamsBench({
@@ -122,7 +124,7 @@ async function main(): Promise<void> {
         mqttMessages: intArg('mqtt-messages', 50_000),
       });
       results.streams = streams;
-      sections.push(markdown);
+      sections.set('streams', markdown);
       for (const r of streams.rows) console.log(`  ${r.name}: ${r.perSecond} msg/s`);
       if (!(SOAK_SECONDS >= 0)) throw new Error(`--soak-seconds must be a number >= 0`);
       if (SOAK_SECONDS > 0) {
@@ -130,7 +132,7 @@ async function main(): Promise<void> {
         console.log(`streams: soak, ${SOAK_SECONDS} s at ${rate} msg/s per stream…`);
         const { markdown: soakMarkdown, ...soak } = await runSoak({ seconds: SOAK_SECONDS, ratePerSecond: rate });
         results.streamsSoak = soak;
-        sections.push(soakMarkdown);
+        sections.set('streamsSoak', soakMarkdown);
         console.log(
           `  worker RSS ${soak.rss.startMiB} → ${soak.rss.endMiB} MiB (${soak.rss.growthPct} %), longest history ${soak.longestHistory} events`,
         );
@@ -139,14 +141,14 @@ async function main(): Promise<void> {
     // Recovery from crashed workers (bench/recovery.ts): in every full run, or with `--only=recovery`.
     if (parts.has('recovery') || !only) {
       const { markdown, ...recovery } = await runRecoveryBench({ kills: intArg('kills', 10) });
-      sections.push(markdown);
+      sections.set('recovery', markdown);
       writeResults('recovery', recovery, `${markdown}\n`);
     }
     if (parts.has('models')) {
       console.log('models: dbt-style project built directly, as a workflow, and by dbt-core…');
       const { markdown, ...models } = await runModelsBench();
       results.models = models;
-      sections.push(markdown);
+      sections.set('models', markdown);
       console.log(`  speed-up vs dbt build: direct ${models.speedup.direct}×, workflow ${models.speedup.workflow}×`);
     }
     if (parts.has('startup')) {
@@ -168,8 +170,13 @@ async function main(): Promise<void> {
       );
     }
     results.durationSeconds = Math.round((Date.now() - t0) / 1000);
-    if (results.latency || results.ingest || results.models || results.streams || results.streamsSoak) {
-      writeResults('latest', results, [renderMarkdown(results), ...sections].join('\n\n'));
+    if (MERGED_PARTS.some((k) => results[k] !== undefined) || sections.size) {
+      const merged = mergeWithPrevious(results, sections, readPrevious(RESULTS_DIR));
+      const measured = Object.entries(merged.measuredAt ?? {})
+        .map(([k, at]) => `${k} ${at.slice(0, 16).replace('T', ' ')} UTC`)
+        .join(', ');
+      const body = SECTION_ORDER.map((k) => merged.sections?.[k]).filter((m): m is string => m !== undefined);
+      writeResults('latest', merged, [renderMarkdown(merged), `Parts measured: ${measured}.`, ...body].join('\n\n'));
     }
     if (parts.has('experiments')) {
       console.log('experiments: orchestration latency on private dev servers (port 17233)…');
