@@ -172,17 +172,7 @@ export async function redriveDeadLetters(pool: Pool, o: RedriveOptions = {}): Pr
   if (!Number.isInteger(pageSize) || pageSize <= 0) throw new Error(`pageSize must be a positive integer, got ${pageSize}`);
   const now = o.now ?? Date.now();
   const dryRun = o.dryRun ?? false;
-  const total: RedriveResult = {
-    examined: 0,
-    pages: 0,
-    redriven: 0,
-    inserted: 0,
-    stillInvalid: [],
-    stillInvalidCount: 0,
-    unknownKind: [],
-    batchIds: [],
-    dryRun,
-  };
+  const total = emptyResult(0, dryRun);
   let afterId: number | undefined;
   while (total.examined < limit) {
     const take = Math.min(pageSize, limit - total.examined);
@@ -202,6 +192,11 @@ export async function redriveDeadLetters(pool: Pool, o: RedriveOptions = {}): Pr
   return total;
 }
 
+/** A {@link RedriveResult} with nothing done yet. */
+function emptyResult(pages: number, dryRun: boolean): RedriveResult {
+  return { examined: 0, pages, redriven: 0, inserted: 0, stillInvalid: [], stillInvalidCount: 0, unknownKind: [], batchIds: [], dryRun };
+}
+
 /** One page of {@link redriveDeadLetters}: up to `take` open letters with ids above `afterId`. */
 async function redrivePage(
   pool: Pool,
@@ -217,17 +212,7 @@ async function redrivePage(
       w.params,
     );
     lastId = rows.length ? Number(rows[rows.length - 1]!.id) : undefined;
-    const result: RedriveResult = {
-      examined: rows.length,
-      pages: 1,
-      redriven: 0,
-      inserted: 0,
-      stillInvalid: [],
-      stillInvalidCount: 0,
-      unknownKind: [],
-      batchIds: [],
-      dryRun,
-    };
+    const result = { ...emptyResult(1, dryRun), examined: rows.length };
     // Group by (source, kind): one parse and one batch each.
     const groups = new Map<string, { source: string; kind: MessageKind; rows: RawRow[] }>();
     for (const r of rows) {
