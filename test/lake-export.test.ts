@@ -11,7 +11,7 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLakeActivities } from '../src/activities/lake-export';
 import { ROOT_DIR } from '../src/config/env';
 import { writeBatch } from '../src/ingest/batch-writer';
@@ -32,10 +32,16 @@ import { testPool, uniqueSuffix } from './support/db';
 import { recordHistory, withWorker } from './support/temporal';
 
 const pool = testPool();
-const lakeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lake-'));
+/** The lake of the running test: each test gets a fresh folder, so none depends on another's files or order. */
+let lakeDir = '';
+const lakeDirs: string[] = [];
+beforeEach(() => {
+  lakeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lake-'));
+  lakeDirs.push(lakeDir);
+});
 afterAll(async () => {
   await pool.end();
-  fs.rmSync(lakeDir, { recursive: true, force: true });
+  for (const dir of lakeDirs) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 const HOUR_MS = 3_600_000;
