@@ -14,6 +14,7 @@ import type { Client } from '@temporalio/client';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseUrl, loadSettings, ROOT_DIR } from '../src/config/env';
+import { findOrBuildTemporalCli } from '../src/stack/temporal';
 import { createPool, type Pool } from '../src/db/pool';
 import { createEventsActivities } from '../src/activities/events';
 import { createScheduleActivities } from '../src/activities/schedules';
@@ -28,7 +29,8 @@ import { recordHistory, withWorker } from './support/temporal';
 const RUN = randomUUID().slice(0, 8);
 let SCHEDULE_ID = `test-events-${RUN}`;
 const TABLE = `analytics.event_stats_t${RUN}`;
-const TEMPORAL_CLI = path.join(ROOT_DIR, '.stack/bin/temporal');
+// The stack's own lookup (TEMPORAL_CLI_PATH, PATH, the stack folder, Go's bin), as the global setup found it.
+const TEMPORAL_CLI = await findOrBuildTemporalCli(loadSettings().stackDir);
 
 let pool: Pool;
 let api: EventsApi;

@@ -13,11 +13,13 @@ import { Command } from 'commander';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadSettings, ROOT_DIR } from '../src/config/env';
+import { findOrBuildTemporalCli } from '../src/stack/temporal';
 import { registerScheduleCommands } from '../src/cli/schedule-commands';
 
 const RUN = randomUUID().slice(0, 8);
 const ID = `test-cli-${RUN}`;
-const TEMPORAL_CLI = path.join(ROOT_DIR, '.stack/bin/temporal');
+// The stack's own lookup (TEMPORAL_CLI_PATH, PATH, the stack folder, Go's bin), as the global setup found it.
+const TEMPORAL_CLI = await findOrBuildTemporalCli(loadSettings().stackDir);
 let connection: Connection;
 let client: Client;
 let dir: string;
