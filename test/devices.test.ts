@@ -239,10 +239,14 @@ describe('fleet telemetry and device workflows', () => {
               .map((n) => n.dedupeKey.split('/')[2])
               .sort(),
           ).toEqual(['acknowledged', 'raised', 'resolved']);
-          const dev = await pool.query<{ status: string; latest: { lat: number; lon: number } }>(
-            'SELECT status, latest FROM fleet.devices WHERE source = $1 AND device_id = $2',
-            [source, device],
-          );
+          // The workflow writes the device row in an activity of its own, after the alert's: wait for it.
+          const deviceRow = () =>
+            pool.query<{ status: string; latest: { lat: number; lon: number } }>(
+              'SELECT status, latest FROM fleet.devices WHERE source = $1 AND device_id = $2',
+              [source, device],
+            );
+          await waitFor('the device row back to ok', async () => (await deviceRow()).rows[0]?.status === 'ok', 15_000);
+          const dev = await deviceRow();
           expect(dev.rows[0]?.status).toBe('ok');
           expect(dev.rows[0]?.latest).toEqual({ lat: trip[39]!.lat, lon: trip[39]!.lon });
 

@@ -13,6 +13,7 @@ import { encodeTelemetry } from '../src/ingest/telemetry';
 import { produceRaw, produceTelemetry, telemetryRecord } from '../src/simulator/kafka-producer';
 import { WORKER_TUNING } from '../src/workers/worker';
 import { configure, pause, resume, status } from '../src/workflows/messages';
+import { queryWorkflow } from '../src/client/query';
 import { kafkaIngestWorkflowId } from '../src/workflows/kafka-ingest';
 import { testPool, uniqueSuffix } from './support/db';
 import { killHard, spawnStreamWorker, waitFor } from './support/processes';
@@ -122,7 +123,7 @@ describe('Kafka ingest', () => {
       );
       expect(st.rows[0]!.event_time.getTime()).toBe(latest.eventTime);
       expect(st.rows[0]!.status.cpu_usage).toBe(latest.cpuUsage);
-      const s = await handle.query(status);
+      const s = await queryWorkflow(handle, status, []);
       expect(s.state).toBe('running');
       expect(s.members).toBe(2);
       console.log(`[kafka exactly-once] ${total} records, 5 kills, batches skipped ${written.rows[0]!.skipped} already-committed re-reads`);
@@ -234,7 +235,7 @@ describe('Kafka ingest', () => {
 
         // Control: pause, configure, records produced while paused wait; resume consumes them.
         await handle.signal(pause, 'maintenance');
-        await waitFor('paused', async () => (await handle.query(status)).state === 'paused', 30_000);
+        await waitFor('paused', async () => (await queryWorkflow(handle, status, [])).state === 'paused', 30_000);
         const cfg = await handle.executeUpdate(configure, { args: [{ batchSize: 100 }] });
         expect(cfg.batchSize).toBe(100);
         await expect(handle.executeUpdate(configure, { args: [{ members: 0 }] })).rejects.toThrow();
@@ -246,12 +247,12 @@ describe('Kafka ingest', () => {
         await waitFor(
           'a finished run with lag 0',
           async () => {
-            const s = await handle.query(status);
+            const s = await queryWorkflow(handle, status, []);
             return s.runs > 0 && s.lag !== undefined && Object.values(s.lag).every((l) => l === 0);
           },
           30_000,
         );
-        const s = await handle.query(status);
+        const s = await queryWorkflow(handle, status, []);
         expect(s.stream).toBe('kafka');
         expect(s.committed).toBeGreaterThanOrEqual(records.length);
         expect(s.deadLettered).toBe(bad.length);

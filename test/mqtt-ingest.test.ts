@@ -10,6 +10,7 @@ import { loadSensorFile } from '../src/simulator/sensor-files';
 import { publishRaw, replayReadings } from '../src/simulator/sensor-replay';
 import { WORKER_TUNING, WORKFLOWS_PATH } from '../src/workers/worker';
 import { configure, pause, resume, status } from '../src/workflows/messages';
+import { queryWorkflow } from '../src/client/query';
 import { testPool, uniqueSuffix } from './support/db';
 import { killHard, spawnCli, waitFor } from './support/processes';
 import { countReadings, waitForSubscription } from './support/ingest';
@@ -72,7 +73,7 @@ describe('MQTT ingest', () => {
         readings.reduce((s, x) => s + (x.co2 ?? 0), 0),
         4,
       );
-      const st = await handle.query(status);
+      const st = await queryWorkflow(handle, status, []);
       expect(st.state).toBe('running');
     } finally {
       await handle.terminate('test done').catch(() => undefined);
@@ -132,7 +133,7 @@ describe('MQTT ingest', () => {
 
         // Control: pause stops consumption, configure changes the batch size, resume restarts.
         await handle.signal(pause, 'maintenance');
-        await waitFor('paused', async () => (await handle.query(status)).state === 'paused');
+        await waitFor('paused', async () => (await queryWorkflow(handle, status, [])).state === 'paused');
         const cfg = await handle.executeUpdate(configure, { args: [{ batchSize: 50 }] });
         expect(cfg.batchSize).toBe(50);
         const batchSizeMessage: unknown = expect.stringMatching(/batchSize must be an integer/);
@@ -144,7 +145,7 @@ describe('MQTT ingest', () => {
         expect(await countReadings(pool, source, 'dev-1')).toBe(3);
         await handle.signal(resume);
         await waitFor('the message queued while paused', async () => (await countReadings(pool, source, 'dev-1')) === 4, 30_000);
-        const st = await handle.query(status);
+        const st = await queryWorkflow(handle, status, []);
         expect(st.state).toBe('running');
         expect(st.batchSize).toBe(50);
         // `ingest stop`: cancelling the workflow ends it after the consumer committed what it held.
@@ -186,7 +187,7 @@ describe('MQTT ingest continue-as-new', () => {
             500,
           );
           const latest = c.workflow.getHandle(workflowId);
-          const st = await latest.query(status);
+          const st = await queryWorkflow(latest, status, []);
           // Counters are carried across continue-as-new: the latest run knows every committed message.
           expect(st.runs).toBeGreaterThan(2);
           expect(st.committed).toBeGreaterThanOrEqual(readings.length);

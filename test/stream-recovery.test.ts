@@ -15,6 +15,7 @@ import { publishRaw } from '../src/simulator/sensor-replay';
 import { kafkaIngestWorkflowId } from '../src/workflows/kafka-ingest';
 import type { LiveStreamStatus } from '../src/ingest/stream-status';
 import { configure, status } from '../src/workflows/messages';
+import { queryWorkflow } from '../src/client/query';
 import { createMqttIngestActivities } from '../src/activities/mqtt-ingest';
 import { WORKER_TUNING, WORKFLOWS_PATH } from '../src/workers/worker';
 import { runCrashLoop } from '../bench/recovery';
@@ -270,7 +271,7 @@ describe('streams status', () => {
           const out = await runCli(['streams', 'status', `mqtt:${source}`], {});
           return JSON.parse(out.slice(out.indexOf('{'), out.lastIndexOf('}') + 1)) as LiveStreamStatus;
         };
-        await waitFor('two ended runs', async () => (await handle.query(status)).runs >= 2, 60_000, 500);
+        await waitFor('two ended runs', async () => (await queryWorkflow(handle, status, [])).runs >= 2, 60_000, 500);
 
         // Mid-run: the counters match the batches committed up to the last one the running consumer reported.
         let s = await cliStatus();
@@ -311,12 +312,17 @@ describe('streams status', () => {
         // A crash: the workflow records it; once the next run commits, status no longer reports it.
         await killHard(worker);
         worker = await spawnStreamWorker(env);
-        await waitFor('the workflow to see the crash', async () => (await handle.query(status)).lastError !== undefined, 30_000, 250);
+        await waitFor(
+          'the workflow to see the crash',
+          async () => (await queryWorkflow(handle, status, [])).lastError !== undefined,
+          30_000,
+          250,
+        );
         const after = await maxBatchId(source);
         await nextCommitMs(source, after, Date.now(), 30_000);
         let flowing = await cliStatus();
         for (let i = 0; i < 5 && !flowing.live[0]?.details?.lastCommitAt; i++) flowing = await cliStatus();
-        expect((await handle.query(status)).lastError).toMatch(/[Hh]eartbeat/);
+        expect((await queryWorkflow(handle, status, [])).lastError).toMatch(/[Hh]eartbeat/);
         expect(flowing.lastError).toBeUndefined();
         expect(flowing.live).toHaveLength(1);
         expect(flowing.live[0]!.attempt).toBe(1);
@@ -358,8 +364,8 @@ describe('restart backoff', () => {
           taskQueue,
           args: [{ source, restartBackoff: { initialIntervalMs: 200, coefficient: 2, maximumIntervalMs: 1_000 } }],
         });
-        await waitFor('five failed runs', async () => (await handle.query(status)).consumers?.[0]?.attempt === 6, 30_000, 100);
-        const s = await handle.query(status);
+        await waitFor('five failed runs', async () => (await queryWorkflow(handle, status, [])).consumers?.[0]?.attempt === 6, 30_000, 100);
+        const s = await queryWorkflow(handle, status, []);
         expect(s.lastError).toMatch(/must match/);
         expect(s.consumers?.[0]).toMatchObject({ member: 0, lastError: expect.stringMatching(/must match/) as string });
         const cfg = await handle.executeUpdate(configure, {

@@ -6,6 +6,7 @@
  */
 import type { Client } from '@temporalio/client';
 import type { ConsumerRunStats } from '../activities/stream-common';
+import { queryWorkflow } from '../client/query';
 import { status, type StreamStatus } from '../workflows/messages';
 
 /** A running consumer activity of a stream, from `describe` (`pendingActivities`). */
@@ -61,7 +62,7 @@ export async function streamStatus(client: Client, workflowId: string): Promise<
   const handle = client.workflow.getHandle(workflowId);
   const conv = client.options.loadedDataConverter.payloadConverter;
   for (let tries = 1; ; tries++) {
-    const s = await handle.query(status);
+    const s = await queryWorkflow(handle, status, []);
     const d = await handle.describe();
     const nowMs = Date.now();
     const runs = new Map((s.consumers ?? []).filter((m) => m.state === 'running' && m.activityId).map((m) => [m.activityId!, m]));
