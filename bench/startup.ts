@@ -23,7 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { databaseUrl, loadSettings, ROOT_DIR, type Settings } from '../src/config/env';
-import { createDatabase, DBT, dbtEnv, ensureDbt, loadRaw, PROJECT, THREADS, writeProfile } from './models/main';
+import { createDatabase, DBT, dbtBuildArgs, dbtEnv, ensureDbt, loadRaw, PROJECT, THREADS, writeProfile } from './models/main';
 import { summarize } from './stats';
 
 /** Counted runs of each variant. @default 7 */
@@ -227,18 +227,7 @@ export async function runStartupBench(
       '--threads',
       String(THREADS),
     ];
-    const dbtArgv = [
-      DBT,
-      'build',
-      '--project-dir',
-      PROJECT,
-      '--profiles-dir',
-      work,
-      '--target-path',
-      path.join(work, 'dbt-target'),
-      '--log-path',
-      path.join(work, 'dbt-logs'),
-    ];
+    const dbtArgv = [DBT, ...dbtBuildArgs(work)];
     models = [
       new Series('dbt', dbtArgv),
       new Series('tsx', [...CLI.tsx, ...modelsArgs('tsx')]),

@@ -6,14 +6,10 @@
 import { randomUUID } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killHard, spawnCli, waitFor } from './support/processes';
+import { exitOf, killHard, spawnCli, waitFor } from './support/processes';
 
 const TASK_QUEUE = `cli-run-failure-${randomUUID()}`;
 let worker: (ChildProcess & { output: () => string }) | undefined;
-
-function exitOf(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
-}
 
 beforeAll(async () => {
   worker = spawnCli(['worker'], { TASK_QUEUE });

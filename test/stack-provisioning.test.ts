@@ -4,7 +4,7 @@
  * process it started on SIGINT. Each stack here lives in its own temporary folder on free ports, beside
  * the suite's stack; the Temporal CLI and the Kafka jars of the suite's stack are reused.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,7 +13,7 @@ import { loadSettings, ROOT_DIR } from '../src/config/env';
 import { formatKafkaStorage, kafkaServerProperties, newKafkaClusterId } from '../src/stack/kafka';
 import { isPortOpen } from '../src/stack/process';
 import { findOrBuildTemporalCli } from '../src/stack/temporal';
-import { freePort, spawnCli, waitFor } from './support/processes';
+import { exitOf, freePort, spawnCli, waitFor } from './support/processes';
 
 const KAFKA_LIBS = path.join(loadSettings().stackDir, 'kafka', 'libs');
 const kafkaJars = fs.existsSync(KAFKA_LIBS);
@@ -65,17 +65,6 @@ function brokenKafkaStackDir(): string {
 /** This process's environment without what vitest sets for its own workers. */
 function outsideVitestEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VITEST') && k !== 'NODE_ENV'));
-}
-
-function exitOf(child: ChildProcess, timeoutMs: number): Promise<number | null> {
-  return new Promise((resolve, reject) => {
-    if (child.exitCode !== null) return resolve(child.exitCode);
-    const timer = setTimeout(() => reject(new Error(`no exit within ${timeoutMs} ms`)), timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve(code);
-    });
-  });
 }
 
 /** Every live descendant of `pid`, from /proc. */

@@ -38,6 +38,21 @@ const VENV = path.join(HERE, '.venv');
 /** The `dbt` executable of the bench's virtualenv (created by {@link ensureDbt}). */
 export const DBT = path.join(VENV, 'bin', 'dbt');
 
+/** Arguments of `dbt build` of the bench project with its profile, target and logs under `work`. */
+export function dbtBuildArgs(work: string): string[] {
+  return [
+    'build',
+    '--project-dir',
+    PROJECT,
+    '--profiles-dir',
+    work,
+    '--target-path',
+    path.join(work, 'dbt-target'),
+    '--log-path',
+    path.join(work, 'dbt-logs'),
+  ];
+}
+
 /** Builds per variant; the median is reported. @default 5 */
 export const RUNS = 5;
 /** Raw readings generated (40 devices × 6 days at 5-minute steps ≈ 69k rows). */
@@ -227,24 +242,10 @@ export async function runModelsBench(): Promise<ModelsBenchResult> {
     for (let i = 0; i < RUNS; i++) {
       const [s, res] = await time(() =>
         Promise.resolve(
-          spawnSync(
-            DBT,
-            [
-              'build',
-              '--project-dir',
-              PROJECT,
-              '--profiles-dir',
-              work,
-              '--target-path',
-              path.join(work, 'dbt-target'),
-              '--log-path',
-              path.join(work, 'dbt-logs'),
-            ],
-            {
-              encoding: 'utf8',
-              env: dbtEnv(),
-            },
-          ),
+          spawnSync(DBT, dbtBuildArgs(work), {
+            encoding: 'utf8',
+            env: dbtEnv(),
+          }),
         ),
       );
       if (res.status !== 0)

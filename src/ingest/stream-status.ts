@@ -7,7 +7,7 @@
 import type { Client } from '@temporalio/client';
 import type { ConsumerRunStats } from '../activities/stream-common';
 import { queryWorkflow } from '../client/query';
-import { status, type StreamStatus } from '../workflows/messages';
+import { addCounters, status, type StreamStatus } from '../workflows/messages';
 
 /** A running consumer activity of a stream, from `describe` (`pendingActivities`). */
 export interface LiveRun {
@@ -92,12 +92,7 @@ export async function streamStatus(client: Client, workflowId: string): Promise<
     for (const r of live) {
       const x = r.details;
       if (!x) continue;
-      out.received += x.received;
-      out.committed += x.committed;
-      out.inserted += x.inserted;
-      out.duplicates += x.duplicates;
-      out.deadLettered += x.deadLettered;
-      out.batches += x.batches;
+      addCounters(out, x);
       if (x.lastBatchId !== undefined) out.lastBatchId = Math.max(out.lastBatchId ?? 0, x.lastBatchId);
     }
     if (live.some((r) => r.details)) {

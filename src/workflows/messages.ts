@@ -118,3 +118,16 @@ export const status = defineQuery<StreamStatus>('status');
  * @throws (rejected by its validator, nothing changed) when a value is out of range.
  */
 export const configure = defineUpdate<StreamSettings, [StreamConfig]>('configure');
+
+/**
+ * Adds `from`'s counters (received, committed, inserted, duplicates, dead letters, batches) to `into`:
+ * the workflow's totals of ended runs, and clients' totals with the running consumers' heartbeats.
+ */
+export function addCounters(into: StreamCounters, from: StreamCounters): void {
+  into.received += from.received;
+  into.committed += from.committed;
+  into.inserted += from.inserted;
+  into.duplicates += from.duplicates;
+  into.deadLettered += from.deadLettered;
+  into.batches += from.batches;
+}

@@ -47,6 +47,7 @@ import {
 } from '@temporalio/workflow';
 import type { ConsumerRunStats } from '../activities/stream-common';
 import {
+  addCounters,
   configure,
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
   DEFAULT_RESTART_BACKOFF,
@@ -300,17 +301,8 @@ export async function superviseStream(spec: SupervisorSpec): Promise<void> {
     },
   );
 
-  const addCounters = (r: ConsumerRunStats) => {
-    s.received += r.received;
-    s.committed += r.committed;
-    s.inserted += r.inserted;
-    s.duplicates += r.duplicates;
-    s.deadLettered += r.deadLettered;
-    s.batches += r.batches;
-  };
-
   const record = (member: number, r: ConsumerRunStats) => {
-    addCounters(r);
+    addCounters(s, r);
     s.runs++;
     s.lastRunEndedAt = r.endedAt;
     if (r.lastError) {
@@ -377,7 +369,7 @@ export async function superviseStream(spec: SupervisorSpec): Promise<void> {
             m.lastErrorAt = s.lastErrorAt;
             // What the run did until it failed (a crashed run: its last heartbeat) still counts.
             const partial = failedRunStats(e);
-            if (partial) addCounters(partial);
+            if (partial) addCounters(s, partial);
             // Progress since the member's last failure: this run's, or that of runs which ended since.
             if (madeProgress(partial) || (m.committedSinceFailure ?? 0) > 0) m.attempt = 1;
             else failedWithoutProgress = true;

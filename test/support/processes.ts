@@ -18,6 +18,21 @@ export function spawnCli(args: string[], env: Record<string, string>): ChildProc
   return Object.assign(child, { output: () => out });
 }
 
+/**
+ * The exit code of `child` once it has exited (null when a signal ended it).
+ * @throws Error after `timeoutMs` when it is still running.
+ */
+export function exitOf(child: ChildProcess, timeoutMs = 120_000): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
+    const timer = setTimeout(() => reject(new Error(`no exit within ${timeoutMs} ms`)), timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+}
+
 /** Kills with SIGKILL (no cleanup, like a crashed machine) and waits for the exit. */
 export async function killHard(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
