@@ -121,6 +121,44 @@ export class BinaryCopyWriter {
     return this;
   }
 
+  /** A `boolean` field. */
+  bool(v: boolean): this {
+    this.ensure(5);
+    this.view.setInt32(this.at, 1);
+    this.buf[this.at + 4] = v ? 1 : 0;
+    this.at += 5;
+    return this;
+  }
+
+  /** A `jsonb` field from JSON text (`jsonb_send`: a version byte, 1, then the text). */
+  jsonb(json: string): this {
+    this.ensure(5 + json.length * 3);
+    const bytes = this.buf.write(json, this.at + 5, 'utf8');
+    this.view.setInt32(this.at, bytes + 1);
+    this.buf[this.at + 4] = 1;
+    this.at += 5 + bytes;
+    return this;
+  }
+
+  /**
+   * A one-dimensional `text[]` field (`array_send`: dimensions, has-nulls flag, element type oid 25,
+   * then length and lower bound 1 of the dimension, then each element as a text field).
+   */
+  textArray(items: readonly string[]): this {
+    const start = this.at;
+    this.ensure(24);
+    this.at += 4; // field length, written below
+    this.view.setInt32(this.at, 1);
+    this.view.setInt32(this.at + 4, 0);
+    this.view.setInt32(this.at + 8, 25);
+    this.view.setInt32(this.at + 12, items.length);
+    this.view.setInt32(this.at + 16, 1);
+    this.at += 20;
+    for (const s of items) this.text(s);
+    this.view.setInt32(start, this.at - start - 4);
+    return this;
+  }
+
   /** A `timestamptz` field from epoch milliseconds (fractions kept to the microsecond). */
   timestamptz(epochMs: number): this {
     return this.int8(Math.round((epochMs - PG_EPOCH_MS) * 1000));

@@ -13,7 +13,7 @@ import type { Pool, PoolClient } from '../db/pool';
 import type { DeviceActivity } from './device-activity';
 import type { MessageKind } from './kinds';
 import type { GpsFix } from './gps';
-import { encodeRecords, RECORD_TABLES, type EncodedRecords, type RecordTable } from './record-encoding';
+import { encodeRecords, RECORD_TABLES, type EncodedRecords, type TableTarget } from './record-encoding';
 import type { DeadLetterCode, Reading } from './reading';
 import type { ModemTelemetry } from './telemetry';
 
@@ -27,8 +27,8 @@ export interface DeadLetter {
   reason: string;
   /** Natural key of the message so a redelivery is not dead-lettered twice. */
   dedupeKey: string;
-  /** What the stream carries, so the letter can be validated again later (`redrive.ts`). */
-  kind?: MessageKind;
+  /** What the stream carries (a message kind, or `source:<name>`), so the letter can be validated again later (`redrive.ts`). */
+  kind?: MessageKind | `source:${string}`;
 }
 
 /** Input of {@link writeBatch}. */
@@ -122,7 +122,7 @@ const UNIQUE_VIOLATION = '23505';
  * commit) and moved with `INSERT … SELECT … ON CONFLICT DO NOTHING`, which also drops duplicates
  * inside the batch.
  */
-async function insertRecords(client: PoolClient, t: RecordTable<unknown>, data: Uint8Array, assumeNew: boolean): Promise<number> {
+async function insertRecords(client: PoolClient, t: TableTarget, data: Uint8Array, assumeNew: boolean): Promise<number> {
   if (assumeNew) {
     await client.query('SAVEPOINT insert_rows');
     try {
@@ -134,7 +134,7 @@ async function insertRecords(client: PoolClient, t: RecordTable<unknown>, data: 
       await client.query('ROLLBACK TO SAVEPOINT insert_rows');
     }
   }
-  const name = `${t.table.replace('.', '_')}_stage`;
+  const name = t.stage ?? `${t.table.replace('.', '_')}_stage`;
   const stage = `pg_temp.${name}`;
   const columns = t.columns.join(', ');
   // NOTICE "already exists, skipping" on later calls is expected; the table lives as long as the connection.
@@ -177,7 +177,11 @@ export async function insertEncoded(client: PoolClient, batch: EncodedBatch): Pr
   const { batchId, records } = batch;
   const assumeNew = batch.assumeNew ?? false;
   let inserted = 0;
-  for (const t of records.tables) inserted += await insertRecords(client, RECORD_TABLES[t.kind], t.data, assumeNew);
+  for (const t of records.tables) {
+    const target = t.target ?? RECORD_TABLES[t.kind as MessageKind];
+    if (!target) throw new Error(`no table for records of kind ${t.kind}`);
+    inserted += await insertRecords(client, target, t.data, assumeNew);
+  }
   const d = batch.deadLetters;
   const deadLettered = d.length
     ? ((

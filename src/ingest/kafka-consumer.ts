@@ -24,6 +24,8 @@ import { EncoderUnavailableError, sharedEncoderPool, type EncoderPool } from './
 import type { MessageKind } from './kinds';
 import { RateWindow } from './rate';
 import { validateAndEncode, type EncodedPayloads } from './record-encoding';
+import type { LoadedSource } from '../sources/load';
+import type { SourceMessage } from '../sources/compile';
 
 /** Message counters of a stream: of one consumer, one activity run, or a workflow's whole life. */
 export interface StreamCounters {
@@ -56,6 +58,12 @@ export interface KafkaConsumerOptions {
   source: string;
   /** What the topic carries. @default 'modem' */
   kind?: MessageKind;
+  /**
+   * A declared source (`sources/*.yaml`, compiled): its mapping validates the records (with their key,
+   * headers and timestamp) and its table receives the rows; mapped on this thread, ahead of the
+   * transaction like the encoder pool's work.
+   */
+  declared?: LoadedSource;
   /** Client id of this member. @default `iot-pipelines-<groupId>` */
   clientId?: string;
   /** Largest transaction, in messages (a fetched batch is split). @default 5000 */
@@ -91,6 +99,29 @@ interface Msg {
   offset: string;
   value: Buffer | null;
   key: Buffer | null;
+  /** Record timestamp, epoch ms as a string. */
+  timestamp: string;
+  headers?: Record<string, Buffer | string | (Buffer | string)[] | undefined>;
+}
+
+/** A Kafka record as a declared source reads it. */
+function sourceMessage(topic: string, partition: number, m: Msg): SourceMessage {
+  let headers: Record<string, string> | undefined;
+  if (m.headers) {
+    headers = {};
+    for (const [k, v] of Object.entries(m.headers)) {
+      const one = Array.isArray(v) ? v[v.length - 1] : v;
+      if (one !== undefined) headers[k] = one.toString();
+    }
+  }
+  return {
+    payload: m.value ?? EMPTY,
+    topic,
+    key: m.key,
+    headers,
+    arrivalTime: Number(m.timestamp),
+    identity: `${topic}/${partition}/${m.offset}`,
+  };
 }
 
 /**
@@ -244,7 +275,7 @@ export class KafkaBatchConsumer implements StreamConsumer {
     const size = this.o.batchSize ?? 5000;
     const chunks: Msg[][] = [];
     for (let i = 0; i < all.length; i += size) chunks.push(all.slice(i, i + size));
-    const prepared = this.prepare(chunks);
+    const prepared = this.prepare(chunks, partition);
     for (const [c, chunk] of chunks.entries()) {
       if (lane.epoch !== epoch || this.stopping) return;
       // Where kafkajs must read again if anything below fails: this chunk, or after it once committed.
@@ -277,7 +308,20 @@ export class KafkaBatchConsumer implements StreamConsumer {
    * earlier chunks are written. A chunk whose preparation failed (no ids because PostgreSQL is down, or
    * the pool failed) resolves to undefined and is encoded inside its transaction instead.
    */
-  private prepare(chunks: Msg[][]): Array<Promise<Prepared | undefined>> {
+  private prepare(chunks: Msg[][], partition: number): Array<Promise<Prepared | undefined>> {
+    const declared = this.o.declared;
+    if (declared && chunks.length) {
+      const ids = nextBatchIds(this.pool, chunks.length);
+      return chunks.map(async (chunk, i) => {
+        try {
+          const batchId = (await ids)[i]!;
+          return { batchId, encoded: await this.mapDeclared(declared, partition, chunk, batchId) };
+        } catch (e) {
+          if (!isTransientDbError(e)) this.lastError = `mapping: ${(e as Error).message}`;
+          return undefined;
+        }
+      });
+    }
     const encoder = this.encoder;
     if (!encoder || !chunks.length) return [];
     const kind = this.o.kind ?? 'modem';
@@ -301,14 +345,24 @@ export class KafkaBatchConsumer implements StreamConsumer {
     });
   }
 
+  /** Maps and encodes `chunk` through the declared source. */
+  private async mapDeclared(declared: LoadedSource, partition: number, chunk: Msg[], batchId: number): Promise<EncodedPayloads> {
+    const mapped = await declared.map(
+      chunk.map((m) => sourceMessage(this.o.topic, partition, m)),
+      Date.now(),
+    );
+    return { records: declared.encode(mapped.rows, batchId), rejected: mapped.rejected };
+  }
+
   private async commitChunk(
     partition: number,
     chunk: Msg[],
     heartbeat: () => Promise<void>,
     prepared?: Promise<Prepared | undefined>,
   ): Promise<void> {
-    const { groupId, topic, source } = this.o;
-    const kind = this.o.kind ?? 'modem';
+    const { groupId, topic } = this.o;
+    const source = this.o.declared?.name ?? this.o.source;
+    const kind = (this.o.declared?.kind ?? this.o.kind ?? 'modem') as DeadLetter['kind'];
     const first = Number(chunk[0]!.offset);
     const nextOffset = Number(chunk[chunk.length - 1]!.offset) + 1;
     const pre = prepared ? await prepared : undefined;
@@ -339,13 +393,15 @@ export class KafkaBatchConsumer implements StreamConsumer {
           else {
             if (stored > first) messages = chunk.filter((m) => Number(m.offset) >= stored);
             batchId = (await nextBatchIds(client, 1))[0]!;
-            encoded = validateAndEncode(
-              kind,
-              source,
-              messages.map((m) => m.value ?? EMPTY),
-              Date.now(),
-              batchId,
-            );
+            if (this.o.declared) encoded = await this.mapDeclared(this.o.declared, partition, messages, batchId);
+            else
+              encoded = validateAndEncode(
+                this.o.kind ?? 'modem',
+                source,
+                messages.map((m) => m.value ?? EMPTY),
+                Date.now(),
+                batchId,
+              );
           }
           const r = await insertEncoded(client, {
             source,

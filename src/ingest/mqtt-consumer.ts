@@ -19,10 +19,14 @@ import { mqttSecurity } from '../config/mqtt-security';
 import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import { isTransientDbError } from '../db/errors';
 import type { Pool } from '../db/pool';
-import { writeBatch, type BatchResult, type DeadLetter } from './batch-writer';
+import type { LoadedSource } from '../sources/load';
+import { insertEncoded, nextBatchIds, withTransaction, writeBatch, type BatchResult, type DeadLetter } from './batch-writer';
 import type { DeviceActivitySink } from './device-activity';
 import { parseMessages, type MessageKind } from './kinds';
+import type { GpsFix } from './gps';
 import { RateWindow } from './rate';
+import type { Reading } from './reading';
+import type { ModemTelemetry } from './telemetry';
 
 /** Options of {@link MqttBatchConsumer}. */
 export interface MqttConsumerOptions {
@@ -41,6 +45,11 @@ export interface MqttConsumerOptions {
   sessionExpirySeconds?: number;
   /** What the topic carries. @default 'sensor' */
   kind?: MessageKind;
+  /**
+   * A declared source (`sources/*.yaml`, compiled): its mapping validates the messages and its table
+   * receives the rows; `kind` and `source` are then the source's.
+   */
+  declared?: LoadedSource;
   /** Receives one summary per device after each committed batch. */
   deviceSink?: DeviceActivitySink;
   /** Called after every committed batch. */
@@ -53,6 +62,8 @@ interface Pending {
   topic: string;
   payload: Buffer;
   messageId: number | undefined;
+  /** When the consumer received it, epoch ms (a declared source's arrival time). */
+  receivedAt: number;
 }
 
 type SendPacket = (packet: { cmd: string; messageId?: number }, cb?: (err?: Error) => void) => void;
@@ -188,7 +199,7 @@ export class MqttBatchConsumer {
   private onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {
     if (this.stopped) return;
     this.stats.received++;
-    this.buffer.push({ topic, payload, messageId: packet.qos > 0 ? packet.messageId : undefined });
+    this.buffer.push({ topic, payload, messageId: packet.qos > 0 ? packet.messageId : undefined, receivedAt: Date.now() });
     if (this.buffer.length >= this.batchSize) void this.flush();
     else if (!this.timer) this.timer = setTimeout(() => void this.flush(), this.options.flushIntervalMs ?? 500);
   }
@@ -222,7 +233,37 @@ export class MqttBatchConsumer {
     return this.flushing;
   }
 
+  /** Maps a batch through the declared source; the returned function writes it in one transaction. */
+  private async mapDeclared(declared: LoadedSource, batch: Pending[]): Promise<() => Promise<BatchResult>> {
+    const messages = batch.map((m) => ({
+      payload: m.payload,
+      topic: m.topic,
+      arrivalTime: m.receivedAt,
+      // MQTT carries no message identity: arrival-time rows are keyed by the payload's hash and time.
+      identity: createHash('sha256').update(m.topic).update('\0').update(m.payload).digest('hex').slice(0, 32),
+    }));
+    const mapped = await declared.map(messages, Date.now());
+    const deadLetters = mapped.rejected.map((r) => ({
+      ...this.deadLetter(declared.name, batch[r.index]!, r.code, r.reason),
+      kind: declared.kind as DeadLetter['kind'],
+    }));
+    return () =>
+      withTransaction(this.pool, async (client) => {
+        const [batchId] = await nextBatchIds(client, 1);
+        return insertEncoded(client, {
+          source: declared.name,
+          consumer: this.options.clientId,
+          batchId: batchId!,
+          records: declared.encode(mapped.rows, batchId!),
+          deadLetters,
+          assumeNew: this.assumeNew,
+        });
+      });
+  }
+
   private async commit(batch: Pending[]): Promise<void> {
+    const declared = this.options.declared;
+    if (declared) return this.commitWith(batch, await this.mapDeclared(declared, batch));
     const kind = this.options.kind ?? 'sensor';
     const deadLetters: DeadLetter[] = [];
     const bySource = new Map<string, Pending[]>();
@@ -237,9 +278,9 @@ export class MqttBatchConsumer {
       list.push(m);
     }
     const now = Date.now();
-    const readings = [];
-    const telemetry = [];
-    const gpsFixes = [];
+    const readings: Reading[] = [];
+    const telemetry: ModemTelemetry[] = [];
+    const gpsFixes: GpsFix[] = [];
     for (const [source, list] of bySource) {
       // Origin and dedupe key (a SHA-256 of topic and payload) are computed for dead letters only.
       const p = parseMessages(kind, source, list, now, (m) => ({
@@ -252,18 +293,25 @@ export class MqttBatchConsumer {
       deadLetters.push(...p.deadLetters);
     }
     const batchSource = this.options.source ?? bySource.keys().next().value ?? 'unknown';
+    return this.commitWith(batch, () =>
+      writeBatch(this.pool, {
+        source: batchSource,
+        consumer: this.options.clientId,
+        readings,
+        telemetry,
+        gpsFixes,
+        deadLetters,
+        assumeNew: this.assumeNew,
+      }),
+    );
+  }
+
+  /** Runs `write` until it commits (retrying while PostgreSQL is unavailable), then acknowledges `batch`. */
+  private async commitWith(batch: Pending[], write: () => Promise<BatchResult>): Promise<void> {
     let delay = 500;
     for (;;) {
       try {
-        const result = await writeBatch(this.pool, {
-          source: batchSource,
-          consumer: this.options.clientId,
-          readings,
-          telemetry,
-          gpsFixes,
-          deadLetters,
-          assumeNew: this.assumeNew,
-        });
+        const result = await write();
         this.assumeNew = result.duplicates === 0;
         this.setWaiting(undefined);
         this.ackAll(batch);

@@ -15,7 +15,16 @@ export const MAX_PAYLOAD_BYTES = 64 * 1024;
 export const MAX_FUTURE_SKEW_MS = 24 * 3600 * 1000;
 
 /** Why a message was dead-lettered. */
-export type DeadLetterCode = 'oversized' | 'invalid_utf8' | 'not_json' | 'schema' | 'non_finite' | 'future_timestamp' | 'topic';
+export type DeadLetterCode =
+  | 'oversized'
+  | 'invalid_utf8'
+  | 'not_json'
+  | 'schema'
+  | 'non_finite'
+  | 'future_timestamp'
+  | 'topic'
+  /** A declared source with `out_of_range: dead_letter` received a value outside a measurement's range. */
+  | 'out_of_range';
 
 /** A validated reading, ready to insert. */
 export interface Reading {

@@ -11,13 +11,19 @@ import { validatePayloads, type MessageKind, type Rejected } from './kinds';
 import type { Reading } from './reading';
 import type { ModemTelemetry } from './telemetry';
 
-/** A record table: its columns in COPY order, natural key, and how one record becomes a binary row. */
-export interface RecordTable<T> {
+/** Where rows are copied: a table, its columns in COPY order and its natural key (SQL text, quoted where needed). */
+export interface TableTarget {
   /** Schema-qualified name. */
   table: string;
   columns: readonly string[];
   /** Columns of the unique key, for `ON CONFLICT`. */
   key: string;
+  /** Name of the session-local staging table (an identifier). @default the table name with `.` → `_`, `_stage` appended */
+  stage?: string;
+}
+
+/** A record table: its columns in COPY order, natural key, and how one record becomes a binary row. */
+export interface RecordTable<T> extends TableTarget {
   write(w: BinaryCopyWriter, r: T, batchId: number): void;
 }
 
@@ -80,12 +86,15 @@ export const GPS_FIXES: RecordTable<GpsFix> = {
 /** The record tables by the kind of message they hold. */
 export const RECORD_TABLES = { sensor: SENSOR_READINGS, modem: MODEM_TELEMETRY, gps: GPS_FIXES } as const;
 
-/** A device summary with the kind of its newest record (which decides the shape of `latest`). */
-export type DeviceSummary = DeviceActivity & { kind: MessageKind };
+/** A device summary with the kind of its newest record (which decides the shape of `latest`): a message kind, or `source:<name>` for a declared source. */
+export type DeviceSummary = DeviceActivity & { kind: string };
 
 /** The rows of one record table in the binary COPY format. */
 export interface EncodedTable {
-  kind: MessageKind;
+  /** A message kind (the table is `RECORD_TABLES[kind]`), or `source:<name>` with `target`. */
+  kind: string;
+  /** The table of a declared source (`sources/`); undefined for the built-in kinds. */
+  target?: TableTarget;
   /** A whole `COPY … (FORMAT binary)` payload (header, rows, trailer) in the columns of the kind's table. */
   data: Uint8Array;
 }
@@ -165,7 +174,7 @@ export function summariseDevices(batch: RecordLists): DeviceSummary[] {
   const out: DeviceSummary[] = [];
   for (const devices of bySource.values()) {
     for (const { d, newest } of devices.values()) {
-      d.latest = statusOf(d.kind, newest);
+      d.latest = statusOf(d.kind as MessageKind, newest);
       out.push(d);
     }
   }

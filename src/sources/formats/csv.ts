@@ -1,0 +1,64 @@
+/**
+ * `format: csv`: one or more lines per payload, parsed by csv-parse (RFC 4180 quoting). The first line
+ * names the columns (`header: true`, the default without `columns`), or `columns: [...]` does; every
+ * value is text, read as its measurement's declared type.
+ */
+import { parse } from 'csv-parse/sync';
+import { MAX_PAYLOAD_BYTES } from '../../ingest/reading';
+import type { DecodeResult, FormatFactory, PayloadRecord } from './index';
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** See the module comment. */
+export const csvFormat: FormatFactory = (format) => {
+  const f = format as { type: 'csv'; header?: boolean; columns?: string[]; delimiter?: string };
+  const header = f.header ?? !f.columns;
+  const delimiter = f.delimiter ?? ',';
+  return {
+    textual: true,
+    decode(payload): DecodeResult {
+      if (payload.byteLength > MAX_PAYLOAD_BYTES) {
+        return { ok: false, code: 'oversized', reason: `payload is ${payload.byteLength} bytes; the limit is ${MAX_PAYLOAD_BYTES}` };
+      }
+      let text: string;
+      try {
+        text = decoder.decode(payload);
+      } catch {
+        return { ok: false, code: 'invalid_utf8', reason: 'payload is not valid UTF-8' };
+      }
+      if (text.includes('\0')) return { ok: false, code: 'schema', reason: 'contains U+0000 (NUL), which PostgreSQL text cannot store' };
+      let rows: string[][];
+      try {
+        rows = parse(text, { delimiter, skip_empty_lines: true, trim: true, relax_quotes: false, bom: true }) as string[][];
+      } catch (e) {
+        return { ok: false, code: 'schema', reason: `not CSV: ${(e as Error).message}` };
+      }
+      let columns = f.columns;
+      let first = 0;
+      if (header) {
+        columns = rows[0];
+        first = 1;
+      }
+      if (!columns || rows.length <= first) return { ok: false, code: 'schema', reason: 'no data line' };
+      const records: PayloadRecord[] = [];
+      for (let i = first; i < rows.length; i++) {
+        const row = rows[i]!;
+        if (row.length !== columns.length) {
+          return {
+            ok: false,
+            code: 'schema',
+            reason: `line ${i + 1}: ${row.length} values for ${columns.length} columns (${columns.join(delimiter)})`,
+          };
+        }
+        const r: PayloadRecord = {};
+        for (let c = 0; c < columns.length; c++) {
+          const v = row[c]!;
+          // An empty CSV cell is a missing value.
+          if (v !== '') r[columns[c]!] = v;
+        }
+        records.push(r);
+      }
+      return { ok: true, records };
+    },
+  };
+};
