@@ -9,7 +9,7 @@ import type { Pool } from '../db/pool';
 import type { DeviceActivitySink } from '../ingest/device-activity';
 import { KafkaBatchConsumer } from '../ingest/kafka-consumer';
 import { isMessageKind, type MessageKind } from '../ingest/kinds';
-import { checkSecuritySettings, heartbeatEvery, runConsumerLoop, runFailure, type ConsumerRunStats } from './stream-common';
+import { checkSecuritySettings, heartbeatEvery, prepareDeclaredSource, runConsumerLoop, runFailure, type ConsumerRunStats } from './stream-common';
 
 /** Input of `consumeKafka`. */
 export interface ConsumeKafkaInput {
@@ -37,6 +37,8 @@ export interface ConsumeKafkaInput {
    * Temporal restarts its run. @default 10000 (session timeout 10 s)
    */
   heartbeatTimeoutMs?: number;
+  /** A declared source (a `sources/*.yaml` file parsed to JSON): its table is created or evolved, then its mapping validates the records. */
+  declaration?: unknown;
 }
 
 /** Group session timeout of a member whose run has heartbeat timeout `heartbeatTimeoutMs`, ms. */
@@ -78,6 +80,8 @@ export function createKafkaIngestActivities({ pool, kafkaBrokers, deviceSink }: 
       if (input.kind !== undefined && !isMessageKind(input.kind)) {
         throw ApplicationFailure.nonRetryable(`kind ${JSON.stringify(input.kind)} must be sensor, modem or gps`, 'InvalidInput');
       }
+      const declared =
+        input.declaration === undefined ? undefined : await prepareDeclaredSource(pool, input.declaration, input.source ?? input.topic);
       const startedAt = new Date().toISOString();
       const started = Date.now();
       const member = input.member ?? 0;
@@ -87,6 +91,7 @@ export function createKafkaIngestActivities({ pool, kafkaBrokers, deviceSink }: 
         topic: input.topic,
         source: input.source ?? input.topic,
         kind: input.kind,
+        declared,
         clientId: `iot-pipelines-${input.groupId}-m${member}`,
         batchSize: input.batchSize,
         flushIntervalMs: input.flushIntervalMs,

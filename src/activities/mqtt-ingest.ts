@@ -9,7 +9,7 @@ import type { Pool } from '../db/pool';
 import type { DeviceActivitySink } from '../ingest/device-activity';
 import { isMessageKind, type MessageKind } from '../ingest/kinds';
 import { MqttBatchConsumer, sharedTopic } from '../ingest/mqtt-consumer';
-import { checkSecuritySettings, heartbeatEvery, runConsumerLoop, runFailure, type ConsumerRunStats } from './stream-common';
+import { checkSecuritySettings, heartbeatEvery, prepareDeclaredSource, runConsumerLoop, runFailure, type ConsumerRunStats } from './stream-common';
 
 /** Input of `consumeMqtt`. */
 export interface ConsumeMqttInput {
@@ -36,6 +36,11 @@ export interface ConsumeMqttInput {
   runForMs?: number;
   /** Return early (with `waitingReason`) after waiting this long for the database, ms. @default 15000 */
   returnWhenWaitingMs?: number;
+  /**
+   * A declared source (a `sources/*.yaml` file parsed to JSON): its table is created or evolved, then
+   * its mapping validates the messages; the topic filter defaults to the one its template derives.
+   */
+  declaration?: unknown;
 }
 
 /** Stats of one `consumeMqtt` run; also sent as heartbeat details while it runs. */
@@ -69,9 +74,10 @@ export function createMqttIngestActivities({ pool, mqttUrl, deviceSink }: MqttIn
       if (input.kind !== undefined && !isMessageKind(input.kind)) {
         throw ApplicationFailure.nonRetryable(`kind ${JSON.stringify(input.kind)} must be sensor, modem or gps`, 'InvalidInput');
       }
+      const declared = input.declaration === undefined ? undefined : await prepareDeclaredSource(pool, input.declaration, input.source);
       const startedAt = new Date().toISOString();
       const started = Date.now();
-      const filter = input.topic ?? `sensors/${input.source}/+`;
+      const filter = input.topic ?? declared?.mqttFilter ?? `sensors/${input.source}/+`;
       let topic = filter;
       try {
         if (input.shareGroup) topic = sharedTopic(input.shareGroup, filter);
@@ -85,6 +91,7 @@ export function createMqttIngestActivities({ pool, mqttUrl, deviceSink }: MqttIn
         topic,
         source: input.source,
         kind: input.kind,
+        declared,
         batchSize: input.batchSize,
         flushIntervalMs: input.flushIntervalMs,
         deviceSink,

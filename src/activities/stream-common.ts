@@ -9,7 +9,9 @@ import { Context, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { kafkaSecurity, KafkaSecurityConfigError } from '../config/kafka-security';
 import { mqttSecurity, MqttSecurityConfigError } from '../config/mqtt-security';
+import type { Pool } from '../db/pool';
 import type { StreamCounters } from '../ingest/kafka-consumer';
+import type { LoadedSource } from '../sources/load';
 
 /** Stats of one consumer activity run; also its heartbeat details while it runs. */
 export interface ConsumerRunStats extends StreamCounters {
@@ -128,4 +130,33 @@ export function checkSecuritySettings(broker: 'kafka' | 'mqtt'): void {
       throw ApplicationFailure.nonRetryable(e.message, 'InvalidConfiguration');
     throw e;
   }
+}
+
+/**
+ * Compiles a stream's declared source (`sources/*.yaml` as applied) and brings its table up to it
+ * (create, or add the columns of new measurements), before the consumer starts. The sources module is
+ * loaded only for such streams.
+ * @throws ApplicationFailure (non-retryable, type `InvalidSource`) for a declaration that does not
+ *   compile or a table change that is refused; database errors as they are (transient ones are retried).
+ */
+export async function prepareDeclaredSource(pool: Pool, declaration: unknown, source: string): Promise<LoadedSource> {
+  const { loadDeclaration, SourceFileError } = await import('../sources/load');
+  const { applyTable, SourceTableError } = await import('../sources/table');
+  let declared: LoadedSource;
+  try {
+    declared = loadDeclaration(declaration, `source ${source}`);
+  } catch (e) {
+    if (e instanceof SourceFileError) throw ApplicationFailure.nonRetryable(e.message, 'InvalidSource');
+    throw e;
+  }
+  if (declared.name !== source) {
+    throw ApplicationFailure.nonRetryable(`the declaration names source ${declared.name}, but this stream is ${source}`, 'InvalidSource');
+  }
+  try {
+    await applyTable(pool, declared);
+  } catch (e) {
+    if (e instanceof SourceTableError) throw ApplicationFailure.nonRetryable(e.message, 'InvalidSource');
+    throw e;
+  }
+  return declared;
 }

@@ -54,6 +54,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'Kafka topics and producers (KAFKA_BROKERS, default the embedded broker).',
     load: async () => (await import('./streams')).registerStreamCommands,
   },
+  sources: {
+    summary: 'Declared sources: sources/*.yaml (SOURCES_DIR), one stream of one device type each.',
+    load: async () => (await import('./sources')).registerSourceCommands,
+  },
   'dead-letters': {
     summary: 'Inspect and re-drive ingest.dead_letters (rejected messages with their reason).',
     load: async () => (await import('./dead-letters')).registerDeadLetterCommands,

@@ -266,13 +266,13 @@ export function compileSource(d: SourceDeclaration): CompiledSource {
   const exprs: jsonata.Expression[] = [];
   /** Top-level fields a plain path reads: not undeclared. */
   const consumed = new Set<string>();
-  const device = valueGetter(d.device_id as Record<string, unknown>, ['device_id'], topic, exprs);
+  const device = valueGetter(d.device_id, ['device_id'], topic, exprs);
   if (device.field) consumed.add(device.field);
 
   let time: { get: Getter; parse: TimeParser } | undefined;
   if (!('arrival' in d.event_time)) {
     const et = d.event_time;
-    const g = valueGetter(et as Record<string, unknown>, ['event_time'], topic, exprs);
+    const g = valueGetter(et, ['event_time'], topic, exprs);
     if (g.field) consumed.add(g.field);
     try {
       time = { get: g.get, parse: compileTimeParser(et.format, et.zone) };

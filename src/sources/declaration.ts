@@ -142,14 +142,12 @@ export const sourceDeclarationSchema = z
     format: z
       .union([
         z.literal('json').transform(() => ({ type: 'json' as const })),
-        z
-          .literal('csv')
-          .transform(() => ({
-            type: 'csv' as const,
-            delimiter: ',',
-            header: undefined as boolean | undefined,
-            columns: undefined as string[] | undefined,
-          })),
+        z.literal('csv').transform(() => ({
+          type: 'csv' as const,
+          delimiter: ',',
+          header: undefined as boolean | undefined,
+          columns: undefined as string[] | undefined,
+        })),
         jsonFormat,
         csvFormat,
       ])

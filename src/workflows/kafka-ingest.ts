@@ -9,6 +9,7 @@
 import { ApplicationFailure, continueAsNew, proxyActivities } from '@temporalio/workflow';
 import type { KafkaIngestActivities } from '../activities/kafka-ingest';
 import type { MessageKind } from '../ingest/kinds';
+import type { SourceDeclarationInput } from '../sources/declaration';
 import type { RestartBackoff, StreamStatus } from './messages';
 import {
   initialStreamStatus,
@@ -61,6 +62,12 @@ export interface KafkaIngestInput {
   restartBackoff?: Partial<RestartBackoff>;
   /** Consumer runs per workflow history before continue-as-new. @default 500 */
   maxRunsPerHistory?: number;
+  /**
+   * A declared source (a `sources/*.yaml` file parsed to JSON, see `src/sources/declaration.ts`): the
+   * consumers map messages with it into its table; `kind` is then unused. Replaced on a running stream
+   * by the `applySource` update (`sources apply`).
+   */
+  declaration?: SourceDeclarationInput;
   /** State carried over continue-as-new. */
   carried?: StreamStatus;
 }
@@ -89,6 +96,10 @@ export async function kafkaIngest(input: KafkaIngestInput): Promise<void> {
       heartbeatTimeoutMs: input.heartbeatTimeoutMs,
       restartBackoff: input.restartBackoff,
     });
+  if (!input.carried && input.declaration !== undefined) {
+    state.declaration = input.declaration;
+    state.kind = `source:${input.source ?? input.topic}`;
+  }
   await superviseStream({
     state,
     maxBatchSize: KAFKA_MAX_BATCH,
@@ -105,6 +116,7 @@ export async function kafkaIngest(input: KafkaIngestInput): Promise<void> {
         runForMs: input.runForMs,
         ...(input.startFrom ? { startFrom: input.startFrom } : {}),
         ...(run ? { heartbeatTimeoutMs: run.heartbeatTimeoutMs } : {}),
+        ...(s.declaration !== undefined ? { declaration: s.declaration } : {}),
       }),
     continueAsNew: (carried) => continueAsNew<typeof kafkaIngest>({ ...input, carried }),
     maxRunsPerHistory: input.maxRunsPerHistory,

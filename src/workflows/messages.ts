@@ -42,6 +42,13 @@ export interface StreamStatus extends StreamCounters {
   restartBackoff?: RestartBackoff;
   /** The current run of each member, as the workflow knows it (live counters: `streams status`). */
   consumers?: MemberRun[];
+  /**
+   * The declared source the consumers map with (a `sources/*.yaml` file as applied, parsed to JSON),
+   * for streams of declared sources; replaced by the `applySource` update.
+   */
+  declaration?: unknown;
+  /** How many times `applySource` replaced the declaration (0: as started). */
+  sourceRevision?: number;
 }
 
 /**
@@ -118,6 +125,13 @@ export const status = defineQuery<StreamStatus>('status');
  * @throws (rejected by its validator, nothing changed) when a value is out of range.
  */
 export const configure = defineUpdate<StreamSettings, [StreamConfig]>('configure');
+
+/**
+ * Replaces the declared source of a running stream (`sources apply`): the consumers commit what they
+ * hold and restart with the new declaration at once (their table was evolved before the update was
+ * sent). Returns the revision now in force.
+ */
+export const applySource = defineUpdate<{ revision: number }, [declaration: unknown]>('applySource');
 
 /**
  * Adds `from`'s counters (received, committed, inserted, duplicates, dead letters, batches) to `into`:

@@ -9,6 +9,7 @@
 import { ApplicationFailure, continueAsNew, proxyActivities } from '@temporalio/workflow';
 import type { MqttIngestActivities } from '../activities/mqtt-ingest';
 import type { MessageKind } from '../ingest/kinds';
+import type { SourceDeclarationInput } from '../sources/declaration';
 import type { RestartBackoff, StreamStatus } from './messages';
 import {
   initialStreamStatus,
@@ -62,6 +63,12 @@ export interface MqttIngestInput {
   restartBackoff?: Partial<RestartBackoff>;
   /** Consumer runs per workflow history before continue-as-new. @default 500 */
   maxRunsPerHistory?: number;
+  /**
+   * A declared source (a `sources/*.yaml` file parsed to JSON, see `src/sources/declaration.ts`): the
+   * consumers map messages with it into its table; `kind` is then unused. Replaced on a running stream
+   * by the `applySource` update (`sources apply`).
+   */
+  declaration?: SourceDeclarationInput;
   /** State carried over continue-as-new. */
   carried?: StreamStatus;
 }
@@ -85,6 +92,10 @@ export async function mqttIngest(input: MqttIngestInput): Promise<void> {
       heartbeatTimeoutMs: input.heartbeatTimeoutMs,
       restartBackoff: input.restartBackoff,
     });
+  if (!input.carried && input.declaration !== undefined) {
+    state.declaration = input.declaration;
+    state.kind = `source:${input.source}`;
+  }
   // Shared mode is fixed at start: switching a running stream from a plain to a shared subscription
   // would leave the plain session queueing messages nobody reads.
   const shared = (input.members ?? 1) > 1 || input.shareGroup !== undefined;
@@ -103,6 +114,7 @@ export async function mqttIngest(input: MqttIngestInput): Promise<void> {
         batchSize: s.batchSize,
         flushIntervalMs: s.flushIntervalMs,
         runForMs: input.runForMs,
+        ...(s.declaration !== undefined ? { declaration: s.declaration } : {}),
       });
     },
     continueAsNew: (carried) => continueAsNew<typeof mqttIngest>({ ...input, carried }),

@@ -48,6 +48,7 @@ import {
 import type { ConsumerRunStats } from '../activities/stream-common';
 import {
   addCounters,
+  applySource,
   configure,
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
   DEFAULT_RESTART_BACKOFF,
@@ -301,6 +302,21 @@ export async function superviseStream(spec: SupervisorSpec): Promise<void> {
     },
   );
 
+  setHandler(
+    applySource,
+    (declaration: unknown) => {
+      s.declaration = declaration;
+      s.sourceRevision = (s.sourceRevision ?? 0) + 1;
+      return { revision: s.sourceRevision };
+    },
+    {
+      validator: (declaration: unknown) => {
+        if (s.declaration === undefined) throw new Error('this stream was not started from a declared source (sources/*.yaml)');
+        if (typeof declaration !== 'object' || declaration === null) throw new Error('the declaration must be a source file parsed to an object');
+      },
+    },
+  );
+
   const record = (member: number, r: ConsumerRunStats) => {
     addCounters(s, r);
     s.runs++;
@@ -341,8 +357,9 @@ export async function superviseStream(spec: SupervisorSpec): Promise<void> {
       running++;
       const runPromise = scope.run(() => spec.runMember(member, s, run));
       const watcher = new CancellationScope();
+      const revision = s.sourceRevision;
       void watcher
-        .run(() => condition(() => paused() || member >= (s.members ?? 1)))
+        .run(() => condition(() => paused() || member >= (s.members ?? 1) || s.sourceRevision !== revision))
         .then(
           () => scope.cancel(),
           () => undefined,

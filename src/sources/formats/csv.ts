@@ -29,7 +29,7 @@ export const csvFormat: FormatFactory = (format) => {
       if (text.includes('\0')) return { ok: false, code: 'schema', reason: 'contains U+0000 (NUL), which PostgreSQL text cannot store' };
       let rows: string[][];
       try {
-        rows = parse(text, { delimiter, skip_empty_lines: true, trim: true, relax_quotes: false, bom: true }) as string[][];
+        rows = parse(text, { delimiter, skip_empty_lines: true, trim: true, relax_quotes: false, bom: true });
       } catch (e) {
         return { ok: false, code: 'schema', reason: `not CSV: ${(e as Error).message}` };
       }
