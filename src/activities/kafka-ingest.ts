@@ -9,7 +9,14 @@ import type { Pool } from '../db/pool';
 import type { DeviceActivitySink } from '../ingest/device-activity';
 import { KafkaBatchConsumer } from '../ingest/kafka-consumer';
 import { isMessageKind, type MessageKind } from '../ingest/kinds';
-import { checkSecuritySettings, heartbeatEvery, prepareDeclaredSource, runConsumerLoop, runFailure, type ConsumerRunStats } from './stream-common';
+import {
+  checkSecuritySettings,
+  heartbeatEvery,
+  prepareDeclaredSource,
+  runConsumerLoop,
+  runFailure,
+  type ConsumerRunStats,
+} from './stream-common';
 
 /** Input of `consumeKafka`. */
 export interface ConsumeKafkaInput {

@@ -33,6 +33,8 @@ import { parse as parseYaml } from 'yaml';
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { ProjectError } from './errors';
+import { ROOT_DIR } from '../config/env';
+import { DBT_SOURCE_NAME, dbtSourceTables } from '../sources/dbt';
 import type {
   FolderConfig,
   GenericTestDecl,
@@ -440,6 +442,20 @@ export function loadProject(projectDir: string): Project {
       });
     }
     for (const file of walk(base, ['.yml', '.yaml'])) readProperties(file);
+  }
+  // Declared sources (sources/*.yaml) are dbt sources of their own: source('devices', '<name>').
+  const declaredDir = root === ROOT_DIR && process.env.SOURCES_DIR ? path.resolve(process.env.SOURCES_DIR) : path.join(root, 'sources');
+  for (const t of dbtSourceTables(declaredDir, root)) {
+    if (sources.some((x) => x.sourceName === DBT_SOURCE_NAME && x.name === t.name)) continue;
+    sources.push({
+      sourceName: DBT_SOURCE_NAME,
+      name: t.name,
+      schema: 'ingest',
+      identifier: t.identifier,
+      description: t.description,
+      columns: t.columns,
+      originalFilePath: t.file,
+    });
   }
   for (const tp of testPaths) {
     const base = path.resolve(root, tp);

@@ -208,7 +208,7 @@ function valueGetter(
   path: Array<string | number>,
   topic: TopicTemplate | undefined,
   exprs: jsonata.Expression[],
-): { get: Getter; field?: string } {
+): { get: Getter; field?: string; segment?: string } {
   if (typeof from.field === 'string') return { get: pathGetter(from.field), field: from.field.split('.')[0] };
   if (typeof from.topic === 'string') {
     const name = from.topic;
@@ -219,7 +219,7 @@ function valueGetter(
         `the topic has no segment {${name}}; it has ${topic.names.map((n) => `{${n}}`).join(', ') || 'none'}`,
       );
     }
-    return { get: (c) => c.topic[name] };
+    return { get: (c) => c.topic[name], segment: name };
   }
   if (from.key === true) return { get: (c) => (c.message.key ? keyDecoder.decode(c.message.key) : undefined) };
   if (typeof from.header === 'string') {
@@ -268,12 +268,16 @@ export function compileSource(d: SourceDeclaration): CompiledSource {
   const consumed = new Set<string>();
   const device = valueGetter(d.device_id, ['device_id'], topic, exprs);
   if (device.field) consumed.add(device.field);
+  /** Topic segments read as the device id or time: not attributes. */
+  const usedSegments = new Set<string>();
+  if (device.segment) usedSegments.add(device.segment);
 
   let time: { get: Getter; parse: TimeParser } | undefined;
   if (!('arrival' in d.event_time)) {
     const et = d.event_time;
     const g = valueGetter(et, ['event_time'], topic, exprs);
     if (g.field) consumed.add(g.field);
+    if (g.segment) usedSegments.add(g.segment);
     try {
       time = { get: g.get, parse: compileTimeParser(et.format, et.zone) };
     } catch (e) {
@@ -301,7 +305,7 @@ export function compileSource(d: SourceDeclaration): CompiledSource {
     readers.push({ name, get: g.get, read: reader(name, m, format.textual), required: m.required, range: m.range });
   }
   const names = measurements.map((m) => m.name).join(', ');
-  const topicNames = topic?.names ?? [];
+  const topicNames = (topic?.names ?? []).filter((n) => !usedSegments.has(n));
   const usesExpr = exprs.length > 0;
 
   /** One record → a row, or a rejection. `now` for the future-timestamp check. */

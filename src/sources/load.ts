@@ -66,6 +66,9 @@ function locate(doc: Document, lc: LineCounter, fieldPath: Array<string | number
 
 function hintFor(issue: z.core.$ZodIssue): string {
   const field = issue.path.join('.');
+  if (issue.code === 'invalid_key') {
+    return `${JSON.stringify(String(issue.path[issue.path.length - 1]))} is not a measurement name: a measurement name must be a lower-case SQL identifier (a letter or _, then letters, digits or _, at most 63 characters); read the payload field with field:`;
+  }
   if (issue.code === 'unrecognized_keys') {
     return `${issue.message}; known fields are in sources/README.md`;
   }

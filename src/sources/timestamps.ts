@@ -11,7 +11,7 @@
  * - anything else: a Luxon format pattern (https://moment.github.io/luxon/#/parsing?id=table-of-tokens),
  *   e.g. `yyyy-MM-dd HH:mm:ss` or `dd/MM/yyyy HH:mm`, read in the IANA `zone`. Zone arithmetic is
  *   Luxon's: a local time inside a DST gap (02:30 on a spring-forward night) moves forward by the gap;
- *   one in a fold (02:30 on a fall-back night) is its first, earlier occurrence.
+ *   one in a fold (02:30 on a fall-back night) is its later occurrence, in standard time.
  */
 import { DateTime, IANAZone } from 'luxon';
 import { TIME_FORMATS } from './declaration';
@@ -102,11 +102,11 @@ export function compileTimeParser(format = 'auto', zone?: string): TimeParser {
       return n === undefined ? { ok: false, reason: `${describe(v)} is not a number of ${f.slice(6)} since the epoch` } : fromEpoch(n, f);
     };
   }
-  // A Luxon pattern: it must at least name a year or a time of day.
-  if (!/[yLMdHhmsSuTtDX]/.test(format.replace(/'[^']*'/g, ''))) {
+  // A Luxon pattern: it must name the year (or be an epoch token, X / x), or every time would be today's.
+  if (!/[yXx]/.test(format.replace(/'[^']*'/g, ''))) {
     throw new TimeFormatError(
       'format',
-      `${JSON.stringify(format)} is neither ${TIME_FORMATS.join(', ')} nor a date pattern (e.g. "yyyy-MM-dd HH:mm:ss", Luxon tokens)`,
+      `${JSON.stringify(format)} is neither ${TIME_FORMATS.join(', ')} nor a date pattern with a year (e.g. "yyyy-MM-dd HH:mm:ss", Luxon tokens)`,
     );
   }
   return (v) => {

@@ -312,7 +312,8 @@ export async function superviseStream(spec: SupervisorSpec): Promise<void> {
     {
       validator: (declaration: unknown) => {
         if (s.declaration === undefined) throw new Error('this stream was not started from a declared source (sources/*.yaml)');
-        if (typeof declaration !== 'object' || declaration === null) throw new Error('the declaration must be a source file parsed to an object');
+        if (typeof declaration !== 'object' || declaration === null)
+          throw new Error('the declaration must be a source file parsed to an object');
       },
     },
   );
