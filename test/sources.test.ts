@@ -171,10 +171,8 @@ describe('tolerant reader, strict, coercion, formats', () => {
   it('with strict: true dead-letters an undeclared field, naming it', async () => {
     const strict = source(`${BASE}strict: true\nmeasurements: { temperature: {} }\n`);
     const r = await mapOne(strict, msg({ temperature: 20, firmware: '1.2.3' }, { topic }));
-    expect(r.rejected[0]).toMatchObject({
-      code: 'schema',
-      reason: expect.stringMatching(/^firmware: not a declared field \(strict: true\)/),
-    });
+    expect(r.rejected[0]?.code).toBe('schema');
+    expect(r.rejected[0]?.reason).toMatch(/^firmware: not a declared field \(strict: true\)/);
   });
 
   it('coerces numeric strings only where declared', async () => {
