@@ -26,7 +26,7 @@ import { status } from '../src/workflows/messages';
 import { queryWorkflow } from '../src/client/query';
 import { testPool, uniqueSuffix } from './support/db';
 import { waitFor } from './support/processes';
-import { withWorker } from './support/temporal';
+import { recordHistory, withWorker } from './support/temporal';
 
 const pool = testPool();
 const shipped = loadSources(path.join(ROOT_DIR, 'sources'));
@@ -268,8 +268,16 @@ describe('declared sources on the real stack', () => {
           expect(r3!.error).toContain(`humidity: is a column of ingest.${table} but no longer a measurement`);
           expect(r3!.error).toContain(`ALTER TABLE ingest."${table}" DROP COLUMN "humidity"`);
           expect((await queryWorkflow(client.workflow.getHandle(workflowId), status, [])).sourceRevision).toBe(1);
+          // Stopped, the history (start with a declaration, applySource, restart, cancel) is kept for replay.
+          const handle = client.workflow.getHandle(workflowId);
+          await handle.cancel();
+          await handle.result().catch(() => undefined);
+          await recordHistory(client, workflowId, 'mqttIngest-declared-source-apply');
         } finally {
-          await client.workflow.getHandle(workflowId).cancel();
+          await client.workflow
+            .getHandle(workflowId)
+            .cancel()
+            .catch(() => undefined);
         }
       });
     },
