@@ -19,6 +19,7 @@ import { kafkaBrokers, mqttUrl, ROOT_DIR } from '../src/config/env';
 import { createTopic } from '../src/ingest/kafka-client';
 import { produceRaw } from '../src/simulator/kafka-producer';
 import { publishRaw } from '../src/simulator/sensor-replay';
+import { redriveDeadLetters } from '../src/ingest/redrive';
 import { applySources, streamsOf } from '../src/sources/apply';
 import { loadDeclaration, loadSources, type LoadedSource } from '../src/sources/load';
 import { WORKER_TUNING, WORKFLOWS_PATH } from '../src/workers/worker';
@@ -278,6 +279,58 @@ describe('declared sources on the real stack', () => {
             .getHandle(workflowId)
             .cancel()
             .catch(() => undefined);
+        }
+      });
+    },
+  );
+
+  it(
+    'dead-letters redrive maps letters through the source file as it is now, so fixing the file recovers them',
+    { timeout: 180_000 },
+    async () => {
+      const suffix = uniqueSuffix();
+      const name = `redrive-${suffix}`;
+      const table = `redrive_${suffix.replace(/\W/g, '_')}`;
+      dropTables.push(table);
+      const topic = `test/${name}`;
+      const strict = variant('mqtt-sensor-data', { name, table, mqtt: { topic, qos: 1 } });
+      const m = strict.declaration.measurements;
+      const fixed = variant('mqtt-sensor-data', {
+        name,
+        table,
+        mqtt: { topic, qos: 1 },
+        measurements: { ...m, temperature: { ...m.temperature, coerce: true } },
+      });
+      await withWorker(workerOptions(), async ({ client, taskQueue }) => {
+        await applySources(new Map([[name, strict]]), { client, pool, taskQueue });
+        try {
+          await waitForRow(table, 'probe', () =>
+            publishRaw(mqttUrl(), [
+              { topic, payload: JSON.stringify({ sensor_id: 'probe', timestamp: Date.now() / 1000, temperature: 1 }) },
+            ]),
+          );
+          // A firmware that sends the temperature as a string: rejected while coerce is off.
+          const payload = '{"sensor_id": "s-7", "timestamp": 1764744000.5, "temperature": "25.3", "humidity": 41}';
+          await publishRaw(mqttUrl(), [{ topic, payload }]);
+          await waitFor(
+            'the dead letter',
+            async () => (await rows(`SELECT 1 FROM ingest.dead_letters WHERE source = $1`, [name])).length > 0,
+            30_000,
+            250,
+          );
+          const still = await redriveDeadLetters(pool, { source: name, sources: new Map([[name, strict]]) });
+          expect(still).toMatchObject({ examined: 1, redriven: 0, stillInvalidCount: 1 });
+          // The file is fixed and applied; the letter goes through the source as it is now.
+          await applySources(new Map([[name, fixed]]), { client, pool, taskQueue });
+          const r = await redriveDeadLetters(pool, { source: name, sources: new Map([[name, fixed]]) });
+          expect(r).toMatchObject({ examined: 1, redriven: 1, inserted: 1, unknownKind: [] });
+          const got = await rows<{ temperature: number; humidity: number; batch_id: string }>(
+            `SELECT temperature, humidity, batch_id FROM ingest."${table}" WHERE device_id = 's-7'`,
+          );
+          expect(got).toEqual([{ temperature: 25.3, humidity: 41, batch_id: String(r.batchIds[0]) }]);
+          expect((await redriveDeadLetters(pool, { source: name, sources: new Map([[name, fixed]]) })).examined).toBe(0);
+        } finally {
+          await client.workflow.getHandle(`ingest-mqtt-${name}`).cancel();
         }
       });
     },

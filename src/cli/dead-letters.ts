@@ -4,7 +4,8 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { databaseUrl, loadSettings } from '../config/env';
-import { createPool } from '../db/pool';
+import { createPool, type Pool } from '../db/pool';
+import type { LoadedSource } from '../sources/load';
 import { isMessageKind, MESSAGE_KINDS } from '../ingest/kinds';
 import { listDeadLetters, redriveDeadLetters, REDRIVE_PAGE_SIZE, type DeadLetterFilter, type RedriveResult } from '../ingest/redrive';
 import { positiveInt } from './args';
@@ -112,8 +113,10 @@ export function registerDeadLetterCommands(program: Command): void {
         throw new InvalidArgumentError(`--kind must be one of ${MESSAGE_KINDS.join(', ')}, got ${JSON.stringify(o.kind)}.`);
       const pool = createPool(databaseUrl(loadSettings()), 2);
       try {
+        const sources = await declaredSourcesForRedrive(pool, o.source);
         const r = await redriveDeadLetters(pool, {
           ...toFilter(o),
+          sources,
           kind: o.kind,
           limit: o.limit,
           pageSize: o.pageSize,
@@ -124,4 +127,29 @@ export function registerDeadLetterCommands(program: Command): void {
         await pool.end();
       }
     });
+}
+
+/**
+ * The declared sources (`sources/*.yaml` as they are now) for a re-drive, with their tables brought up
+ * to date first; none when the folder has none. Invalid source files are reported and left out: the
+ * letters of the built-in kinds are re-driven anyway, those of a declared source stay open.
+ */
+async function declaredSourcesForRedrive(pool: Pool, only: string | undefined): Promise<Map<string, LoadedSource> | undefined> {
+  const { loadSources, SourceFileError } = await import('../sources/load');
+  const { applyTable } = await import('../sources/table');
+  let all: Map<string, LoadedSource>;
+  try {
+    all = loadSources();
+  } catch (e) {
+    if (!(e instanceof SourceFileError)) throw e;
+    console.error(`Source files with problems; letters of declared sources stay open:\n${e.message}`);
+    return undefined;
+  }
+  const { rows } = await pool.query<{ kind: string }>(
+    "SELECT DISTINCT kind FROM ingest.dead_letters WHERE redriven_at IS NULL AND kind LIKE 'source:%'",
+  );
+  const open = new Set(rows.map((r) => r.kind.slice('source:'.length)));
+  const wanted = new Map([...all].filter(([name]) => open.has(name) && (only === undefined || name === only)));
+  for (const s of wanted.values()) await applyTable(pool, s);
+  return wanted;
 }

@@ -8,10 +8,15 @@
  * not write it again. Letters that still fail stay as they are and are reported with today's reason.
  *
  * The message kind comes from the letter (recorded since migration 060), else from the caller, else from
- * an MQTT origin topic (`sensors/…` sensor, `modems/…` modem, `fleet/…` gps).
+ * an MQTT origin topic (`sensors/…` sensor, `modems/…` modem, `fleet/…` gps). A declared source's
+ * letters (kind `source:<name>`) are mapped through the source file as it is now (`sources`), so fixing
+ * a source file recovers what it rejected; their arrival time is the letter's `received_at` when the
+ * payload has no event time.
  */
+import { createHash } from 'node:crypto';
 import type { Pool, PoolClient } from '../db/pool';
-import { insertBatch, withTransaction } from './batch-writer';
+import type { LoadedSource } from '../sources/load';
+import { insertBatch, insertEncoded, nextBatchIds, withTransaction } from './batch-writer';
 import { isMessageKind, parseMessages, type MessageKind } from './kinds';
 import { sourceFromTopic } from './mqtt-consumer';
 
@@ -29,7 +34,8 @@ export interface DeadLetterFilter {
 export interface DeadLetterRow {
   id: number;
   source: string;
-  kind: MessageKind | null;
+  /** A message kind, `source:<name>` (a declared source), or null (older letters). */
+  kind: string | null;
   errorCode: string;
   reason: string;
   origin: Record<string, unknown>;
@@ -55,6 +61,11 @@ export interface RedriveOptions extends DeadLetterFilter {
   dryRun?: boolean;
   /** Clock for the future-timestamp check, epoch ms. @default Date.now() */
   now?: number;
+  /**
+   * The declared sources as they are now (`loadSources()`), for letters of kind `source:<name>`; their
+   * tables must be up to date (`applyTable`). A letter whose source is not here is reported in `unknownKind`.
+   */
+  sources?: Map<string, LoadedSource>;
 }
 
 /** What a re-drive did (or, with `dryRun`, would do). */
@@ -127,7 +138,7 @@ function toRow(r: RawRow): DeadLetterRow {
   return {
     id: Number(r.id),
     source: r.source,
-    kind: isMessageKind(r.kind) ? r.kind : null,
+    kind: isMessageKind(r.kind) || r.kind?.startsWith('source:') ? r.kind : null,
     errorCode: r.error_code,
     reason: r.reason,
     origin: r.origin,
@@ -215,6 +226,7 @@ async function redrivePage(
     const result = { ...emptyResult(1, dryRun), examined: rows.length };
     // Group by (source, kind): one parse and one batch each.
     const groups = new Map<string, { source: string; kind: MessageKind; rows: RawRow[] }>();
+    const declaredGroups = new Map<string, { declared: LoadedSource; rows: RawRow[] }>();
     for (const r of rows) {
       if (r.error_code === 'topic') {
         // Rejected for its MQTT topic, not its payload: its source comes from the topic again.
@@ -230,6 +242,17 @@ async function redrivePage(
           continue;
         }
         r.source = source;
+      }
+      if (r.kind?.startsWith('source:')) {
+        const declared = o.sources?.get(r.kind.slice('source:'.length));
+        if (!declared) {
+          result.unknownKind.push(Number(r.id));
+          continue;
+        }
+        const g = declaredGroups.get(declared.name) ?? { declared, rows: [] };
+        g.rows.push(r);
+        declaredGroups.set(declared.name, g);
+        continue;
       }
       const kind = (isMessageKind(r.kind) ? r.kind : undefined) ?? o.kind ?? kindFromOrigin(r.origin);
       if (!kind) {
@@ -274,6 +297,32 @@ async function redrivePage(
       result.inserted += batch.inserted;
       result.batchIds.push(batch.batchId);
     }
+    for (const { declared, rows: letters } of declaredGroups.values()) {
+      const mapped = await declared.map(letters.map(sourceMessageOf), now);
+      const failed = new Map(mapped.rejected.map((x) => [x.index, x]));
+      const passed = letters.filter((_, i) => !failed.has(i)).map((r) => Number(r.id));
+      for (const [i, x] of failed) {
+        result.stillInvalidCount++;
+        if (result.stillInvalid.length < MAX_LISTED_INVALID)
+          result.stillInvalid.push({ id: Number(letters[i]!.id), code: x.code, reason: x.reason });
+      }
+      if (!passed.length) continue;
+      const [batchId] = await nextBatchIds(client, 1);
+      const batch = await insertEncoded(client, {
+        source: declared.name,
+        consumer: 'redrive',
+        batchId: batchId!,
+        records: declared.encode(mapped.rows, batchId!),
+        deadLetters: [],
+      });
+      await client.query('UPDATE ingest.dead_letters SET redriven_at = now(), redriven_batch_id = $1 WHERE id = ANY($2::bigint[])', [
+        batch.batchId,
+        passed,
+      ]);
+      result.redriven += passed.length;
+      result.inserted += batch.inserted;
+      result.batchIds.push(batch.batchId);
+    }
     return result;
   };
   if (!dryRun) return { result: await withTransaction(pool, run), lastId };
@@ -288,4 +337,25 @@ async function redrivePage(
     await client.query('ROLLBACK').catch(() => undefined);
     client.release();
   }
+}
+
+/**
+ * A dead letter as its declared source receives it again: the topic, key and identity of its origin
+ * (Kafka `topic/partition/offset`; MQTT the same payload hash the consumer uses), arrival = `received_at`.
+ */
+function sourceMessageOf(r: RawRow) {
+  const o = r.origin;
+  const mqttTopic = typeof o.mqttTopic === 'string' ? o.mqttTopic : undefined;
+  const topic = mqttTopic ?? (typeof o.topic === 'string' ? o.topic : undefined);
+  const identity =
+    mqttTopic !== undefined
+      ? createHash('sha256').update(mqttTopic).update('\0').update(r.payload).digest('hex').slice(0, 32)
+      : `${String(o.topic)}/${String(o.partition)}/${String(o.offset)}`;
+  return {
+    payload: r.payload,
+    topic,
+    key: typeof o.key === 'string' ? Buffer.from(o.key) : null,
+    arrivalTime: r.received_at.getTime(),
+    identity,
+  };
 }
