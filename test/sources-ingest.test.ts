@@ -74,6 +74,13 @@ function variant(base: string, changes: Record<string, unknown>): LoadedSource {
   return loadDeclaration({ ...d, ...changes }, 'test');
 }
 
+/** Cancels a stream and waits until it has ended, while this test's worker still runs it (else it stays running, unanswered). */
+async function stopStream(client: Client, workflowId: string): Promise<void> {
+  const handle = client.workflow.getHandle(workflowId);
+  await handle.cancel().catch(() => undefined);
+  await handle.result().catch(() => undefined);
+}
+
 /** Publishes probes until one lands: the consumer's persistent session then exists. */
 async function waitForRow(table: string, device: string, publish: () => Promise<void>): Promise<void> {
   await waitFor(
@@ -174,7 +181,7 @@ describe('declared sources on the real stack', () => {
           expect(again!.table.action).toBe('unchanged');
           expect(again!.streams).toEqual([{ workflowId: 'ingest-mqtt-mqtt-sensor-data', action: 'unchanged' }]);
         } finally {
-          await client.workflow.getHandle('ingest-mqtt-mqtt-sensor-data').cancel();
+          await stopStream(client, 'ingest-mqtt-mqtt-sensor-data');
         }
       });
     },
@@ -275,10 +282,7 @@ describe('declared sources on the real stack', () => {
           await handle.result().catch(() => undefined);
           await recordHistory(client, workflowId, 'mqttIngest-declared-source-apply');
         } finally {
-          await client.workflow
-            .getHandle(workflowId)
-            .cancel()
-            .catch(() => undefined);
+          await stopStream(client, workflowId);
         }
       });
     },
@@ -330,7 +334,7 @@ describe('declared sources on the real stack', () => {
           expect(got).toEqual([{ temperature: 25.3, humidity: 41, batch_id: String(r.batchIds[0]) }]);
           expect((await redriveDeadLetters(pool, { source: name, sources: new Map([[name, fixed]]) })).examined).toBe(0);
         } finally {
-          await client.workflow.getHandle(`ingest-mqtt-${name}`).cancel();
+          await stopStream(client, `ingest-mqtt-${name}`);
         }
       });
     },
@@ -384,7 +388,7 @@ describe('declared sources on the real stack', () => {
           ['2004-03-10T21:00:00.000Z', 1.6, 11.2, '59.6'],
         ]);
       } finally {
-        await client.workflow.getHandle(`ingest-mqtt-${name}`).cancel();
+        await stopStream(client, `ingest-mqtt-${name}`);
       }
     });
   });
@@ -482,7 +486,7 @@ describe('declared sources on the real stack', () => {
           );
           expect(letter!.reason).toBe('cpu_usage: expected a number, received the string "high"');
         } finally {
-          for (const w of [...streamsOf(sensor), ...streamsOf(modem)]) await client.workflow.getHandle(w.workflowId).cancel();
+          for (const w of [...streamsOf(sensor), ...streamsOf(modem)]) await stopStream(client, w.workflowId);
         }
       });
     },

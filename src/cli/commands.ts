@@ -42,6 +42,11 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'Replay a real sensor data set over MQTT (QoS 1) with its original event times.',
     load: async () => (await import('./ingest-commands')).registerIngestCommands,
   },
+  'simulate-producers': {
+    summary:
+      'Publish what the producers the shipped sources/ files were written for send: the Python MQTT sensor (sensors/data), the Kafka sensor (sensor_data_topic) and the modems (modem-events).',
+    load: async () => (await import('./ingest-commands')).registerIngestCommands,
+  },
   ingest: {
     summary: 'Control the long-running MQTT ingest stream of a source.',
     load: async () => (await import('./ingest-commands')).registerIngestCommands,

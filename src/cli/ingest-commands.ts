@@ -1,6 +1,7 @@
 /** `simulate` and `ingest`: replay a real sensor data set over MQTT; control a source's MQTT ingest stream. */
 import { InvalidArgumentError, type Command } from 'commander';
-import { loadSettings, mqttUrl } from '../config/env';
+import { kafkaBrokers, loadSettings, mqttUrl } from '../config/env';
+import { PRODUCERS, runProducer, type ProducerName } from '../simulator/producers';
 import { DATASET_FILES, loadDataset, type SensorDataset } from '../simulator/sensor-files';
 import { replayReadings } from '../simulator/sensor-replay';
 import { positiveInt } from './args';
@@ -35,6 +36,26 @@ export function registerIngestCommands(program: Command): void {
       console.log(
         `\nPublished ${r.sent} readings (${new Date(r.firstEventTime).toISOString()} → ${new Date(r.lastEventTime).toISOString()}).`,
       );
+    });
+
+  program
+    .command('simulate-producers')
+    .description(
+      'Publish what the producers the shipped sources/ files were written for send: the Python MQTT sensor (sensors/data), the Kafka sensor (sensor_data_topic) and the modems (modem-events).',
+    )
+    .argument('[producers...]', `any of ${PRODUCERS.join(', ')} (default: all)`)
+    .option('--count <n>', 'messages per producer', positiveInt('--count'), 500)
+    .action(async (names: string[], o: { count: number }) => {
+      const chosen = names.length ? names : [...PRODUCERS];
+      for (const n of chosen) {
+        if (!(PRODUCERS as readonly string[]).includes(n))
+          throw new InvalidArgumentError(`Unknown producer ${n}; choose from ${PRODUCERS.join(', ')}.`);
+      }
+      const settings = loadSettings();
+      for (const n of chosen as ProducerName[]) {
+        const r = await runProducer(n, { count: o.count, mqttUrl: mqttUrl(settings), kafkaBrokers: kafkaBrokers(settings) });
+        console.log(`${r.producer}: sent ${r.sent} messages`);
+      }
     });
 
   const ingest = program.command('ingest').description('Control the long-running MQTT ingest stream of a source.');

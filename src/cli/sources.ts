@@ -192,7 +192,10 @@ export function registerSourceCommands(program: Command): void {
             console.log(`  table ingest.${t.table}: ${t.action}${t.added.length ? ` (new columns: ${t.added.join(', ')})` : ''}`);
             if (o.dryRun) for (const st of t.statements) console.log(`    ${st.split('\n').join('\n    ')};`);
           }
-          for (const w of r.streams) console.log(`  stream ${w.workflowId}: ${w.action}${o.dryRun ? ' (dry run)' : ''}`);
+          for (const w of r.streams) {
+            if (w.action === 'unreachable') failed++;
+            console.log(`  stream ${w.workflowId}: ${w.action}${w.reason ? `: ${w.reason}` : ''}${o.dryRun ? ' (dry run)' : ''}`);
+          }
         }
         if (failed) process.exitCode = 1;
       } finally {

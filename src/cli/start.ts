@@ -10,7 +10,8 @@ import type { Client } from '@temporalio/client';
 import { startDashboard, type Dashboard } from '../dashboard/server';
 import type { QualityChecksResult } from '../workflows/quality-checks';
 import type { WeatherResult } from '../workflows/weather';
-import { databaseUrl, loadSettings, mqttUrl, ROOT_DIR, type Settings } from '../config/env';
+import { databaseUrl, kafkaBrokers, loadSettings, mqttUrl, ROOT_DIR, type Settings } from '../config/env';
+import type { ProducerName } from '../simulator/producers';
 import { searchAttributeKeys, workflowIds } from '../config/names';
 import { createPool, type Pool } from '../db/pool';
 import { LAUNCH_SNAPSHOTS, startLaunchServer } from '../simulator/launch-server';
@@ -25,6 +26,7 @@ import type { SensorPipelineResult } from '../workflows/sensor-pipeline';
 import { connectClient } from './client';
 import { startIngest } from './ingest';
 import { applySchedules } from './schedules';
+import { describeError } from './failure';
 
 const WINDOW_MS = 10 * 60 * 1000;
 
@@ -84,8 +86,8 @@ async function waitForFixes(pool: Pool, expected: number, timeoutMs: number): Pr
 export async function runMainJob(untilSignal: () => Promise<string>): Promise<void> {
   const log = (m: string) => console.log(m);
   const jobStart = Date.now();
-  log('▶ Starting the stack (Temporal dev server, PostgreSQL, Mosquitto)…');
-  const stack = await ensureStack({ log });
+  log('▶ Starting the stack (Temporal dev server, PostgreSQL, Mosquitto, Kafka)…');
+  const stack = await ensureStack({ log, services: ['temporal', 'postgres', 'mosquitto', 'kafka'] });
   const settings: Settings = loadSettings();
   const pool = createPool(databaseUrl(settings), 4);
   let client: Client | undefined;
@@ -142,9 +144,17 @@ export async function runMainJob(untilSignal: () => Promise<string>): Promise<vo
     const fleetRows = await waitForFixes(pool, fixes.length, 120_000);
     log(`    ${fleetRows}/${fixes.length} fixes committed to ingest.gps_fixes.`);
 
+    let declared: Awaited<ReturnType<typeof runDeclaredSources>> = [];
+    try {
+      declared = await runDeclaredSources(client, pool, settings, log);
+    } catch (e) {
+      // The rest of the main job does not depend on the declared sources: report and go on.
+      log(`    declared sources failed: ${describeError(e)}`);
+    }
+
     const dead = await pool.query<{ n: string }>(
       'SELECT count(*) AS n FROM ingest.dead_letters WHERE source = ANY($1) AND received_at >= $2',
-      [[...sources, FLEET_SOURCE], new Date(jobStart)],
+      [[...sources, FLEET_SOURCE, ...declared.map((d) => d.source)], new Date(jobStart)],
     );
 
     const first = Math.min(...replays.map((r) => r.replay.firstEventTime));
@@ -213,6 +223,7 @@ export async function runMainJob(untilSignal: () => Promise<string>): Promise<vo
       `  launches: ${launches.launches} launches, ${launches.imagesDownloaded} images downloaded, ${launches.imagesAlreadyPresent} already present, ${launches.imagesFailed.length} failed; images in ${settings.outputDir}/images`,
     );
     log(`  fleet: ${fleetRows} GPS fixes ingested; device workflows device-${FLEET_SOURCE}-<id>`);
+    for (const d of declared) log(`  source ${d.source} (${d.file}): ${d.rows}/${d.sent} rows in ingest.${d.table}`);
     log(
       `  quality checks: sensors ${quality.findings} findings, GPS ${fleetQuality.findings} findings (${fleetQuality.newAlerts + quality.newAlerts} new alerts; see the dashboard)`,
     );
@@ -227,9 +238,10 @@ export async function runMainJob(untilSignal: () => Promise<string>): Promise<vo
     await Promise.race([untilSignal(), worker.done]);
     log('Stopping…');
   } finally {
+    // The dashboard queries workflows with the client: closed first, so no call of it outlives the connection.
+    await dashboard?.close().catch(() => undefined);
     await closeClient?.().catch(() => undefined);
     await launchServer.close().catch(() => undefined);
-    await dashboard?.close().catch(() => undefined);
     if ((await settleWithin(worker.shutdown(), WORKER_SHUTDOWN_TIMEOUT_MS)) === 'timeout') {
       log(`The worker did not stop within ${WORKER_SHUTDOWN_TIMEOUT_MS / 1000} s; stopping the stack anyway.`);
     }
@@ -237,4 +249,61 @@ export async function runMainJob(untilSignal: () => Promise<string>): Promise<vo
     await stack.stop();
     log('Stopped.');
   }
+}
+
+/** Messages each simulated producer sends in the main job. */
+const PRODUCER_MESSAGES = 500;
+
+/** The shipped source each simulated producer feeds. */
+const PRODUCER_SOURCES: Record<ProducerName, string> = {
+  'mqtt-sensor': 'mqtt-sensor-data',
+  'kafka-sensor': 'kafka-sensor-data',
+  modem: 'modem-evg',
+};
+
+/**
+ * Applies `sources/` (tables, stream workflows), then runs the simulated producers of the shipped
+ * source files and waits until their rows are in PostgreSQL.
+ * @returns per source: messages sent and rows found (rows of this run's devices and times)
+ */
+async function runDeclaredSources(
+  client: Client,
+  pool: Pool,
+  settings: Settings,
+  log: (m: string) => void,
+): Promise<Array<{ source: string; file: string; table: string; sent: number; rows: number }>> {
+  const { loadSources } = await import('../sources/load');
+  const { applySources } = await import('../sources/apply');
+  const { runProducer } = await import('../simulator/producers');
+  const sources = loadSources();
+  log(`▶ Applying sources/ (${sources.size} declared sources: ${[...sources.keys()].join(', ')})…`);
+  for (const r of await applySources(sources, { client, pool, taskQueue: settings.taskQueue })) {
+    log(
+      `    ${r.source}: table ingest.${r.table.table} ${r.error ? `refused: ${r.error}` : r.table.action}; ${r.streams.map((w) => `${w.workflowId} ${w.action}${w.reason ? ` (${w.reason})` : ''}`).join(', ')}`,
+    );
+  }
+  const out = [];
+  for (const [producer, name] of Object.entries(PRODUCER_SOURCES) as Array<[ProducerName, string]>) {
+    const s = sources.get(name);
+    if (!s) continue;
+    const since = new Date();
+    log(`▶ ${producer}: publishing ${PRODUCER_MESSAGES} messages the way that producer does, for ${s.file}…`);
+    const r = await runProducer(producer, { count: PRODUCER_MESSAGES, mqttUrl: mqttUrl(settings), kafkaBrokers: kafkaBrokers(settings) });
+    const deadline = Date.now() + 120_000;
+    let rows = 0;
+    for (;;) {
+      // What batches committed since the producer started wrote (a re-run's readings are stored once: duplicates).
+      const q = await pool.query<{ messages: string; rows: string }>(
+        `SELECT coalesce(sum(messages), 0) AS messages, coalesce(sum(rows_inserted + duplicates), 0) AS rows
+           FROM ingest.batches WHERE source = $1 AND committed_at >= $2`,
+        [name, since],
+      );
+      rows = Number(q.rows[0]?.rows);
+      if (Number(q.rows[0]?.messages) >= r.sent || Date.now() > deadline) break;
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    out.push({ source: name, file: s.file, table: s.table, sent: r.sent, rows });
+    log(`    ${rows}/${r.sent} committed through ${name} (ingest.${s.table}).`);
+  }
+  return out;
 }

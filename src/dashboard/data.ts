@@ -179,34 +179,29 @@ export const STREAM_QUERY_TIMEOUT_MS = 1500;
  * Lists running ingest workflows and reads each one's live status (`status` query plus the running
  * consumers' heartbeat counters), in parallel, each within {@link STREAM_QUERY_TIMEOUT_MS}.
  */
-export async function streams(client: Client, query = STREAMS_QUERY): Promise<StreamView[]> {
+export async function streams(client: Client, query = STREAMS_QUERY, signal?: AbortSignal): Promise<StreamView[]> {
   const found: StreamView[] = [];
   try {
-    for await (const w of client.workflow.list({ query, pageSize: 50 })) {
-      if (found.length >= 50) break;
-      found.push({ workflowId: w.workflowId, type: w.type });
-    }
+    await client.withAbortSignal(signal ?? new AbortController().signal, async () => {
+      for await (const w of client.workflow.list({ query, pageSize: 50 })) {
+        if (found.length >= 50) break;
+        found.push({ workflowId: w.workflowId, type: w.type });
+      }
+    });
   } catch (e) {
     return [{ workflowId: '(visibility)', type: '', error: (e as Error).message }];
   }
   await Promise.all(
     found.map(async (v) => {
-      let timer: NodeJS.Timeout | undefined;
+      // The call itself is cancelled at the timeout (or when `signal` aborts): a query a worker does
+      // not answer is not left retrying in the background, where it would outlive the connection.
+      const timeout = AbortSignal.timeout(STREAM_QUERY_TIMEOUT_MS);
       try {
-        v.status = await Promise.race([
+        v.status = await client.withAbortSignal(signal ? AbortSignal.any([timeout, signal]) : timeout, () =>
           streamStatus(client, v.workflowId),
-          new Promise<never>(
-            (_, reject) =>
-              (timer = setTimeout(
-                () => reject(new Error(`no answer within ${STREAM_QUERY_TIMEOUT_MS} ms (is a worker running?)`)),
-                STREAM_QUERY_TIMEOUT_MS,
-              )),
-          ),
-        ]);
+        );
       } catch (e) {
-        v.error = (e as Error).message;
-      } finally {
-        clearTimeout(timer);
+        v.error = timeout.aborted ? `no answer within ${STREAM_QUERY_TIMEOUT_MS} ms (is a worker running?)` : (e as Error).message;
       }
     }),
   );

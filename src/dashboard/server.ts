@@ -116,9 +116,19 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
   let listener: PoolClient | undefined = await o.pool.connect();
   await listener.query(`LISTEN ${DASHBOARD_CHANNEL}`);
   listener.on('notification', () => void refresh());
+  // Aborted on close: no query of the dashboard outlives it (or the client's connection).
+  const queries = new AbortController();
+  let streamsRound: Promise<StreamView[]> | undefined;
   const refreshStreams = async () => {
-    lastStreams = await streams(o.client, o.streamsQuery);
-    await refresh();
+    // One round of queries at a time: a slow stream must not pile queries up on the server.
+    if (streamsRound || queries.signal.aborted) return;
+    streamsRound = streams(o.client, o.streamsQuery, queries.signal);
+    try {
+      lastStreams = await streamsRound;
+    } finally {
+      streamsRound = undefined;
+    }
+    if (!queries.signal.aborted) await refresh();
   };
   await refresh();
   void refreshStreams().catch(() => undefined);
@@ -177,6 +187,9 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
       closed = true;
       clearInterval(timer);
       clearInterval(keepAlive);
+      queries.abort();
+      // Settles once its calls are cancelled (a retry the SDK had scheduled is then started cancelled).
+      await streamsRound?.catch(() => undefined);
       for (const res of clients) res.end();
       clients.clear();
       const stopped = new Promise<void>((r) => server.close(() => r()));

@@ -19,7 +19,10 @@ import { applyTable, planTable, SourceTableError, type TablePlan } from './table
 /** What apply did (or would do) for one stream workflow. */
 export interface StreamAction {
   workflowId: string;
-  action: 'start' | 'update' | 'unchanged' | 'stop';
+  /** `unreachable`: the stream runs but did not answer (no worker polls its task queue); nothing was sent. */
+  action: 'start' | 'update' | 'unchanged' | 'stop' | 'unreachable';
+  /** Why, for `unreachable`. */
+  reason?: string;
 }
 
 /** What apply did (or would do) for one source. */
@@ -67,17 +70,32 @@ export function streamsOf(
   }));
 }
 
-async function runningDeclaration(client: Client, workflowId: string): Promise<{ running: boolean; declaration?: unknown }> {
+/** How long apply waits for a running stream to answer its `status` query. @default 10 s */
+export const STREAM_QUERY_TIMEOUT_MS = 10_000;
+
+async function runningDeclaration(
+  client: Client,
+  workflowId: string,
+): Promise<{ running: false } | { running: true; declaration: unknown } | { running: true; unreachable: string }> {
   const handle = client.workflow.getHandle(workflowId);
+  let taskQueue: string;
   try {
     const desc = await handle.describe();
     if (desc.status.name !== 'RUNNING') return { running: false };
+    taskQueue = desc.taskQueue;
   } catch (e) {
     if (e instanceof WorkflowNotFoundError) return { running: false };
     throw e;
   }
-  const st = await queryWorkflow(handle, statusQuery, []);
-  return { running: true, declaration: st.declaration };
+  try {
+    const st = await queryWorkflow(handle, statusQuery, [], STREAM_QUERY_TIMEOUT_MS);
+    return { running: true, declaration: st.declaration };
+  } catch (e) {
+    return {
+      running: true,
+      unreachable: `it runs on task queue ${taskQueue} but did not answer its status query (${(e as Error).message}); start a worker on that task queue and apply again`,
+    };
+  }
 }
 
 /** Applies `sources` (see the module comment). Never throws for one source's refused table change: it is reported in its result. */
@@ -102,6 +120,10 @@ export async function applySources(sources: Map<string, LoadedSource>, o: ApplyS
     if (o.tablesOnly) continue;
     for (const w of streamsOf(s)) {
       const now = await runningDeclaration(o.client, w.workflowId);
+      if (now.running && 'unreachable' in now) {
+        r.streams.push({ workflowId: w.workflowId, action: 'unreachable', reason: now.unreachable });
+        continue;
+      }
       if (!now.running) {
         r.streams.push({ workflowId: w.workflowId, action: 'start' });
         if (o.dryRun) continue;

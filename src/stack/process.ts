@@ -92,6 +92,20 @@ export function startService(name: string, command: string, args: string[], logD
 /** Services started by {@link startService} in this process and not stopped yet. */
 const liveServices = new Set<ServiceProcess>();
 
+// A process that ends without stopping its services (an uncaught exception, `process.exit`) still
+// ends them: `exit` handlers run synchronously, so each service's process group gets SIGTERM.
+process.on('exit', () => {
+  for (const s of liveServices) {
+    const pid = s.child.pid;
+    if (pid === undefined || s.child.exitCode !== null || s.child.signalCode !== null) continue;
+    try {
+      process.kill(-pid, 'SIGTERM');
+    } catch {
+      // Already gone.
+    }
+  }
+});
+
 /** Stops every service this process started that is still running (a signal during start-up). */
 export async function stopLiveServices(): Promise<void> {
   await Promise.allSettled([...liveServices].map((s) => s.stop()));
