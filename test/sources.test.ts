@@ -344,3 +344,23 @@ measurements:
     );
   });
 });
+
+describe('README examples', () => {
+  it('every source file in "Connect your own devices" loads, and the CSV one maps its sample line', async () => {
+    const readme = fs.readFileSync(path.join(ROOT_DIR, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Connect your own devices'), readme.indexOf('## From Airflow'));
+    const blocks = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(blocks.length).toBe(3);
+    const loaded = blocks.map((b, i) => parseSourceFile(`README.md block ${i + 1}`, b));
+    // The shipped files are the ones the README shows.
+    const withoutDescriptions = (v: unknown) =>
+      JSON.parse(JSON.stringify(v, (k, x: unknown) => (k === 'description' ? undefined : x))) as unknown;
+    expect(withoutDescriptions(loaded[0]!.declaration)).toEqual(withoutDescriptions(shipped.get('mqtt-sensor-data')!.declaration));
+    expect(withoutDescriptions(loaded[2]!.declaration)).toEqual(withoutDescriptions(shipped.get('modem-evg')!.declaration));
+    const csv = loaded[1]!;
+    const r = await mapOne(csv, msg('station,time,CO(GT),T,RH\nrome-1,2004-03-10 18:00,2.6,13.6,48.9\n', { topic: 'stations/rome/csv' }));
+    expect(r.rejected).toEqual([]);
+    expect(r.rows[0]).toMatchObject({ deviceId: 'rome-1', eventTime: Date.parse('2004-03-10T17:00:00Z'), values: [2.6, 13.6, 56.48] });
+    expect(JSON.parse(r.rows[0]!.attributes!)).toEqual({ RH: '48.9', site: 'rome' });
+  });
+});
