@@ -343,9 +343,12 @@ describe('the sensor pipeline models (models/ at the repo root)', () => {
     await insert('ingest', rows);
     const r = await runModels({ pool: db.pool, projectDir: ROOT_DIR, targetDir: tmpTarget() });
     expect(r.results.map((x) => [x.unique_id, x.status])).toEqual([
+      // The mart over the declared sources (sources/*.yaml), whose tables the migrations created.
+      ['model.iot_pipelines.declared_sensors_10min', 'success'],
       ['model.iot_pipelines.stg_sensor_readings', 'success'],
       ['model.iot_pipelines.sensor_readings_10min', 'success'],
     ]);
+    expect(await relkind('analytics', 'declared_sensors_10min')).toBe('v');
     expect(await relkind('analytics', 'stg_sensor_readings')).toBe('v');
     expect(await relkind('analytics', 'sensor_readings_10min')).toBe('r');
 
@@ -487,7 +490,9 @@ describe('the sensor pipeline models (models/ at the repo root)', () => {
       fullRefresh: true,
     });
     expect(r.results.every((x) => x.status === 'success')).toBe(true);
-    expect(r.results[0]?.compiled_code).toContain('from "ingest_copy"."sensor_readings"');
+    expect(r.results.find((x) => x.unique_id === 'model.iot_pipelines.stg_sensor_readings')?.compiled_code).toContain(
+      'from "ingest_copy"."sensor_readings"',
+    );
     const mart = await db.pool.query('SELECT source, avg_temperature, reading_count FROM analytics.sensor_readings_10min');
     expect(mart.rows).toEqual([{ source: 'copy-src', avg_temperature: 18.5, reading_count: '1' }]);
   });

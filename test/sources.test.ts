@@ -7,10 +7,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
+import { DateTime } from 'luxon';
+import { parse } from 'csv-parse/sync';
+import { compileFormat } from '../src/sources/formats/index';
 import { describe, expect, it } from 'vitest';
 import { ROOT_DIR } from '../src/config/env';
 import type { SourceMessage } from '../src/sources/compile';
 import { createStatements } from '../src/sources/table';
+import { compileTimeParser } from '../src/sources/timestamps';
 import { loadSources, parseSourceFile, SourceFileError, type LoadedSource } from '../src/sources/load';
 
 const enc = (o: unknown) => new TextEncoder().encode(typeof o === 'string' ? o : JSON.stringify(o));
@@ -136,6 +140,33 @@ describe('event times', () => {
     // 25 October 2026 02:30 happens twice: the later one (CET, UTC+1, after the clocks went back) is taken.
     expect(await time(s, '25/10/2026 02:30')).toBe('2026-10-25T01:30:00.000Z');
     expect(await time(s, '2026-12-03 06:40')).toMatch(/does not match the format dd\/MM\/yyyy HH:mm/);
+  });
+
+  it('reads the common ISO forms directly exactly as Luxon reads them (generated times, offsets, fractions)', () => {
+    const utc = compileTimeParser('iso8601');
+    const berlin = compileTimeParser('iso8601', 'Europe/Berlin');
+    const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+    fc.assert(
+      fc.property(
+        fc.date({ min: new Date('1900-01-01T00:00:00Z'), max: new Date('2100-12-31T23:59:59Z'), noInvalidDate: true }),
+        fc.constantFrom('Z', '+01:00', '-05:30', '+14:00', ''),
+        fc.constantFrom('', '.5', '.123', '.120'),
+        fc.constantFrom('T', ' '),
+        (d, offset, fraction, sep) => {
+          const s = `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}${sep}${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}${fraction}${offset}`;
+          const luxon = (zone: string) => {
+            const t = DateTime.fromISO(s.replace(' ', 'T'), { zone });
+            return t.toMillis();
+          };
+          expect(utc(s)).toEqual({ ok: true, epochMs: luxon('UTC') });
+          expect(berlin(s)).toEqual({ ok: true, epochMs: luxon('Europe/Berlin') });
+        },
+      ),
+      { numRuns: 2000 },
+    );
+    expect(utc('2026-12-03T06:40:00.123456Z')).toEqual({ ok: true, epochMs: Date.parse('2026-12-03T06:40:00.123Z') + 0.456 });
+    expect(utc('2026-02-30T00:00:00Z')).toMatchObject({ ok: false });
+    expect(utc('2024-02-29T00:00:00Z')).toEqual({ ok: true, epochMs: Date.parse('2024-02-29T00:00:00Z') });
   });
 
   it('takes the arrival time when the payload has none, and says so', async () => {
@@ -341,6 +372,33 @@ measurements:
         await check(payloads.map((p) => ({ payload: p, topic: 'sensors/lab/d1/data', arrivalTime: NOW, identity: 'x' })));
       }),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('CSV without quotes', () => {
+  it('splits into the same records csv-parse reads (generated lines, spaces, empty cells and lines)', () => {
+    const cell = fc.stringMatching(/^[A-Za-z0-9 .:_-]{0,8}$/);
+    fc.assert(
+      fc.property(
+        fc.constantFrom(',', ';', '\t', '|'),
+        fc.integer({ min: 1, max: 5 }),
+        fc.array(fc.oneof(fc.constant(null), fc.array(cell, { minLength: 5, maxLength: 5 })), { maxLength: 6 }),
+        (delimiter, width, lines) => {
+          const header = Array.from({ length: width }, (_, i) => `c${i}`);
+          const text = [header.join(delimiter), ...lines.map((l) => (l === null ? '   ' : l.slice(0, width).join(delimiter)))].join('\n');
+          const decoded = compileFormat({ type: 'csv', delimiter, header: true, columns: undefined }).decode(enc(text));
+          const rows = parse(text, { delimiter, skip_empty_lines: true, trim: true, bom: true }) as string[][];
+          const body = rows.slice(1);
+          if (!body.length) {
+            expect(decoded).toMatchObject({ ok: false, reason: 'no data line' });
+          } else {
+            const expected = body.map((r) => Object.fromEntries(r.map((v, i) => [header[i], v]).filter(([, v]) => v !== '')));
+            expect(decoded).toEqual({ ok: true, records: expected });
+          }
+        },
+      ),
+      { numRuns: 1000 },
     );
   });
 });

@@ -11,11 +11,22 @@ import type { Pool } from './pool';
 const MIGRATIONS_DIR = path.join(ROOT_DIR, 'src', 'db', 'migrations');
 const LOCK_KEY = 4_242_001;
 
+/** Options of {@link migrate}. */
+export interface MigrateOptions {
+  /**
+   * Also create or evolve the tables of the declared sources (`sources/*.yaml`, `SOURCES_DIR`), so
+   * models that select from them find them on any migrated database. @default true
+   */
+  sources?: boolean;
+  /** Where problems with source files are reported (they never fail the migration). @default console.warn */
+  log?: (line: string) => void;
+}
+
 /**
- * Applies pending migrations.
+ * Applies pending migrations, then the declared sources' tables (see {@link MigrateOptions.sources}).
  * @returns the file names applied by this call.
  */
-export async function migrate(pool: Pool, dir = MIGRATIONS_DIR): Promise<string[]> {
+export async function migrate(pool: Pool, dir = MIGRATIONS_DIR, o: MigrateOptions = {}): Promise<string[]> {
   const files = fs
     .readdirSync(dir)
     .filter((f) => f.endsWith('.sql'))
@@ -47,5 +58,31 @@ export async function migrate(pool: Pool, dir = MIGRATIONS_DIR): Promise<string[
     await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]).catch(() => {});
     client.release();
   }
+  if (o.sources !== false) await applySourceTables(pool, o.log ?? ((l) => console.warn(l)));
   return applied;
+}
+
+/**
+ * Creates or evolves the table of every declared source. A file with problems, or a table change that
+ * is refused, is reported and left for `sources apply`; it never fails the migration.
+ */
+async function applySourceTables(pool: Pool, log: (line: string) => void): Promise<void> {
+  const { loadSources, SourceFileError } = await import('../sources/load');
+  const { applyTable, SourceTableError } = await import('../sources/table');
+  let sources;
+  try {
+    sources = loadSources();
+  } catch (e) {
+    if (!(e instanceof SourceFileError)) throw e;
+    log(`Source files with problems (run iot-pipelines sources validate):\n${e.message}`);
+    return;
+  }
+  for (const s of sources.values()) {
+    try {
+      await applyTable(pool, s);
+    } catch (e) {
+      if (!(e instanceof SourceTableError)) throw e;
+      log(e.message);
+    }
+  }
 }

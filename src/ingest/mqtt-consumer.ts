@@ -200,8 +200,10 @@ export class MqttBatchConsumer {
     if (this.stopped) return;
     this.stats.received++;
     this.buffer.push({ topic, payload, messageId: packet.qos > 0 ? packet.messageId : undefined, receivedAt: Date.now() });
-    if (this.buffer.length >= this.batchSize) void this.flush();
-    else if (!this.timer) this.timer = setTimeout(() => void this.flush(), this.options.flushIntervalMs ?? 500);
+    // A flush that fails for good records its error in `error` (the run loop ends the run with it);
+    // the rejection itself is handled here, or it would end the whole worker process.
+    if (this.buffer.length >= this.batchSize) this.flush().catch(() => undefined);
+    else if (!this.timer) this.timer = setTimeout(() => this.flush().catch(() => undefined), this.options.flushIntervalMs ?? 500);
   }
 
   /** Error that stopped the consumer (a permanent database error), if any. */
@@ -239,8 +241,11 @@ export class MqttBatchConsumer {
       payload: m.payload,
       topic: m.topic,
       arrivalTime: m.receivedAt,
-      // MQTT carries no message identity: arrival-time rows are keyed by the payload's hash and time.
-      identity: createHash('sha256').update(m.topic).update('\0').update(m.payload).digest('hex').slice(0, 32),
+      // MQTT carries no message identity: arrival-time rows are keyed by the payload's hash and time
+      // (computed only for those rows).
+      get identity() {
+        return createHash('sha256').update(m.topic).update('\0').update(m.payload).digest('hex').slice(0, 32);
+      },
     }));
     const mapped = await declared.map(messages, Date.now());
     const deadLetters = mapped.rejected.map((r) => ({
@@ -263,7 +268,17 @@ export class MqttBatchConsumer {
 
   private async commit(batch: Pending[]): Promise<void> {
     const declared = this.options.declared;
-    if (declared) return this.commitWith(batch, await this.mapDeclared(declared, batch));
+    if (declared) {
+      let write: () => Promise<BatchResult>;
+      try {
+        write = await this.mapDeclared(declared, batch);
+      } catch (e) {
+        // A mapping that throws (instead of rejecting a message) is a bug: end the run, unacknowledged.
+        this.fatal = e as Error;
+        throw e;
+      }
+      return this.commitWith(batch, write);
+    }
     const kind = this.options.kind ?? 'sensor';
     const deadLetters: DeadLetter[] = [];
     const bySource = new Map<string, Pending[]>();

@@ -11,7 +11,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Clien
 import { searchAttributeKeys, workflowIds } from '../config/names';
 import type { Pool } from '../db/pool';
 import { queryWorkflow } from '../client/query';
-import { applySource, status as statusQuery } from '../workflows/messages';
+import { applySource, configure, status as statusQuery, type StreamConfig } from '../workflows/messages';
 import { kafkaIngestWorkflowId } from '../workflows/kafka-ingest';
 import type { LoadedSource } from './load';
 import { applyTable, planTable, SourceTableError, type TablePlan } from './table';
@@ -76,7 +76,11 @@ export const STREAM_QUERY_TIMEOUT_MS = 10_000;
 async function runningDeclaration(
   client: Client,
   workflowId: string,
-): Promise<{ running: false } | { running: true; declaration: unknown } | { running: true; unreachable: string }> {
+): Promise<
+  | { running: false }
+  | { running: true; declaration: unknown; batchSize: number; members: number | undefined }
+  | { running: true; unreachable: string }
+> {
   const handle = client.workflow.getHandle(workflowId);
   let taskQueue: string;
   try {
@@ -89,7 +93,7 @@ async function runningDeclaration(
   }
   try {
     const st = await queryWorkflow(handle, statusQuery, [], STREAM_QUERY_TIMEOUT_MS);
-    return { running: true, declaration: st.declaration };
+    return { running: true, declaration: st.declaration, batchSize: st.batchSize, members: st.members };
   } catch (e) {
     return {
       running: true,
@@ -142,7 +146,15 @@ export async function applySources(sources: Map<string, LoadedSource>, o: ApplyS
         }
       } else if (JSON.stringify(now.declaration) !== JSON.stringify(s.declaration)) {
         r.streams.push({ workflowId: w.workflowId, action: 'update' });
-        if (!o.dryRun) await o.client.workflow.getHandle(w.workflowId).executeUpdate(applySource, { args: [s.declaration] });
+        if (o.dryRun) continue;
+        const handle = o.client.workflow.getHandle(w.workflowId);
+        // Batch size and members are stream settings: changed through `configure`, like `streams configure`.
+        const settings: StreamConfig = {};
+        const batchSize = w.input.batchSize as number | undefined;
+        if (batchSize !== undefined && batchSize !== now.batchSize) settings.batchSize = batchSize;
+        if (s.declaration.members !== (now.members ?? 1)) settings.members = s.declaration.members;
+        if (Object.keys(settings).length) await handle.executeUpdate(configure, { args: [settings] });
+        await handle.executeUpdate(applySource, { args: [s.declaration] });
       } else r.streams.push({ workflowId: w.workflowId, action: 'unchanged' });
     }
   }

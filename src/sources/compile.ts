@@ -33,8 +33,11 @@ export interface SourceMessage {
   headers?: Record<string, string>;
   /** Arrival time, epoch ms: receipt by the MQTT consumer, or the Kafka record timestamp. */
   arrivalTime: number;
-  /** Transport identity of the message (Kafka `topic/partition/offset`; MQTT a hash of topic and payload), for `record_key`. */
-  identity: string;
+  /**
+   * Transport identity of the message (Kafka `topic/partition/offset`; MQTT a hash of topic and
+   * payload), for `record_key`; read only for rows whose time is the arrival time (may be a getter).
+   */
+  readonly identity: string;
 }
 
 /** A validated row of a source's table. */

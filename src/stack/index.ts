@@ -6,7 +6,7 @@
 import { Connection } from '@temporalio/client';
 import { databaseUrl, loadSettings, mqttUrl, type Settings } from '../config/env';
 import { migrate } from '../db/migrate';
-import { createPool, type Pool } from '../db/pool';
+import { createPool } from '../db/pool';
 import { hostPort, stopLiveServices } from './process';
 import { startEmbeddedPostgres } from './postgres';
 import { startMosquitto } from './mosquitto';
@@ -127,8 +127,7 @@ export async function ensureStack(options: EnsureStackOptions = {}): Promise<Sta
     if (wanted.has('postgres')) {
       const pool = createPool(databaseUrl(settings));
       try {
-        await migrate(pool);
-        await applySourceTables(pool, log);
+        await migrate(pool, undefined, { log });
       } finally {
         await pool.end();
       }
@@ -142,29 +141,3 @@ export async function ensureStack(options: EnsureStackOptions = {}): Promise<Sta
   return { settings, started, stop: stopAll };
 }
 
-/**
- * Creates or evolves the tables of the declared sources (`sources/*.yaml`, `SOURCES_DIR`) after the
- * migrations, so models that select from them (`source('devices', …)`) find them on a fresh database.
- * A file with problems, or a table change that is refused, is reported and left for `sources apply`;
- * it never stops the stack.
- */
-async function applySourceTables(pool: Pool, log: (line: string) => void): Promise<void> {
-  const { loadSources, SourceFileError } = await import('../sources/load');
-  const { applyTable, SourceTableError } = await import('../sources/table');
-  let sources;
-  try {
-    sources = loadSources();
-  } catch (e) {
-    if (!(e instanceof SourceFileError)) throw e;
-    log(`Source files with problems (run iot-pipelines sources validate):\n${e.message}`);
-    return;
-  }
-  for (const s of sources.values()) {
-    try {
-      await applyTable(pool, s);
-    } catch (e) {
-      if (!(e instanceof SourceTableError)) throw e;
-      log(e.message);
-    }
-  }
-}
