@@ -388,12 +388,14 @@ describe('CSV without quotes', () => {
           const header = Array.from({ length: width }, (_, i) => `c${i}`);
           const text = [header.join(delimiter), ...lines.map((l) => (l === null ? '   ' : l.slice(0, width).join(delimiter)))].join('\n');
           const decoded = compileFormat({ type: 'csv', delimiter, header: true, columns: undefined }).decode(enc(text));
-          const rows = parse(text, { delimiter, skip_empty_lines: true, trim: true, bom: true }) as string[][];
+          const rows: string[][] = parse(text, { delimiter, skip_empty_lines: true, trim: true, bom: true });
           const body = rows.slice(1);
           if (!body.length) {
             expect(decoded).toMatchObject({ ok: false, reason: 'no data line' });
           } else {
-            const expected = body.map((r) => Object.fromEntries(r.map((v, i) => [header[i], v]).filter(([, v]) => v !== '')));
+            const expected = body.map((r) =>
+              Object.fromEntries(r.map((v, i): [string, string] => [header[i]!, v]).filter(([, v]) => v !== '')),
+            );
             expect(decoded).toEqual({ ok: true, records: expected });
           }
         },
