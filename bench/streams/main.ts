@@ -46,8 +46,6 @@ export interface StreamsBenchResult {
   markdown: string;
 }
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-
 /**
  * The run with the median rate of `runs` (same name, messages), its name noting the range when there
  * are several.
@@ -112,7 +110,8 @@ export async function copyRate(pool: Pool, n: number): Promise<StreamsBenchRow> 
 }
 
 function kafkaJavaConsumer(topic: string, n: number): StreamsBenchRow {
-  const cp = path.join(ROOT, '.stack', 'kafka', 'libs', '*');
+  // The stack's jars: in STACK_DIR when it is set (`ensureKafkaJars`), not always <root>/.stack.
+  const cp = path.join(loadSettings().stackDir, 'kafka', 'libs', '*');
   const t0 = performance.now();
   const r = spawnSync(
     'java',
