@@ -9,7 +9,7 @@
  * `--only=latency,ingest,streams,sources,recovery,models,peers,startup,experiments` runs a subset (`peers`: bench/peers/main.ts;
  * `startup`: bench/startup.ts, also written to `bench/results/startup-latest.{json,md}`; `sources`: bench/sources/main.ts); `--runs=N` (default 20), `--warmup=N` (default 5),
  * `--rounds=N` (ingest copies of each data set, default 3), `--sources-messages=N` / `--sources-records=N` / `--sources-repeats=N`
- * (MQTT messages and Kafka records per run of the sources section, and its counted rounds; defaults 30000, 100000, 3).
+ * (MQTT messages and Kafka records per run of the sources section, and its counted rounds; defaults 50000, 100000, 3).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -155,7 +155,7 @@ async function main(): Promise<void> {
     if (parts.has('sources')) {
       console.log('sources: declared sources (JSON, JSON + JSONata, CSV) beside the fixed kinds and raw limits, MQTT and Kafka…');
       const { markdown, ...sources } = await runSourcesBench({
-        mqttMessages: intArg('sources-messages', 30_000),
+        mqttMessages: intArg('sources-messages', 50_000),
         kafkaRecords: intArg('sources-records', 100_000),
         repeats: intArg('sources-repeats', 3),
       });

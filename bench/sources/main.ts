@@ -50,7 +50,7 @@ import {
 
 /** Options of {@link runSourcesBench}. */
 export interface SourcesBenchOptions {
-  /** MQTT messages per run. @default 30000 */
+  /** MQTT messages per run. @default 50000 */
   mqttMessages?: number;
   /** Kafka records per run (and COPY rows). @default 100000 */
   kafkaRecords?: number;
@@ -133,7 +133,7 @@ async function dropSource(pool: Pool, s: LoadedSource): Promise<void> {
  * @throws when a path fails or times out, or a declared source's table misses rows
  */
 export async function runSourcesBench(o: SourcesBenchOptions = {}): Promise<SourcesBenchResult> {
-  const m = o.mqttMessages ?? 30_000;
+  const m = o.mqttMessages ?? 50_000;
   const n = o.kafkaRecords ?? 100_000;
   const repeats = o.repeats ?? 3;
   const log = o.log ?? console.log;

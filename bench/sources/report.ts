@@ -56,6 +56,8 @@ export interface SourcesCheck {
   ratio: number;
   /** ratio ≥ 1 − {@link WITHIN}; false when either path is missing. */
   holds: boolean;
+  /** Every round's ratio is on the same side of 1 − {@link WITHIN} as the median (else the machine's noise decided). */
+  roundsAgree: boolean;
 }
 
 /** What the report needs besides the paths. */
@@ -114,7 +116,9 @@ export function summarise(measured: readonly MeasuredPath[]): SourcesSummary {
   const checks = TRANSPORTS.filter((t) => measured.some((m) => m.transport === t)).map((transport): SourcesCheck => {
     const json = paths.find((p) => p.transport === transport && p.path === 'json');
     const ratio = json?.ratioToFixed ?? NaN;
-    return { transport, ratio, holds: Number.isFinite(ratio) && ratio >= 1 - WITHIN };
+    const holds = Number.isFinite(ratio) && ratio >= 1 - WITHIN;
+    const rounds = json?.pairedRatios ?? [];
+    return { transport, ratio, holds, roundsAgree: rounds.length > 0 && rounds.every((r) => r >= 1 - WITHIN === holds) };
   });
   return { paths, checks };
 }
@@ -148,7 +152,14 @@ export function renderSources(s: SourcesSummary, c: SourcesContext): string {
     const cpu = p.nodeCpuUsPerRow === undefined ? '–' : p.nodeCpuUsPerRow.toFixed(1);
     lines.push(`| ${NAMES[p.transport]} | ${p.label} | ${int(p.perSecond)}${range} | ${ratio} | ${cpu} |`);
   }
-  const verdict = s.checks.map((x) => `${NAMES[x.transport]} ${x.holds ? 'yes' : '**no**'} (${fixed2(x.ratio)})`).join(', ');
+  const verdict = s.checks
+    .map((x) => {
+      const rounds = s.paths.find((p) => p.transport === x.transport && p.path === 'json')?.pairedRatios ?? [];
+      const split =
+        rounds.length && !x.roundsAgree ? `; the rounds disagree, ${fixed2(Math.min(...rounds))}–${fixed2(Math.max(...rounds))}` : '';
+      return `${NAMES[x.transport]} ${x.holds ? 'yes' : '**no**'} (${fixed2(x.ratio)}${split})`;
+    })
+    .join(', ');
   lines.push(
     '',
     `Mapped JSON stays within ${WITHIN * 100} % of the fixed-kind path (at least ${Math.round((1 - WITHIN) * 100)} % of its rows/s, ratio in brackets): ${verdict || 'not measured'}.`,
