@@ -7,9 +7,12 @@
  *   devices, one second apart) to `<prefix>/d<i % 100>`, at most {@link PUBLISH_WINDOW} in flight;
  * - `dataset`: a real sensor data set (`src/simulator/sensor-files.ts`) replayed `rounds` times with
  *   event times shifted by its span ({@link shiftedCopies}) through the project's own simulator
- *   (`replayReadings`, topic `sensors/<source>/<device>`).
+ *   (`replayReadings`, topic `sensors/<source>/<device>`);
+ * - `dataset-copies`: the first `count` readings of a real data set's shifted copies to
+ *   `<prefix>/<device>`, each as its JSON reading (`encodeReading`) or as one CSV line
+ *   (`sensorCsvLine`, bench/sources/payloads.ts), at most {@link PUBLISH_WINDOW} in flight.
  *
- * Protocol on stdio: prepares the messages (and, for `readings`, connects), prints `ready`, waits for a
+ * Protocol on stdio: prepares the messages (and, for `readings` and `dataset-copies`, connects), prints `ready`, waits for a
  * line `go` on stdin, publishes, prints `done <ms>` (publish time, first PUBLISH to last PUBACK), exits.
  * Run: `node --import tsx bench/mqtt-publisher.ts '<job as JSON>'`.
  */
@@ -22,14 +25,16 @@ import mqtt from 'mqtt';
 import { encodeReading } from '../src/ingest/reading';
 import { loadDataset, type DeviceReading, type SensorDataset } from '../src/simulator/sensor-files';
 import { replayReadings } from '../src/simulator/sensor-replay';
+import { sensorCsvLine } from './sources/payloads';
 
-/** Unacknowledged QoS 1 PUBLISHes a `readings` job keeps in flight. */
+/** Unacknowledged QoS 1 PUBLISHes a `readings` or `dataset-copies` job keeps in flight. */
 export const PUBLISH_WINDOW = 1000;
 
 /** What a publisher process sends. */
 export type PublisherJob =
   | { kind: 'readings'; url: string; prefix: string; count: number }
-  | { kind: 'dataset'; url: string; source: string; dataset: SensorDataset; rounds: number; window: number };
+  | { kind: 'dataset'; url: string; source: string; dataset: SensorDataset; rounds: number; window: number }
+  | { kind: 'dataset-copies'; url: string; prefix: string; dataset: SensorDataset; count: number; format: 'json' | 'csv' };
 
 /** `rounds` copies of `rows`, each shifted by the data set's span (+1 min) so no two copies share a key. */
 export function shiftedCopies(rows: readonly DeviceReading[], rounds: number): DeviceReading[] {
@@ -96,22 +101,32 @@ async function prepare(job: PublisherJob): Promise<() => Promise<void>> {
     };
   }
   const pub = await mqtt.connectAsync(job.url, { ...mqttSecurity(), clientId: `bench-pub-${process.pid}-${Date.now()}`, clean: true });
-  const start = Date.UTC(2024, 0, 1);
-  const payloads = Array.from({ length: job.count }, (_, i) =>
-    encodeReading({
-      deviceId: `d${i % 100}`,
-      eventTime: start + i * 1000,
-      temperature: 20,
-      humidity: 40,
-      light: null,
-      co2: 400,
-      humidityRatio: null,
-    }),
-  );
+  let topics: string[];
+  let payloads: string[];
+  if (job.kind === 'dataset-copies') {
+    const rows = loadDataset(job.dataset);
+    const readings = shiftedCopies(rows, Math.ceil(job.count / Math.max(1, rows.length))).slice(0, job.count);
+    topics = readings.map((r) => `${job.prefix}/${r.deviceId}`);
+    payloads = readings.map((r) => (job.format === 'csv' ? sensorCsvLine(r) : encodeReading(r)));
+  } else {
+    const start = Date.UTC(2024, 0, 1);
+    topics = Array.from({ length: job.count }, (_, i) => `${job.prefix}/d${i % 100}`);
+    payloads = Array.from({ length: job.count }, (_, i) =>
+      encodeReading({
+        deviceId: `d${i % 100}`,
+        eventTime: start + i * 1000,
+        temperature: 20,
+        humidity: 40,
+        light: null,
+        co2: 400,
+        humidityRatio: null,
+      }),
+    );
+  }
   return async () => {
     const inflight = new Set<Promise<unknown>>();
-    for (let i = 0; i < job.count; i++) {
-      const p = pub.publishAsync(`${job.prefix}/d${i % 100}`, payloads[i]!, { qos: 1 }).finally(() => inflight.delete(p));
+    for (let i = 0; i < payloads.length; i++) {
+      const p = pub.publishAsync(topics[i]!, payloads[i]!, { qos: 1 }).finally(() => inflight.delete(p));
       inflight.add(p);
       if (inflight.size >= PUBLISH_WINDOW) await Promise.race(inflight);
     }
@@ -138,8 +153,10 @@ if (process.argv[1] && path.resolve(process.argv[1]) === SELF) {
   } catch {
     job = undefined;
   }
-  if (!job || (job.kind !== 'readings' && job.kind !== 'dataset')) {
-    console.error(`usage: mqtt-publisher.ts '{"kind":"readings","url":…,"prefix":…,"count":N}' | '{"kind":"dataset",…}'`);
+  if (!job || (job.kind !== 'readings' && job.kind !== 'dataset' && job.kind !== 'dataset-copies')) {
+    console.error(
+      `usage: mqtt-publisher.ts '{"kind":"readings","url":…,"prefix":…,"count":N}' | '{"kind":"dataset",…}' | '{"kind":"dataset-copies",…}'`,
+    );
     process.exit(2);
   }
   main(job).then(

@@ -6,6 +6,7 @@ import type { LatencyResult } from './latency';
 import type { LaunchBenchResult } from './launch-bench';
 import type { ModelsBenchResult } from './models/main';
 import type { PeersBenchResult } from './peers/main';
+import type { SourcesBenchResult } from './sources/main';
 import type { StreamsBenchResult } from './streams/main';
 import type { SoakResult } from './streams/soak';
 import type { Figure, StartupBenchResult } from './startup';
@@ -27,6 +28,7 @@ export interface BenchResults {
   models?: Omit<ModelsBenchResult, 'markdown'>;
   streams?: Omit<StreamsBenchResult, 'markdown'>;
   streamsSoak?: SoakResult;
+  sources?: Omit<SourcesBenchResult, 'markdown'>;
   peers?: PeersBenchResult;
   startup?: StartupBenchResult;
 }

@@ -6,9 +6,10 @@
  *
  * Options: `--experiments` also runs the orchestration-latency investigation on private dev servers
  * (port 17233; about 3 more minutes) into `bench/results/latency-experiments.{json,md}`;
- * `--only=latency,ingest,streams,recovery,models,peers,startup,experiments` runs a subset (`peers`: bench/peers/main.ts;
- * `startup`: bench/startup.ts, also written to `bench/results/startup-latest.{json,md}`); `--runs=N` (default 20), `--warmup=N` (default 5),
- * `--rounds=N` (ingest copies of each data set, default 3).
+ * `--only=latency,ingest,streams,sources,recovery,models,peers,startup,experiments` runs a subset (`peers`: bench/peers/main.ts;
+ * `startup`: bench/startup.ts, also written to `bench/results/startup-latest.{json,md}`; `sources`: bench/sources/main.ts); `--runs=N` (default 20), `--warmup=N` (default 5),
+ * `--rounds=N` (ingest copies of each data set, default 3), `--sources-messages=N` / `--sources-records=N` / `--sources-repeats=N`
+ * (MQTT messages and Kafka records per run of the sources section, and its counted rounds; defaults 50000, 100000, 3).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,6 +26,7 @@ import { runLaunchBench } from './launch-bench';
 import { runRecoveryBench } from './recovery';
 import { runModelsBench } from './models/main';
 import { PEERS_WATCHDOG_MS, runPeersBench } from './peers/main';
+import { runSourcesBench, SOURCES_WATCHDOG_MS } from './sources/main';
 import { runStreamsBench } from './streams/main';
 import { runSoak } from './streams/soak';
 import { renderExperiments, renderMarkdown, renderPeers, renderStartup, type BenchResults } from './report';
@@ -35,7 +37,10 @@ import { runStartupBench } from './startup';
 /** Soak length, s (`--soak-seconds`, 0 skips it). @default 600 (the 10-minute soak) */
 const SOAK_SECONDS = Number(process.argv.find((x) => x.startsWith('--soak-seconds='))?.split('=')[1] ?? 600);
 const WATCHDOG_MS =
-  15 * 60_000 + (SOAK_SECONDS > 0 ? (SOAK_SECONDS + 240) * 1000 : 0) + (arg('only')?.includes('peers') === false ? 0 : PEERS_WATCHDOG_MS);
+  15 * 60_000 +
+  (SOAK_SECONDS > 0 ? (SOAK_SECONDS + 240) * 1000 : 0) +
+  (arg('only')?.includes('peers') === false ? 0 : PEERS_WATCHDOG_MS) +
+  (arg('only')?.includes('sources') === false ? 0 : SOURCES_WATCHDOG_MS);
 
 const RESULTS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
 
@@ -65,7 +70,16 @@ function writeResults(base: string, json: unknown, md: string): void {
 async function main(): Promise<void> {
   const only = arg('only')?.split(',').filter(Boolean);
   const parts = new Set(
-    only ?? ['latency', 'ingest', 'streams', 'models', 'startup', 'peers', ...(arg('experiments') !== undefined ? ['experiments'] : [])],
+    only ?? [
+      'latency',
+      'ingest',
+      'streams',
+      'sources',
+      'models',
+      'startup',
+      'peers',
+      ...(arg('experiments') !== undefined ? ['experiments'] : []),
+    ],
   );
   const runs = intArg('runs', 20);
   const warmup = intArg('warmup', 5);
@@ -136,6 +150,19 @@ async function main(): Promise<void> {
         console.log(
           `  worker RSS ${soak.rss.startMiB} → ${soak.rss.endMiB} MiB (${soak.rss.growthPct} %), longest history ${soak.longestHistory} events`,
         );
+      }
+    }
+    if (parts.has('sources')) {
+      console.log('sources: declared sources (JSON, JSON + JSONata, CSV) beside the fixed kinds and raw limits, MQTT and Kafka…');
+      const { markdown, ...sources } = await runSourcesBench({
+        mqttMessages: intArg('sources-messages', 50_000),
+        kafkaRecords: intArg('sources-records', 100_000),
+        repeats: intArg('sources-repeats', 3),
+      });
+      results.sources = sources;
+      sections.set('sources', markdown);
+      for (const c of sources.checks) {
+        console.log(`  ${c.transport}: mapped JSON at ${c.ratio.toFixed(2)} of the fixed kind (within 10 %: ${c.holds ? 'yes' : 'no'})`);
       }
     }
     // Recovery from crashed workers (bench/recovery.ts): in every full run, or with `--only=recovery`.

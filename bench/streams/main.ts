@@ -23,9 +23,10 @@ import { createTopic } from '../../src/ingest/kafka-client';
 import { KafkaBatchConsumer } from '../../src/ingest/kafka-consumer';
 import { MqttBatchConsumer } from '../../src/ingest/mqtt-consumer';
 import { produceTelemetry, telemetryRecord } from '../../src/simulator/kafka-producer';
+import type { LoadedSource } from '../../src/sources/load';
 import { measureKafkaClients } from './clients';
 import { startCpuSplit, type CpuSplit } from './cpu';
-import { startPublisher } from '../mqtt-publisher';
+import { startPublisher, type PublisherJob } from '../mqtt-publisher';
 
 /** One measured rate. */
 export interface StreamsBenchRow {
@@ -44,8 +45,6 @@ export interface StreamsBenchResult {
   rows: StreamsBenchRow[];
   markdown: string;
 }
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /**
  * The run with the median rate of `runs` (same name, messages), its name noting the range when there
@@ -66,11 +65,11 @@ function row(name: string, messages: number, ms: number): StreamsBenchRow {
   return { name, messages, seconds: Math.round(ms) / 1000, perSecond: Math.round((messages / ms) * 1000) };
 }
 
-async function waitUntil(check: () => boolean, timeoutMs: number): Promise<void> {
+async function waitUntil(check: () => boolean, timeoutMs: number, pollMs = 20): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > end) throw new Error('benchmark step timed out');
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, pollMs));
   }
 }
 
@@ -79,7 +78,7 @@ async function waitUntil(check: () => boolean, timeoutMs: number): Promise<void>
  * same columns, key and indexes as `ingest.modem_telemetry` (a regular, WAL-logged table). The COPY
  * text is built before the clock starts, so only PostgreSQL's side is timed.
  */
-async function copyRate(pool: Pool, n: number): Promise<StreamsBenchRow> {
+export async function copyRate(pool: Pool, n: number): Promise<StreamsBenchRow> {
   const client = await pool.connect();
   const table = `ingest.bench_copy_${Date.now()}`;
   try {
@@ -111,7 +110,8 @@ async function copyRate(pool: Pool, n: number): Promise<StreamsBenchRow> {
 }
 
 function kafkaJavaConsumer(topic: string, n: number): StreamsBenchRow {
-  const cp = path.join(ROOT, '.stack', 'kafka', 'libs', '*');
+  // The stack's jars: in STACK_DIR when it is set (`ensureKafkaJars`), not always <root>/.stack.
+  const cp = path.join(loadSettings().stackDir, 'kafka', 'libs', '*');
   const t0 = performance.now();
   const r = spawnSync(
     'java',
@@ -148,33 +148,59 @@ function kafkaJavaConsumer(topic: string, n: number): StreamsBenchRow {
   return row(`Kafka ConsumerPerformance (process wall time; output: ${r.stderr.slice(0, 120)})`, n, ms);
 }
 
-async function kafkaToPg(pool: Pool, topic: string, n: number): Promise<StreamsBenchRow> {
+/**
+ * Kafka → PostgreSQL from the start of `topic` (a new group) to the `n`-th committed record.
+ * @param o.declared map the records through this declared source into its table (which must exist;
+ *   its rows are left for the caller to drop) instead of the fixed `modem` kind
+ * @param o.name row label. @default 'Kafka → PostgreSQL, exactly-once (kafkajs)'
+ * @param o.fromFirstFetch start the clock when the first batch is fetched, leaving out connecting and
+ *   the group join (≈ 1–2 s here, the same for every path). @default false: the clock starts before
+ *   connecting, like Kafka's ConsumerPerformance
+ */
+export async function kafkaToPg(
+  pool: Pool,
+  topic: string,
+  n: number,
+  o: { declared?: LoadedSource; name?: string; fromFirstFetch?: boolean } = {},
+): Promise<StreamsBenchRow> {
   const group = `bench-${Date.now()}`;
+  const source = o.declared?.name ?? `bench-${group}`;
   const c = new KafkaBatchConsumer(pool, {
     brokers: kafkaBrokers(),
     groupId: group,
     topic,
-    source: `bench-${group}`,
+    source,
     kind: 'modem',
+    declared: o.declared,
     batchSize: 10_000,
     partitionsConsumedConcurrently: 4,
   });
   const cpu = startCpuSplit();
-  const t0 = performance.now();
+  let t0 = performance.now();
   await c.start();
+  if (o.fromFirstFetch) {
+    await waitUntil(() => c.stats.received > 0, 120_000, 1);
+    t0 = performance.now();
+  }
   await waitUntil(() => c.stats.committed >= n, 600_000);
   const ms = performance.now() - t0;
   const used = cpu();
   await c.stop();
-  await pool.query('DELETE FROM ingest.modem_telemetry WHERE source = $1', [`bench-${group}`]);
-  return { ...row('Kafka → PostgreSQL, exactly-once (kafkajs)', n, ms), cpu: used };
+  if (!o.declared) await pool.query('DELETE FROM ingest.modem_telemetry WHERE source = $1', [source]);
+  return { ...row(o.name ?? 'Kafka → PostgreSQL, exactly-once (kafkajs)', n, ms), cpu: used };
 }
+
+/** The publisher job of the MQTT rows: `n` synthetic sensor readings under `prefix`. */
+const readingsJob =
+  (url: string, n: number) =>
+  (prefix: string): PublisherJob => ({ kind: 'readings', url, prefix, count: n });
 
 /**
  * MQTT QoS 1 pass-through: the publisher process (the devices) → Mosquitto → an MQTT.js subscriber
  * that only counts, from `go` to the `n`-th message received.
+ * @param job what the publisher sends under the topic prefix it is given. @default `n` synthetic readings
  */
-async function mqttPassThrough(url: string, n: number): Promise<StreamsBenchRow> {
+export async function mqttPassThrough(url: string, n: number, job = readingsJob(url, n)): Promise<StreamsBenchRow> {
   const prefix = `bench/pass/${Date.now()}`;
   const sub = await mqtt.connectAsync(url, {
     clientId: `bench-sub-${Date.now()}`,
@@ -185,7 +211,7 @@ async function mqttPassThrough(url: string, n: number): Promise<StreamsBenchRow>
   let got = 0;
   sub.on('message', () => got++);
   await sub.subscribeAsync(`${prefix}/+`, { qos: 1 });
-  const publisher = await startPublisher({ kind: 'readings', url, prefix, count: n });
+  const publisher = await startPublisher(job(prefix));
   const t0 = performance.now();
   await publisher.go();
   await waitUntil(() => got >= n, 300_000);
@@ -194,26 +220,45 @@ async function mqttPassThrough(url: string, n: number): Promise<StreamsBenchRow>
   return row('MQTT QoS 1 pass-through (raw limit)', n, ms);
 }
 
-/** MQTT → PostgreSQL: the same publisher process and messages, from `go` to the `n`-th committed message. */
-async function mqttToPg(pool: Pool, url: string, n: number): Promise<StreamsBenchRow> {
-  const source = `bench-mqtt-${Date.now()}`;
+/**
+ * MQTT → PostgreSQL: the same publisher process and messages, from `go` to the `n`-th committed message.
+ * @param o.job what the publisher sends under `sensors/<source>`. @default `n` synthetic readings
+ * @param o.declared map the messages through this declared source into its table (which must exist;
+ *   its rows are left for the caller to drop) instead of the fixed `sensor` kind; its topic must be
+ *   `sensors/<its name>/+`
+ * @param o.name row label. @default 'MQTT → PostgreSQL, QoS 1, PUBACK after commit'
+ */
+export async function mqttToPg(
+  pool: Pool,
+  url: string,
+  n: number,
+  o: { job?: (prefix: string) => PublisherJob; declared?: LoadedSource; name?: string } = {},
+): Promise<StreamsBenchRow> {
+  const source = o.declared?.name ?? `bench-mqtt-${Date.now()}`;
+  const topic = `sensors/${source}/+`;
+  if (o.declared && o.declared.mqttFilter !== topic) {
+    throw new Error(`declared source ${source} subscribes to ${o.declared.mqttFilter}, not ${topic}`);
+  }
   const c = new MqttBatchConsumer(pool, {
     url,
     clientId: source,
-    topic: `sensors/${source}/+`,
+    topic,
     source,
+    declared: o.declared,
     batchSize: 5000,
     flushIntervalMs: 50,
   });
   await c.start();
-  const publisher = await startPublisher({ kind: 'readings', url, prefix: `sensors/${source}`, count: n });
+  const publisher = await startPublisher((o.job ?? readingsJob(url, n))(`sensors/${source}`));
+  const cpu = startCpuSplit();
   const t0 = performance.now();
   await publisher.go();
   await waitUntil(() => c.stats.committed >= n, 300_000);
   const ms = performance.now() - t0;
+  const used = cpu();
   await c.stop();
-  await pool.query('DELETE FROM ingest.sensor_readings WHERE source = $1', [source]);
-  return row('MQTT → PostgreSQL, QoS 1, PUBACK after commit', n, ms);
+  if (!o.declared) await pool.query('DELETE FROM ingest.sensor_readings WHERE source = $1', [source]);
+  return { ...row(o.name ?? 'MQTT → PostgreSQL, QoS 1, PUBACK after commit', n, ms), cpu: used };
 }
 
 /**
