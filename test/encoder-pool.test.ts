@@ -5,8 +5,11 @@
  * whose pool is unavailable still writes every record and dead letter exactly once, on its own thread
  * (real broker and PostgreSQL).
  */
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { kafkaBrokers } from '../src/config/env';
+import { kafkaBrokers, ROOT_DIR } from '../src/config/env';
+import { loadDeclaration, loadSources } from '../src/sources/load';
+import { modemRecords } from '../src/simulator/producers';
 import { EncoderPool, EncoderUnavailableError } from '../src/ingest/encoder-pool';
 import { createTopic } from '../src/ingest/kafka-client';
 import { KafkaBatchConsumer } from '../src/ingest/kafka-consumer';
@@ -88,6 +91,60 @@ describe('encoder threads', () => {
       expect(again.records.valid + again.rejected.length).toBe(100);
     });
   }
+
+  it('declared sources: the same rows, dead letters and device summaries as on the calling thread (JSON mapped, JSONata, CSV)', async () => {
+    const now = Date.UTC(2026, 11, 3);
+    const shipped = loadSources(path.join(ROOT_DIR, 'sources'));
+    const modem = shipped.get('modem-evg')!;
+    const jsonata = loadDeclaration(
+      {
+        ...modem.declaration,
+        name: 'modem-jsonata',
+        measurements: { ...modem.declaration.measurements, cpu_share: { expression: '$number(cpuusage) / 100' } },
+      },
+      'test',
+    );
+    const csv = loadDeclaration(
+      {
+        name: 'csv-t',
+        kafka: { topics: ['t'] },
+        format: { type: 'csv' },
+        device_id: { key: true },
+        event_time: { field: 'ts', format: 'iso8601' },
+        measurements: { temperature: {}, humidity: {} },
+      },
+      'test',
+    );
+    const modemPayloads = modemRecords(2_000, 25, now - 3_600_000).map((r) => utf8(String(r.value)));
+    const csvPayloads = loadDataset('uci-occupancy')
+      .slice(0, 2_000)
+      .map((r) => utf8(`ts,temperature,humidity\n${new Date(r.eventTime).toISOString()},${r.temperature},${r.humidity}\n`));
+    for (const [s, input] of [
+      [modem, modemPayloads],
+      [jsonata, modemPayloads],
+      [csv, csvPayloads],
+    ] as const) {
+      const all = [...input];
+      MALFORMED.forEach((m, i) => all.splice(i * 300 + 5, 0, m));
+      const messages = all.map((payload, i) => ({
+        payload,
+        topic: 't',
+        key: utf8(`dev-${i % 7}`),
+        arrivalTime: now - i,
+        identity: `t/0/${i}`,
+      }));
+      const mapped = await s.map(messages, now);
+      const local = { records: s.encode(mapped.rows, 42), rejected: mapped.rejected };
+      const threaded = await pool.encodeDeclared(JSON.stringify(s.declaration), messages, now, 42);
+      expect(threaded.rejected).toEqual(local.rejected);
+      expect(threaded.records.tables.map((t) => ({ ...t, data: Buffer.from(t.data).toString('base64') }))).toEqual(
+        local.records.tables.map((t) => ({ ...t, data: Buffer.from(t.data).toString('base64') })),
+      );
+      expect(threaded.records.devices).toEqual(local.records.devices);
+      expect(local.records.valid).toBe(input.length);
+      expect(local.rejected.length).toBe(MALFORMED.length);
+    }
+  });
 
   it('a closed pool rejects new batches with EncoderUnavailableError', async () => {
     const closed = new EncoderPool(1);

@@ -14,7 +14,8 @@
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { packPayloads, type EncodeRequest, type EncodeResponse } from './encoder-protocol';
+import type { SourceMessage } from '../sources/compile';
+import { packPayloads, type DeclaredEncodeRequest, type EncodeRequest, type EncodeResponse } from './encoder-protocol';
 import type { MessageKind } from './kinds';
 import type { EncodedPayloads } from './record-encoding';
 
@@ -62,16 +63,50 @@ export class EncoderPool {
    * @throws Error when the thread failed on this batch (it is replaced)
    */
   encode(kind: MessageKind, source: string, payloads: Uint8Array[], now: number, batchId: number): Promise<EncodedPayloads> {
+    const { data, ends } = packPayloads(payloads);
+    return this.send((id) => ({ id, kind, source, now, batchId, data, ends }), [data.buffer, ends.buffer]);
+  }
+
+  /**
+   * Maps `messages` through a declared source and encodes the rows (`LoadedSource.map` + `encode`) on a
+   * pool thread, which compiles the declaration once.
+   * @param declaration the source file as applied, `JSON.stringify`d
+   * @throws {EncoderUnavailableError} when the pool has given up or was closed
+   * @throws Error when the thread failed on this batch (it is replaced)
+   */
+  encodeDeclared(declaration: string, messages: SourceMessage[], now: number, batchId: number): Promise<EncodedPayloads> {
+    const { data, ends } = packPayloads(messages.map((m) => m.payload));
+    const arrivals = new Float64Array(messages.length);
+    messages.forEach((m, i) => (arrivals[i] = m.arrivalTime));
+    const dec = new TextDecoder();
+    return this.send(
+      (id) => ({
+        id,
+        declaration,
+        now,
+        batchId,
+        data,
+        ends,
+        topics: messages.map((m) => m.topic ?? ''),
+        keys: messages.map((m) => (m.key ? dec.decode(m.key) : null)),
+        arrivals,
+        identities: messages.map((m) => m.identity),
+        headers: messages.map((m) => m.headers),
+      }),
+      [data.buffer, ends.buffer, arrivals.buffer],
+    );
+  }
+
+  private send(build: (id: number) => EncodeRequest | DeclaredEncodeRequest, transfer: ArrayBuffer[]): Promise<EncodedPayloads> {
     if (this.unavailable !== undefined) return Promise.reject(new EncoderUnavailableError(this.unavailable));
     const slot = this.pick();
     const id = this.nextId++;
-    const { data, ends } = packPayloads(payloads);
-    const req: EncodeRequest = { id, kind, source, now, batchId, data, ends };
+    const req = build(id);
     return new Promise<EncodedPayloads>((resolve, reject) => {
       if (!slot.pending.size) slot.worker.ref();
       slot.pending.set(id, { resolve, reject });
       try {
-        slot.worker.postMessage(req, [data.buffer, ends.buffer]);
+        slot.worker.postMessage(req, transfer);
       } catch (e) {
         slot.pending.delete(id);
         if (!slot.pending.size) slot.worker.unref();

@@ -20,6 +20,27 @@ export interface EncodeRequest {
   ends: Uint32Array;
 }
 
+/**
+ * Map and encode one batch through a declared source (`sources/`): the declaration travels as JSON
+ * (compiled once per thread and declaration), the payloads packed like {@link EncodeRequest}'s, with
+ * each message's transport metadata.
+ */
+export interface DeclaredEncodeRequest {
+  id: number;
+  /** The source file as applied, `JSON.stringify`d: the thread's cache key. */
+  declaration: string;
+  now: number;
+  batchId: number;
+  data: Uint8Array;
+  ends: Uint32Array;
+  /** Per message: topic, key (UTF-8, or null), arrival time (epoch ms), identity, headers. */
+  topics: string[];
+  keys: Array<string | null>;
+  arrivals: Float64Array;
+  identities: string[];
+  headers: Array<Record<string, string> | undefined>;
+}
+
 /** The answer to an {@link EncodeRequest} with the same id. */
 export type EncodeResponse = { id: number; result: EncodedPayloads } | { id: number; error: string };
 

@@ -161,6 +161,8 @@ export class KafkaBatchConsumer implements StreamConsumer {
   /** No duplicates in the last batch: the next one tries the plain INSERT (see `Batch.assumeNew`). */
   private assumeNew = true;
   private readonly encoder: EncoderPool | null;
+  /** The declared source as JSON, for the encoder threads (computed once). */
+  private declarationJson: string | undefined;
 
   constructor(
     private readonly pool: Pool,
@@ -312,12 +314,18 @@ export class KafkaBatchConsumer implements StreamConsumer {
     const declared = this.o.declared;
     if (declared && chunks.length) {
       const ids = nextBatchIds(this.pool, chunks.length);
+      const encoder = this.encoder;
       return chunks.map(async (chunk, i) => {
         try {
           const batchId = (await ids)[i]!;
-          return { batchId, encoded: await this.mapDeclared(declared, partition, chunk, batchId) };
+          const messages = chunk.map((m) => sourceMessage(this.o.topic, partition, m));
+          // On an encoder thread when there is one (the same mapping; this thread then only fetches and writes).
+          const encoded = encoder
+            ? await encoder.encodeDeclared((this.declarationJson ??= JSON.stringify(declared.declaration)), messages, Date.now(), batchId)
+            : await this.mapDeclared(declared, partition, chunk, batchId);
+          return { batchId, encoded };
         } catch (e) {
-          if (!isTransientDbError(e)) this.lastError = `mapping: ${(e as Error).message}`;
+          if (e instanceof EncoderUnavailableError || !isTransientDbError(e)) this.lastError = `mapping: ${(e as Error).message}`;
           return undefined;
         }
       });
