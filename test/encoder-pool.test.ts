@@ -126,16 +126,13 @@ describe('encoder threads', () => {
     ] as const) {
       const all = [...input];
       MALFORMED.forEach((m, i) => all.splice(i * 300 + 5, 0, m));
-      const messages = all.map((payload, i) => ({
-        payload,
-        topic: 't',
-        key: utf8(`dev-${i % 7}`),
-        arrivalTime: now - i,
-        identity: `t/0/${i}`,
-      }));
+      // Some records without a key; identities as Kafka gives them.
+      const key = (i: number) => (s === csv || i % 5 ? utf8(`dev-${i % 7}`) : null);
+      const messages = all.map((payload, i) => ({ payload, topic: 't', key: key(i), arrivalTime: now - i, identity: `t/3/${1000 + i}` }));
       const mapped = await s.map(messages, now);
       const local = { records: s.encode(mapped.rows, 42), rejected: mapped.rejected };
-      const threaded = await pool.encodeDeclared(JSON.stringify(s.declaration), messages, now, 42);
+      const records = all.map((value, i) => ({ value, key: key(i), offset: 1000 + i, timestamp: now - i }));
+      const threaded = await pool.encodeDeclared(JSON.stringify(s.declaration), { topic: 't', partition: 3, records }, now, 42);
       expect(threaded.rejected).toEqual(local.rejected);
       expect(threaded.records.tables.map((t) => ({ ...t, data: Buffer.from(t.data).toString('base64') }))).toEqual(
         local.records.tables.map((t) => ({ ...t, data: Buffer.from(t.data).toString('base64') })),

@@ -14,10 +14,22 @@
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { SourceMessage } from '../sources/compile';
 import { packPayloads, type DeclaredEncodeRequest, type EncodeRequest, type EncodeResponse } from './encoder-protocol';
 import type { MessageKind } from './kinds';
 import type { EncodedPayloads } from './record-encoding';
+
+/** A Kafka record as {@link EncoderPool.encodeDeclared} takes it. */
+export interface KafkaRecordInput {
+  value: Uint8Array | null;
+  key: Uint8Array | null;
+  offset: number;
+  /** Record timestamp, epoch ms. */
+  timestamp: number;
+  /** Headers (UTF-8), when the record has any. */
+  headers?: Record<string, string>;
+}
+
+const EMPTY = new Uint8Array(0);
 
 /** Thread failures in a row (no answer in between) after which the pool stops starting threads. */
 export const MAX_THREAD_FAILURES = 3;
@@ -68,17 +80,32 @@ export class EncoderPool {
   }
 
   /**
-   * Maps `messages` through a declared source and encodes the rows (`LoadedSource.map` + `encode`) on a
-   * pool thread, which compiles the declaration once.
+   * Maps a Kafka batch through a declared source and encodes the rows (`LoadedSource.map` + `encode`)
+   * on a pool thread, which compiles the declaration once.
    * @param declaration the source file as applied, `JSON.stringify`d
+   * @param records the batch of one partition: value, key, offset, record timestamp (epoch ms) and headers
    * @throws {EncoderUnavailableError} when the pool has given up or was closed
    * @throws Error when the thread failed on this batch (it is replaced)
    */
-  encodeDeclared(declaration: string, messages: SourceMessage[], now: number, batchId: number): Promise<EncodedPayloads> {
-    const { data, ends } = packPayloads(messages.map((m) => m.payload));
-    const arrivals = new Float64Array(messages.length);
-    messages.forEach((m, i) => (arrivals[i] = m.arrivalTime));
-    const dec = new TextDecoder();
+  encodeDeclared(
+    declaration: string,
+    batch: { topic: string; partition: number; records: KafkaRecordInput[] },
+    now: number,
+    batchId: number,
+  ): Promise<EncodedPayloads> {
+    const { records } = batch;
+    const { data, ends } = packPayloads(records.map((r) => r.value ?? EMPTY));
+    const keys = packPayloads(records.map((r) => r.key ?? EMPTY));
+    const keyNull = new Uint8Array(records.length);
+    const offsets = new Float64Array(records.length);
+    const arrivals = new Float64Array(records.length);
+    let headers: Array<Record<string, string> | undefined> | undefined;
+    records.forEach((r, i) => {
+      keyNull[i] = r.key ? 0 : 1;
+      offsets[i] = r.offset;
+      arrivals[i] = r.timestamp;
+      if (r.headers) (headers ??= new Array<Record<string, string> | undefined>(records.length))[i] = r.headers;
+    });
     return this.send(
       (id) => ({
         id,
@@ -87,13 +114,16 @@ export class EncoderPool {
         batchId,
         data,
         ends,
-        topics: messages.map((m) => m.topic ?? ''),
-        keys: messages.map((m) => (m.key ? dec.decode(m.key) : null)),
+        topic: batch.topic,
+        partition: batch.partition,
+        offsets,
         arrivals,
-        identities: messages.map((m) => m.identity),
-        headers: messages.map((m) => m.headers),
+        keyData: keys.data,
+        keyEnds: keys.ends,
+        keyNull,
+        headers,
       }),
-      [data.buffer, ends.buffer, arrivals.buffer],
+      [data.buffer, ends.buffer, keys.data.buffer, keys.ends.buffer, keyNull.buffer, offsets.buffer, arrivals.buffer],
     );
   }
 

@@ -33,12 +33,18 @@ export interface DeclaredEncodeRequest {
   batchId: number;
   data: Uint8Array;
   ends: Uint32Array;
-  /** Per message: topic, key (UTF-8, or null), arrival time (epoch ms), identity, headers. */
-  topics: string[];
-  keys: Array<string | null>;
+  /** The Kafka topic (one per batch) and partition: a message's identity is `<topic>/<partition>/<offset>`. */
+  topic: string;
+  partition: number;
+  /** Per message: offset, record timestamp (the arrival time, epoch ms). */
+  offsets: Float64Array;
   arrivals: Float64Array;
-  identities: string[];
-  headers: Array<Record<string, string> | undefined>;
+  /** Record keys packed like the payloads; `keyNull[i]` = 1 for a record without a key. */
+  keyData: Uint8Array;
+  keyEnds: Uint32Array;
+  keyNull: Uint8Array;
+  /** Per message headers (UTF-8), only when some message has any. */
+  headers?: Array<Record<string, string> | undefined>;
 }
 
 /** The answer to an {@link EncodeRequest} with the same id. */

@@ -28,14 +28,19 @@ function sourceOf(json: string): Promise<LoadedSource> {
 async function encodeDeclared(req: DeclaredEncodeRequest): Promise<EncodedPayloads> {
   const s = await sourceOf(req.declaration);
   const payloads = unpackPayloads(req.data, req.ends);
+  const keys = unpackPayloads(req.keyData, req.keyEnds);
+  const { topic, partition, offsets } = req;
   const mapped = await s.map(
     payloads.map((payload, i) => ({
       payload,
-      topic: req.topics[i],
-      key: req.keys[i] === null || req.keys[i] === undefined ? null : Buffer.from(req.keys[i]),
-      headers: req.headers[i],
+      topic,
+      key: req.keyNull[i] ? null : keys[i]!,
+      headers: req.headers?.[i],
       arrivalTime: req.arrivals[i]!,
-      identity: req.identities[i]!,
+      // Built only for rows whose time is the arrival time.
+      get identity() {
+        return `${topic}/${partition}/${offsets[i]}`;
+      },
     })),
     req.now,
   );

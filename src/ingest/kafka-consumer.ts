@@ -104,16 +104,24 @@ interface Msg {
   headers?: Record<string, Buffer | string | (Buffer | string)[] | undefined>;
 }
 
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
+}
+
+/** Kafka headers as text (the last value of a repeated header). */
+function headerStrings(h: NonNullable<Msg['headers']>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) {
+    const one = Array.isArray(v) ? v[v.length - 1] : v;
+    if (one !== undefined) out[k] = one.toString();
+  }
+  return out;
+}
+
 /** A Kafka record as a declared source reads it. */
 function sourceMessage(topic: string, partition: number, m: Msg): SourceMessage {
-  let headers: Record<string, string> | undefined;
-  if (m.headers) {
-    headers = {};
-    for (const [k, v] of Object.entries(m.headers)) {
-      const one = Array.isArray(v) ? v[v.length - 1] : v;
-      if (one !== undefined) headers[k] = one.toString();
-    }
-  }
+  const headers = m.headers && hasKeys(m.headers) ? headerStrings(m.headers) : undefined;
   return {
     payload: m.value ?? EMPTY,
     topic,
@@ -318,10 +326,24 @@ export class KafkaBatchConsumer implements StreamConsumer {
       return chunks.map(async (chunk, i) => {
         try {
           const batchId = (await ids)[i]!;
-          const messages = chunk.map((m) => sourceMessage(this.o.topic, partition, m));
           // On an encoder thread when there is one (the same mapping; this thread then only fetches and writes).
           const encoded = encoder
-            ? await encoder.encodeDeclared((this.declarationJson ??= JSON.stringify(declared.declaration)), messages, Date.now(), batchId)
+            ? await encoder.encodeDeclared(
+                (this.declarationJson ??= JSON.stringify(declared.declaration)),
+                {
+                  topic: this.o.topic,
+                  partition,
+                  records: chunk.map((m) => ({
+                    value: m.value,
+                    key: m.key,
+                    offset: Number(m.offset),
+                    timestamp: Number(m.timestamp),
+                    headers: m.headers && hasKeys(m.headers) ? headerStrings(m.headers) : undefined,
+                  })),
+                },
+                Date.now(),
+                batchId,
+              )
             : await this.mapDeclared(declared, partition, chunk, batchId);
           return { batchId, encoded };
         } catch (e) {
