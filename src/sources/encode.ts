@@ -13,8 +13,12 @@ import { quoteIdent } from '../modelrunner/identifiers';
 export const LEADING_COLUMNS = ['source', 'device_id', 'event_time', 'time_origin', 'record_key'] as const;
 /** The columns every source table has after its measurements, in COPY order. */
 export const TRAILING_COLUMNS = ['attributes', 'out_of_range', 'batch_id'] as const;
-/** The natural key of a source table. */
-export const SOURCE_KEY = ['device_id', 'event_time', 'record_key'] as const;
+/**
+ * The natural key of a source table, time first: inserts land at the right edge of the key index, as
+ * for `ingest.modem_telemetry` (migration 070: about half the PostgreSQL CPU per row of a device-first
+ * key, measured in `npm run bench`).
+ */
+export const SOURCE_KEY = ['event_time', 'device_id', 'record_key'] as const;
 
 /** The COPY target of a source's table. */
 export function sourceTarget(s: Pick<CompiledSource, 'table' | 'measurements'>): TableTarget {

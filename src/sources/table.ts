@@ -10,12 +10,14 @@
  *
  * Layout: `source`, `device_id`, `event_time`, `time_origin` (`payload` | `arrival`), `record_key`, one
  * column per measurement (comment: unit, range, description), `attributes jsonb`, `out_of_range text[]`,
- * `batch_id`, `received_at`; primary key (device_id, event_time, record_key); BRIN on `received_at`.
+ * `batch_id`, `received_at`; primary key (event_time, device_id, record_key), time first like the
+ * telemetry table's; BRIN on `received_at`.
  */
 import type { Pool, PoolClient } from '../db/pool';
 import { quoteIdent } from '../modelrunner/identifiers';
 import type { CompiledSource } from './compile';
 import { RESERVED_COLUMNS, type MeasurementType } from './declaration';
+import { SOURCE_KEY } from './encode';
 
 /** PostgreSQL type of each measurement type (as `CREATE TABLE` writes it, and as `format_type` reports it). */
 export const SQL_TYPES: Record<MeasurementType, { ddl: string; catalog: string }> = {
@@ -90,7 +92,7 @@ ${cols.join(',\n')},
   out_of_range text[],
   batch_id bigint NOT NULL,
   received_at timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (device_id, event_time, record_key)
+  PRIMARY KEY (${SOURCE_KEY.join(', ')})
 )`,
     `CREATE INDEX ${quoteIdent(`${s.table}_received_brin`.slice(0, 63))} ON ${t} USING brin (received_at)`,
     `COMMENT ON TABLE ${t} IS ${literal(`${OWNER_PREFIX}${s.name}`)}`,
