@@ -18,8 +18,6 @@
  * `node --import tsx bench/sources/main.ts [--mqtt-messages M] [--records N] [--repeats R]`.
  */
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { databaseUrl, kafkaBrokers, loadSettings, mqttUrl } from '../../src/config/env';
 import { createPool, type Pool } from '../../src/db/pool';
 import { createTopic, withAdmin } from '../../src/ingest/kafka-client';
@@ -47,6 +45,7 @@ import {
   type SourcesRun,
   type Transport,
 } from './report';
+import { runIfMain } from '../standalone';
 
 /** Options of {@link runSourcesBench}. */
 export interface SourcesBenchOptions {
@@ -269,18 +268,6 @@ export async function runSourcesBench(o: SourcesBenchOptions = {}): Promise<Sour
   }
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const arg = (name: string) => {
-    const i = process.argv.indexOf(name);
-    return i > 0 ? Number(process.argv[i + 1]) : undefined;
-  };
-  runSourcesBench({ mqttMessages: arg('--mqtt-messages'), kafkaRecords: arg('--records'), repeats: arg('--repeats') })
-    .then((r) => {
-      console.log(r.markdown);
-      process.exit(0);
-    })
-    .catch((e: unknown) => {
-      console.error(e);
-      process.exit(1);
-    });
-}
+runIfMain(import.meta.url, (arg) =>
+  runSourcesBench({ mqttMessages: arg('--mqtt-messages'), kafkaRecords: arg('--records'), repeats: arg('--repeats') }),
+);

@@ -14,7 +14,6 @@ import os from 'node:os';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import pgCopy from 'pg-copy-streams';
 import { databaseUrl, kafkaBrokers, loadSettings, mqttUrl } from '../../src/config/env';
@@ -27,6 +26,7 @@ import type { LoadedSource } from '../../src/sources/load';
 import { measureKafkaClients } from './clients';
 import { startCpuSplit, type CpuSplit } from './cpu';
 import { startPublisher, type PublisherJob } from '../mqtt-publisher';
+import { runIfMain } from '../standalone';
 
 /** One measured rate. */
 export interface StreamsBenchRow {
@@ -334,18 +334,6 @@ export async function runStreamsBench(o: { records?: number; mqttMessages?: numb
   }
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const arg = (name: string) => {
-    const i = process.argv.indexOf(name);
-    return i > 0 ? Number(process.argv[i + 1]) : undefined;
-  };
-  runStreamsBench({ records: arg('--records'), mqttMessages: arg('--mqtt-messages'), repeats: arg('--repeats') })
-    .then((r) => {
-      console.log(r.markdown);
-      process.exit(0);
-    })
-    .catch((e: unknown) => {
-      console.error(e);
-      process.exit(1);
-    });
-}
+runIfMain(import.meta.url, (arg) =>
+  runStreamsBench({ records: arg('--records'), mqttMessages: arg('--mqtt-messages'), repeats: arg('--repeats') }),
+);

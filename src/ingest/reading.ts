@@ -67,6 +67,18 @@ export interface Rejection {
   reason: string;
 }
 
+/** The checks every text payload shares: size (`oversized`), then UTF-8 (`invalid_utf8`). @returns the text, or the rejection */
+export function decodeTextPayload(payload: Uint8Array): { ok: true; text: string } | Rejection {
+  if (payload.byteLength > MAX_PAYLOAD_BYTES) {
+    return { ok: false, code: 'oversized', reason: `payload is ${payload.byteLength} bytes; the limit is ${MAX_PAYLOAD_BYTES}` };
+  }
+  try {
+    return { ok: true, text: decoder.decode(payload) };
+  } catch {
+    return { ok: false, code: 'invalid_utf8', reason: 'payload is not valid UTF-8' };
+  }
+}
+
 /**
  * The checks every message kind shares, in order: size (`oversized`), UTF-8 (`invalid_utf8`), JSON
  * (`non_finite` for bare NaN/Infinity tokens, otherwise `not_json`), then no U+0000 in any string
@@ -74,15 +86,9 @@ export interface Rejection {
  * @returns the parsed JSON value, or the rejection
  */
 export function decodeJsonPayload(payload: Uint8Array): { ok: true; json: unknown } | Rejection {
-  if (payload.byteLength > MAX_PAYLOAD_BYTES) {
-    return { ok: false, code: 'oversized', reason: `payload is ${payload.byteLength} bytes; the limit is ${MAX_PAYLOAD_BYTES}` };
-  }
-  let text: string;
-  try {
-    text = decoder.decode(payload);
-  } catch {
-    return { ok: false, code: 'invalid_utf8', reason: 'payload is not valid UTF-8' };
-  }
+  const decoded = decodeTextPayload(payload);
+  if (!decoded.ok) return decoded;
+  const text = decoded.text;
   let json: unknown;
   try {
     json = JSON.parse(text);

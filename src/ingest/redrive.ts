@@ -208,6 +208,22 @@ function emptyResult(pages: number, dryRun: boolean): RedriveResult {
   return { examined: 0, pages, redriven: 0, inserted: 0, stillInvalid: [], stillInvalidCount: 0, unknownKind: [], batchIds: [], dryRun };
 }
 
+/** Marks `passed` letters re-driven by `batch` and counts them into `result`. */
+async function markRedriven(
+  client: PoolClient,
+  result: RedriveResult,
+  batch: { batchId: number; inserted: number },
+  passed: number[],
+): Promise<void> {
+  await client.query('UPDATE ingest.dead_letters SET redriven_at = now(), redriven_batch_id = $1 WHERE id = ANY($2::bigint[])', [
+    batch.batchId,
+    passed,
+  ]);
+  result.redriven += passed.length;
+  result.inserted += batch.inserted;
+  result.batchIds.push(batch.batchId);
+}
+
 /** One page of {@link redriveDeadLetters}: up to `take` open letters with ids above `afterId`. */
 async function redrivePage(
   pool: Pool,
@@ -289,13 +305,7 @@ async function redrivePage(
         gpsFixes: parsed.gpsFixes,
         deadLetters: [],
       });
-      await client.query('UPDATE ingest.dead_letters SET redriven_at = now(), redriven_batch_id = $1 WHERE id = ANY($2::bigint[])', [
-        batch.batchId,
-        passed,
-      ]);
-      result.redriven += passed.length;
-      result.inserted += batch.inserted;
-      result.batchIds.push(batch.batchId);
+      await markRedriven(client, result, batch, passed);
     }
     for (const { declared, rows: letters } of declaredGroups.values()) {
       const mapped = await declared.map(letters.map(sourceMessageOf), now);
@@ -315,13 +325,7 @@ async function redrivePage(
         records: declared.encode(mapped.rows, batchId!),
         deadLetters: [],
       });
-      await client.query('UPDATE ingest.dead_letters SET redriven_at = now(), redriven_batch_id = $1 WHERE id = ANY($2::bigint[])', [
-        batch.batchId,
-        passed,
-      ]);
-      result.redriven += passed.length;
-      result.inserted += batch.inserted;
-      result.batchIds.push(batch.batchId);
+      await markRedriven(client, result, batch, passed);
     }
     return result;
   };

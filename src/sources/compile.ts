@@ -411,22 +411,33 @@ export function compileSource(d: SourceDeclaration): CompiledSource {
     return t ?? { code: 'topic', reason: `topic ${m.topic ?? '(none)'} does not match ${d.mqtt!.topic}` };
   };
 
+  /** A message's topic segments and decoded records, or its rejection (pushed to `rejected`). */
+  const decodeMessage = (
+    m: SourceMessage,
+    index: number,
+    rejected: Rejected[],
+  ): { t: Record<string, string>; records: PayloadRecord[] } | undefined => {
+    const t = topicOf(m);
+    if (isReject(t)) {
+      rejected.push({ index, ...t });
+      return undefined;
+    }
+    const dec = format.decode(m.payload);
+    if (!dec.ok) {
+      rejected.push({ index, code: dec.code, reason: dec.reason });
+      return undefined;
+    }
+    return { t, records: dec.records };
+  };
+
   const mapSync = (messages: SourceMessage[], now: number): MappedBatch => {
     const rows: SourceRow[] = [];
     const rejected: Rejected[] = [];
     for (let index = 0; index < messages.length; index++) {
       const m = messages[index]!;
-      const t = topicOf(m);
-      if (isReject(t)) {
-        rejected.push({ index, ...t });
-        continue;
-      }
-      const dec = format.decode(m.payload);
-      if (!dec.ok) {
-        rejected.push({ index, code: dec.code, reason: dec.reason });
-        continue;
-      }
-      const ctx: Ctx = { record: {}, message: m, topic: t, expr: [] };
+      const dec = decodeMessage(m, index, rejected);
+      if (!dec) continue;
+      const ctx: Ctx = { record: {}, message: m, topic: dec.t, expr: [] };
       const n = dec.records.length;
       if (n === 1) {
         ctx.record = dec.records[0]!;
@@ -456,16 +467,9 @@ export function compileSource(d: SourceDeclaration): CompiledSource {
     const rejected: Rejected[] = [];
     for (let index = 0; index < messages.length; index++) {
       const m = messages[index]!;
-      const t = topicOf(m);
-      if (isReject(t)) {
-        rejected.push({ index, ...t });
-        continue;
-      }
-      const dec = format.decode(m.payload);
-      if (!dec.ok) {
-        rejected.push({ index, code: dec.code, reason: dec.reason });
-        continue;
-      }
+      const dec = decodeMessage(m, index, rejected);
+      if (!dec) continue;
+      const { t } = dec;
       const n = dec.records.length;
       const bindings = { topic: t, key: m.key ? keyDecoder.decode(m.key) : undefined, headers: m.headers ?? {}, arrival: m.arrivalTime };
       const mine: SourceRow[] = [];

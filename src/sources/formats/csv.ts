@@ -5,10 +5,8 @@
  * directly (the same rows csv-parse gives for them; a test compares both on generated input).
  */
 import { parse } from 'csv-parse/sync';
-import { MAX_PAYLOAD_BYTES } from '../../ingest/reading';
+import { decodeTextPayload } from '../../ingest/reading';
 import type { DecodeResult, FormatFactory, PayloadRecord } from './index';
-
-const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** See the module comment. */
 export const csvFormat: FormatFactory = (format) => {
@@ -18,15 +16,9 @@ export const csvFormat: FormatFactory = (format) => {
   return {
     textual: true,
     decode(payload): DecodeResult {
-      if (payload.byteLength > MAX_PAYLOAD_BYTES) {
-        return { ok: false, code: 'oversized', reason: `payload is ${payload.byteLength} bytes; the limit is ${MAX_PAYLOAD_BYTES}` };
-      }
-      let text: string;
-      try {
-        text = decoder.decode(payload);
-      } catch {
-        return { ok: false, code: 'invalid_utf8', reason: 'payload is not valid UTF-8' };
-      }
+      const decoded = decodeTextPayload(payload);
+      if (!decoded.ok) return decoded;
+      const text = decoded.text;
       if (text.includes('\0')) return { ok: false, code: 'schema', reason: 'contains U+0000 (NUL), which PostgreSQL text cannot store' };
       let rows: string[][];
       if (!text.includes('"') && !text.includes('\r') && text.charCodeAt(0) !== 0xfeff) {
