@@ -16,7 +16,7 @@ import { createKafkaIngestActivities } from '../src/activities/kafka-ingest';
 import { createMqttIngestActivities } from '../src/activities/mqtt-ingest';
 import { registerModelCommands } from '../src/cli/models';
 import { kafkaBrokers, mqttUrl, ROOT_DIR } from '../src/config/env';
-import { createTopic } from '../src/ingest/kafka-client';
+import { createTopic, withAdmin } from '../src/ingest/kafka-client';
 import { produceRaw } from '../src/simulator/kafka-producer';
 import { publishRaw } from '../src/simulator/sensor-replay';
 import { redriveDeadLetters } from '../src/ingest/redrive';
@@ -491,6 +491,54 @@ describe('declared sources on the real stack', () => {
       });
     },
   );
+
+  it.skipIf(!KAFKA)('Kafka: a topic_pattern source gets one stream per matching topic', { timeout: 180_000 }, async () => {
+    const suffix = uniqueSuffix().replace(/\W/g, '');
+    const name = `pattern-${suffix}`;
+    dropTables.push(`pattern_${suffix}`);
+    const topics = [`pat-${suffix}-east`, `pat-${suffix}-west`];
+    for (const t of [...topics, `other-${suffix}`]) await createTopic(kafkaBrokers(), t, 2);
+    const s = loadDeclaration(
+      {
+        name,
+        kafka: { topic_pattern: `pat-${suffix}-(east|west)`, group: `g-${suffix}` },
+        device_id: { key: true },
+        event_time: { field: 'ts', format: 'epoch_ms' },
+        measurements: { temperature: {} },
+      },
+      'test',
+    );
+    const listKafkaTopics = () => withAdmin(kafkaBrokers(), (admin) => admin.listTopics());
+    await withWorker(workerOptions(), async ({ client, taskQueue }) => {
+      const [r] = await applySources(new Map([[name, s]]), { client, pool, taskQueue, listKafkaTopics });
+      expect(r!.streams).toEqual(topics.map((t) => ({ workflowId: `ingest-kafka-g-${suffix}-${t}`, action: 'start' })));
+      try {
+        const t0 = Date.parse('2026-12-01T00:00:00Z');
+        for (const [i, t] of topics.entries()) {
+          await produceRaw(
+            kafkaBrokers(),
+            t,
+            Array.from({ length: 50 }, (_, k) => ({ key: `dev-${i}`, value: JSON.stringify({ ts: t0 + k * 1000, temperature: 20 + i }) })),
+          );
+        }
+        await waitFor(
+          'rows from both topics',
+          async () => Number((await rows<{ n: string }>(`SELECT count(*) AS n FROM ingest."pattern_${suffix}"`))[0]!.n) >= 100,
+          90_000,
+          250,
+        );
+        const got = await rows<{ device_id: string; n: string; t: number }>(
+          `SELECT device_id, count(*) AS n, avg(temperature) AS t FROM ingest."pattern_${suffix}" GROUP BY 1 ORDER BY 1`,
+        );
+        expect(got).toEqual([
+          { device_id: 'dev-0', n: '50', t: 20 },
+          { device_id: 'dev-1', n: '50', t: 21 },
+        ]);
+      } finally {
+        for (const t of topics) await stopStream(client, `ingest-kafka-g-${suffix}-${t}`);
+      }
+    });
+  });
 
   it('a dbt model selects from a declared source with {{ source() }} in models build', { timeout: 120_000 }, async () => {
     const suffix = uniqueSuffix().replace(/\W/g, '_');

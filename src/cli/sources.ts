@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import { Command } from 'commander';
-import { databaseUrl, loadSettings } from '../config/env';
+import { databaseUrl, kafkaBrokers, loadSettings } from '../config/env';
 import { createPool } from '../db/pool';
 import { loadSources, sourcesDir, SourceFileError, type LoadedSource } from '../sources/load';
 import { withClient } from './client';
@@ -26,7 +26,7 @@ function transport(s: LoadedSource): string {
   const d = s.declaration;
   return d.mqtt
     ? `mqtt ${d.mqtt.topic}${d.mqtt.share_group ? ` ($share/${d.mqtt.share_group})` : ''}`
-    : `kafka ${d.kafka!.topics.join(',')} (group ${d.kafka!.group})`;
+    : `kafka ${d.kafka!.topics?.join(',') ?? `/${d.kafka!.topic_pattern}/`} (group ${d.kafka!.group})`;
 }
 
 async function readPayload(file: string): Promise<Buffer> {
@@ -131,7 +131,9 @@ export function registerSourceCommands(program: Command): void {
         : [raw];
       const topic =
         o.topic ??
-        (s.declaration.mqtt ? s.declaration.mqtt.topic.replace(/\{([A-Za-z0-9_]+)(\.\.\.)?\}/g, '$1') : s.declaration.kafka!.topics[0]);
+        (s.declaration.mqtt
+          ? s.declaration.mqtt.topic.replace(/\{([A-Za-z0-9_]+)(\.\.\.)?\}/g, '$1')
+          : (s.declaration.kafka!.topics?.[0] ?? 'topic'));
       const now = Date.now();
       let rejectedCount = 0;
       for (const [i, payload] of payloads.entries()) {
@@ -169,6 +171,10 @@ export function registerSourceCommands(program: Command): void {
       const pool = createPool(databaseUrl(settings), 2);
       const { applySources } = await import('../sources/apply');
       try {
+        const listKafkaTopics = async () => {
+          const { withAdmin } = await import('../ingest/kafka-client');
+          return withAdmin(kafkaBrokers(settings), (admin) => admin.listTopics());
+        };
         const results = await withClient(settings, (client) =>
           applySources(sources, {
             client,
@@ -177,6 +183,7 @@ export function registerSourceCommands(program: Command): void {
             dryRun: o.dryRun,
             prune: o.prune,
             tablesOnly: o.tablesOnly,
+            listKafkaTopics,
           }),
         );
         let failed = 0;

@@ -46,11 +46,29 @@ export interface ApplySourcesOptions {
   prune?: boolean;
   /** Only create and evolve tables; start or update no stream. @default false */
   tablesOnly?: boolean;
+  /** Lists the Kafka topics that exist, for sources with a `topic_pattern` (called once, only for them). */
+  listKafkaTopics?: () => Promise<string[]>;
 }
 
-/** The workflow of each stream of `s`, with its type and input. */
+/**
+ * The Kafka topics of `s`: its `topics`, or those of `existing` its `topic_pattern` matches (whole
+ * names; not Kafka's internal `__` topics), sorted.
+ */
+export function topicsOf(s: LoadedSource, existing: readonly string[] = []): string[] {
+  const k = s.declaration.kafka;
+  if (!k) return [];
+  if (k.topics) return k.topics;
+  const re = new RegExp(`^(?:${k.topic_pattern!})$`);
+  return existing.filter((t) => re.test(t) && !t.startsWith('__')).sort();
+}
+
+/**
+ * The workflow of each stream of `s`, with its type and input.
+ * @param existing Kafka topics that exist, for a `topic_pattern`
+ */
 export function streamsOf(
   s: LoadedSource,
+  existing: readonly string[] = [],
 ): Array<{ workflowId: string; type: 'mqttIngest' | 'kafkaIngest'; input: Record<string, unknown> }> {
   const d = s.declaration;
   const common = { source: s.name, declaration: d, ...(d.batch_size ? { batchSize: d.batch_size } : {}), members: d.members };
@@ -63,7 +81,7 @@ export function streamsOf(
       },
     ];
   }
-  return d.kafka!.topics.map((topic) => ({
+  return topicsOf(s, existing).map((topic) => ({
     workflowId: kafkaIngestWorkflowId(d.kafka!.group, topic),
     type: 'kafkaIngest' as const,
     input: { ...common, topic, groupId: d.kafka!.group, startFrom: d.kafka!.start_from },
@@ -105,6 +123,12 @@ async function runningDeclaration(
 /** Applies `sources` (see the module comment). Never throws for one source's refused table change: it is reported in its result. */
 export async function applySources(sources: Map<string, LoadedSource>, o: ApplySourcesOptions): Promise<SourceApplyResult[]> {
   const out: SourceApplyResult[] = [];
+  const patterned = [...sources.values()].some((s) => s.declaration.kafka?.topic_pattern !== undefined);
+  let existing: string[] = [];
+  if (patterned && !o.tablesOnly) {
+    if (!o.listKafkaTopics) throw new Error('a source declares kafka.topic_pattern: applying it needs the Kafka topics (listKafkaTopics)');
+    existing = await o.listKafkaTopics();
+  }
   for (const s of sources.values()) {
     const r: SourceApplyResult = { source: s.name, file: s.file, table: await planTable(o.pool, s), streams: [] };
     out.push(r);
@@ -122,7 +146,7 @@ export async function applySources(sources: Map<string, LoadedSource>, o: ApplyS
       }
     }
     if (o.tablesOnly) continue;
-    for (const w of streamsOf(s)) {
+    for (const w of streamsOf(s, existing)) {
       const now = await runningDeclaration(o.client, w.workflowId);
       if (now.running && 'unreachable' in now) {
         r.streams.push({ workflowId: w.workflowId, action: 'unreachable', reason: now.unreachable });
@@ -159,7 +183,7 @@ export async function applySources(sources: Map<string, LoadedSource>, o: ApplyS
     }
   }
   if (o.prune && !o.tablesOnly) {
-    const wanted = new Set([...sources.values()].flatMap((s) => streamsOf(s).map((w) => w.workflowId)));
+    const wanted = new Set([...sources.values()].flatMap((s) => streamsOf(s, existing).map((w) => w.workflowId)));
     const running = o.client.workflow.list({
       query: `ExecutionStatus = 'Running' AND (WorkflowType = 'mqttIngest' OR WorkflowType = 'kafkaIngest')`,
     });

@@ -134,7 +134,29 @@ export const sourceDeclarationSchema = z
       .optional(),
     kafka: z
       .strictObject({
-        topics: z.array(z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, { message: 'is not a Kafka topic name' })).min(1),
+        topics: z
+          .array(z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, { message: 'is not a Kafka topic name' }))
+          .min(1)
+          .optional(),
+        /**
+         * A regular expression over topic names (anchored): every existing topic that matches gets a
+         * stream when `sources apply` runs (topics created later: apply again), like Kafka Connect's `topics.regex`.
+         */
+        topic_pattern: z
+          .string()
+          .min(1)
+          .refine(
+            (p) => {
+              try {
+                new RegExp(`^(?:${p})$`);
+                return true;
+              } catch {
+                return false;
+              }
+            },
+            { message: 'is not a regular expression' },
+          )
+          .optional(),
         group: z.string().min(1).default('iot-pipelines'),
         start_from: z.enum(['earliest', 'latest']).default('earliest'),
       })
@@ -169,6 +191,9 @@ export const sourceDeclarationSchema = z
   .superRefine((d, ctx) => {
     if (!d.mqtt === !d.kafka) {
       ctx.addIssue({ code: 'custom', path: ['mqtt'], message: 'declare exactly one transport: mqtt: { topic } or kafka: { topics }' });
+    }
+    if (d.kafka && !d.kafka.topics === !d.kafka.topic_pattern) {
+      ctx.addIssue({ code: 'custom', path: ['kafka'], message: 'declare topics: [ … ] or topic_pattern: <regex>, one of them' });
     }
     for (const name of Object.keys(d.measurements)) {
       if ((RESERVED_COLUMNS as readonly string[]).includes(name)) {
