@@ -340,6 +340,30 @@ describe('declared sources on the real stack', () => {
     },
   );
 
+  it('apply leaves a built-in stream under the same workflow ID alone and says so', { timeout: 120_000 }, async () => {
+    const name = `conflict-${uniqueSuffix()}`;
+    dropTables.push(name.replaceAll('-', '_'));
+    const s = variant('mqtt-sensor-data', { name, mqtt: { topic: `test/${name}`, qos: 1 } });
+    await withWorker(workerOptions(), async ({ client, taskQueue }) => {
+      const workflowId = `ingest-mqtt-${name}`;
+      await client.workflow.start('mqttIngest', { workflowId, taskQueue, args: [{ source: name }] });
+      try {
+        const [r] = await applySources(new Map([[name, s]]), { client, pool, taskQueue });
+        expect(r!.streams).toEqual([
+          {
+            workflowId,
+            action: 'conflict',
+            reason:
+              'a stream of a built-in kind runs under this workflow ID; stop it (iot-pipelines streams stop) or give the source another name',
+          },
+        ]);
+        expect((await queryWorkflow(client.workflow.getHandle(workflowId), status, [])).declaration).toBeUndefined();
+      } finally {
+        await stopStream(client, workflowId);
+      }
+    });
+  });
+
   it('a CSV stream lands, one row per line', { timeout: 180_000 }, async () => {
     const suffix = uniqueSuffix();
     const name = `csv-${suffix}`;

@@ -200,7 +200,7 @@ export function registerSourceCommands(program: Command): void {
             if (o.dryRun) for (const st of t.statements) console.log(`    ${st.split('\n').join('\n    ')};`);
           }
           for (const w of r.streams) {
-            if (w.action === 'unreachable') failed++;
+            if (w.action === 'unreachable' || w.action === 'conflict') failed++;
             console.log(`  stream ${w.workflowId}: ${w.action}${w.reason ? `: ${w.reason}` : ''}${o.dryRun ? ' (dry run)' : ''}`);
           }
         }

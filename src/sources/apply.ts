@@ -19,9 +19,12 @@ import { applyTable, planTable, SourceTableError, type TablePlan } from './table
 /** What apply did (or would do) for one stream workflow. */
 export interface StreamAction {
   workflowId: string;
-  /** `unreachable`: the stream runs but did not answer (no worker polls its task queue); nothing was sent. */
-  action: 'start' | 'update' | 'unchanged' | 'stop' | 'unreachable';
-  /** Why, for `unreachable`. */
+  /**
+   * `unreachable`: the stream runs but did not answer (no worker polls its task queue); `conflict`: the
+   * workflow ID runs a stream that is not a declared source's. Nothing was sent for either.
+   */
+  action: 'start' | 'update' | 'unchanged' | 'stop' | 'unreachable' | 'conflict';
+  /** Why, for `unreachable` and `conflict`. */
   reason?: string;
 }
 
@@ -168,6 +171,12 @@ export async function applySources(sources: Map<string, LoadedSource>, o: ApplyS
         } catch (e) {
           if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;
         }
+      } else if (now.declaration === undefined) {
+        r.streams.push({
+          workflowId: w.workflowId,
+          action: 'conflict',
+          reason: `a stream of a built-in kind runs under this workflow ID; stop it (iot-pipelines streams stop) or give the source another name`,
+        });
       } else if (JSON.stringify(now.declaration) !== JSON.stringify(s.declaration)) {
         r.streams.push({ workflowId: w.workflowId, action: 'update' });
         if (o.dryRun) continue;
