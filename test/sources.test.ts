@@ -199,6 +199,11 @@ describe('tolerant reader, strict, coercion, formats', () => {
     expect(JSON.parse(r.rows[0]!.attributes!)).toEqual({ firmware: '1.2.3', battery: { pct: 80 }, site: 'lab' });
   });
 
+  it('keeps an undeclared field named __proto__ as data', async () => {
+    const r = await mapOne(s, msg('{"temperature": 20, "__proto__": {"x": 1}, "constructor": "c"}', { topic }));
+    expect(JSON.parse(r.rows[0]!.attributes!)).toEqual(JSON.parse('{"__proto__": {"x": 1}, "constructor": "c", "site": "lab"}'));
+  });
+
   it('with strict: true dead-letters an undeclared field, naming it', async () => {
     const strict = source(`${BASE}strict: true\nmeasurements: { temperature: {} }\n`);
     const r = await mapOne(strict, msg({ temperature: 20, firmware: '1.2.3' }, { topic }));

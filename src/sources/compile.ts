@@ -374,7 +374,8 @@ export function compileSource(d: SourceDeclaration): CompiledSource {
     }
     if (!present) return { code: 'schema', reason: `no measurement: at least one of ${names} is required` };
     let attributes: string | null = null;
-    const extra: Record<string, unknown> = {};
+    // No prototype: a field named `__proto__` (JSON.parse makes it an own property) is kept like any other.
+    const extra = Object.create(null) as Record<string, unknown>;
     let extras = 0;
     for (const k in c.record) {
       if (consumed.has(k)) continue;
