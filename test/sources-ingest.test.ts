@@ -16,7 +16,7 @@ import { createKafkaIngestActivities } from '../src/activities/kafka-ingest';
 import { createMqttIngestActivities } from '../src/activities/mqtt-ingest';
 import { registerModelCommands } from '../src/cli/models';
 import { kafkaBrokers, mqttUrl, ROOT_DIR } from '../src/config/env';
-import { createTopic, withAdmin } from '../src/ingest/kafka-client';
+import { createTopic, listTopics } from '../src/ingest/kafka-client';
 import { produceRaw } from '../src/simulator/kafka-producer';
 import { publishRaw } from '../src/simulator/sensor-replay';
 import { redriveDeadLetters } from '../src/ingest/redrive';
@@ -532,7 +532,7 @@ describe('declared sources on the real stack', () => {
       },
       'test',
     );
-    const listKafkaTopics = () => withAdmin(kafkaBrokers(), (admin) => admin.listTopics());
+    const listKafkaTopics = () => listTopics(kafkaBrokers());
     await withWorker(workerOptions(), async ({ client, taskQueue }) => {
       const [r] = await applySources(new Map([[name, s]]), { client, pool, taskQueue, listKafkaTopics });
       expect(r!.streams).toEqual(topics.map((t) => ({ workflowId: `ingest-kafka-g-${suffix}-${t}`, action: 'start' })));

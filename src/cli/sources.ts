@@ -171,10 +171,7 @@ export function registerSourceCommands(program: Command): void {
       const pool = createPool(databaseUrl(settings), 2);
       const { applySources } = await import('../sources/apply');
       try {
-        const listKafkaTopics = async () => {
-          const { withAdmin } = await import('../ingest/kafka-client');
-          return withAdmin(kafkaBrokers(settings), (admin) => admin.listTopics());
-        };
+        const listKafkaTopics = async () => (await import('../ingest/kafka-client')).listTopics(kafkaBrokers(settings));
         const results = await withClient(settings, (client) =>
           applySources(sources, {
             client,

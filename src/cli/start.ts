@@ -277,10 +277,7 @@ async function runDeclaredSources(
   const { runProducer } = await import('../simulator/producers');
   const sources = loadSources();
   log(`▶ Applying sources/ (${sources.size} declared sources: ${[...sources.keys()].join(', ')})…`);
-  const listKafkaTopics = async () => {
-    const { withAdmin } = await import('../ingest/kafka-client');
-    return withAdmin(kafkaBrokers(settings), (admin) => admin.listTopics());
-  };
+  const listKafkaTopics = async () => (await import('../ingest/kafka-client')).listTopics(kafkaBrokers(settings));
   for (const r of await applySources(sources, { client, pool, taskQueue: settings.taskQueue, listKafkaTopics })) {
     log(
       `    ${r.source}: table ingest.${r.table.table} ${r.error ? `refused: ${r.error}` : r.table.action}; ${r.streams.map((w) => `${w.workflowId} ${w.action}${w.reason ? ` (${w.reason})` : ''}`).join(', ')}`,

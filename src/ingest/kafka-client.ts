@@ -53,3 +53,8 @@ export async function highWatermarks(admin: Admin, topic: string): Promise<Map<n
   const offsets = await admin.fetchTopicOffsets(topic);
   return new Map(offsets.map((o) => [o.partition, Number(o.high)]));
 }
+
+/** The names of the topics the cluster has. */
+export async function listTopics(brokers: string[]): Promise<string[]> {
+  return withAdmin(brokers, (admin) => admin.listTopics());
+}

@@ -75,6 +75,14 @@ export function sourceFromTopic(topic: string): string | undefined {
 }
 
 /**
+ * SHA-256 (hex) of an MQTT message's topic and payload: MQTT carries no message identity, so this is
+ * what names a message (its dead-letter dedupe key, a declared source's arrival-time `record_key`).
+ */
+export function mqttPayloadHash(topic: string, payload: Uint8Array): string {
+  return createHash('sha256').update(topic).update('\0').update(payload).digest('hex');
+}
+
+/**
  * A shared subscription (`$share/<group>/<filter>`): the broker hands each message to one of the
  * group's sessions, so several workers split one topic. MQTT 5 §4.8.2.
  * @throws Error when the group name contains `/`, `+` or `#`.
@@ -244,7 +252,7 @@ export class MqttBatchConsumer {
       // MQTT carries no message identity: arrival-time rows are keyed by the payload's hash and time
       // (computed only for those rows).
       get identity() {
-        return createHash('sha256').update(m.topic).update('\0').update(m.payload).digest('hex').slice(0, 32);
+        return mqttPayloadHash(m.topic, m.payload).slice(0, 32);
       },
     }));
     const mapped = await declared.map(messages, Date.now());
@@ -370,7 +378,7 @@ export class MqttBatchConsumer {
   }
 
   private dedupeKey(m: Pending): string {
-    return `mqtt:${createHash('sha256').update(m.topic).update('\0').update(m.payload).digest('hex')}`;
+    return `mqtt:${mqttPayloadHash(m.topic, m.payload)}`;
   }
 
   private deadLetter(source: string, m: Pending, code: DeadLetter['code'], reason: string): DeadLetter {

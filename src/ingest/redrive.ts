@@ -13,12 +13,11 @@
  * a source file recovers what it rejected; their arrival time is the letter's `received_at` when the
  * payload has no event time.
  */
-import { createHash } from 'node:crypto';
 import type { Pool, PoolClient } from '../db/pool';
 import type { LoadedSource } from '../sources/load';
 import { insertBatch, insertEncoded, nextBatchIds, withTransaction } from './batch-writer';
 import { isMessageKind, parseMessages, type MessageKind } from './kinds';
-import { sourceFromTopic } from './mqtt-consumer';
+import { mqttPayloadHash, sourceFromTopic } from './mqtt-consumer';
 
 /** Which dead letters to take. Filters combine with AND; re-driven letters are never taken again. */
 export interface DeadLetterFilter {
@@ -353,7 +352,7 @@ function sourceMessageOf(r: RawRow) {
   const topic = mqttTopic ?? (typeof o.topic === 'string' ? o.topic : undefined);
   const identity =
     mqttTopic !== undefined
-      ? createHash('sha256').update(mqttTopic).update('\0').update(r.payload).digest('hex').slice(0, 32)
+      ? mqttPayloadHash(mqttTopic, r.payload).slice(0, 32)
       : `${String(o.topic)}/${String(o.partition)}/${String(o.offset)}`;
   return {
     payload: r.payload,

@@ -21,6 +21,7 @@ import { sourceKind, sourceTable, type MeasurementDeclaration, type MeasurementT
 import { compileFormat, type PayloadFormat, type PayloadRecord } from './formats/index';
 import { compileTimeParser, TimeFormatError, type TimeParser } from './timestamps';
 import { compileTopic, TopicTemplateError, type TopicTemplate } from './topic';
+import { describeValue, kindOf } from './values';
 
 /** One message as a declared source receives it. */
 export interface SourceMessage {
@@ -119,14 +120,7 @@ function pathGetter(path: string): Getter {
   };
 }
 
-function describe(v: unknown): string {
-  const s = JSON.stringify(v);
-  return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
-}
-
-function kindOf(v: unknown): string {
-  return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
-}
+const describe = (v: unknown) => describeValue(v, 60);
 
 type Reject = { code: DeadLetterCode; reason: string };
 type Value = number | string | boolean | null;

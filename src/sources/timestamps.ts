@@ -16,6 +16,7 @@
  */
 import { DateTime, IANAZone } from 'luxon';
 import { TIME_FORMATS } from './declaration';
+import { describeValue } from './values';
 
 /** What a parser returns: epoch milliseconds (UTC, fractional to the µs), or why the value is not a time. */
 export type TimeResult = { ok: true; epochMs: number } | { ok: false; reason: string };
@@ -37,10 +38,7 @@ export class TimeFormatError extends Error {
 const NUMERIC = /^\s*-?\d+(\.\d+)?([eE][+-]?\d+)?\s*$/;
 const UNIT_MS = { epoch_s: 1000, epoch_ms: 1, epoch_us: 1e-3, epoch_ns: 1e-6 } as const;
 
-function describe(value: unknown): string {
-  const s = JSON.stringify(value);
-  return s === undefined ? String(value) : s.length > 80 ? `${s.slice(0, 77)}...` : s;
-}
+const describe = (v: unknown) => describeValue(v, 80);
 
 /** A number, or a string holding one; undefined otherwise. */
 function asNumber(value: unknown): number | undefined {

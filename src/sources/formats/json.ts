@@ -3,14 +3,11 @@
  * every JSON kind shares come first (size, UTF-8, NaN/Infinity, NUL: `decodeJsonPayload`).
  */
 import { decodeJsonPayload } from '../../ingest/reading';
+import { kindOf } from '../values';
 import type { DecodeResult, FormatFactory, PayloadRecord } from './index';
 
 function isRecord(v: unknown): v is PayloadRecord {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function kindOf(v: unknown): string {
-  return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
 }
 
 /** See the module comment. */
