@@ -7,7 +7,7 @@
  * mqtt:
  *   topic: sensors/{site}/{device}/data  # {name} matches one level (+), a trailing {name...} the rest (#)
  *   share_group: ingest                  # optional MQTT 5 shared subscription
- * format: json                           # json | csv (see formats/)
+ * format: json                           # json | csv | influx (see formats/)
  * device_id: { field: sensor_id }        # or { topic: device }, { key: true }, { expression: "…" }
  * event_time: { field: timestamp, format: epoch_s }   # absent: arrival time
  * measurements:
@@ -112,6 +112,22 @@ const csvFormat = z.strictObject({
   delimiter: z.string().min(1).max(4).default(','),
 });
 const jsonFormat = z.strictObject({ type: z.literal('json') });
+/**
+ * InfluxDB line protocol (`formats/influx.ts`; spec: the InfluxDB v2 line protocol reference), as
+ * Telegraf writes it with `data_format = "influx"`. Each line is a record
+ * `{ measurement, tags.<key>, fields.<key>, timestamp }`; `timestamp` is epoch ms with the µs as its
+ * fraction (nanoseconds rounded to the µs), ready for `event_time: { field: timestamp }`.
+ */
+const influxFormat = z.strictObject({
+  type: z.literal('influx'),
+  /** Unit of the lines' timestamps (InfluxDB's `precision`). @default ns */
+  precision: z.enum(['ns', 'us', 'ms', 's']).default('ns'),
+  /**
+   * Keep only lines of these measurements (Telegraf's `namepass`: names, `*` and `?` wildcards); the
+   * other lines are skipped on purpose, not dead-lettered. @default every line
+   */
+  namepass: z.array(z.string().min(1)).min(1).optional(),
+});
 
 /** The zod schema of a source file. */
 export const sourceDeclarationSchema = z
@@ -170,8 +186,14 @@ export const sourceDeclarationSchema = z
           header: undefined as boolean | undefined,
           columns: undefined as string[] | undefined,
         })),
+        z.literal('influx').transform(() => ({
+          type: 'influx' as const,
+          precision: 'ns' as 'ns' | 'us' | 'ms' | 's',
+          namepass: undefined as string[] | undefined,
+        })),
         jsonFormat,
         csvFormat,
+        influxFormat,
       ])
       .default({ type: 'json' }),
     device_id: valueFrom,

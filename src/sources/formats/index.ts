@@ -1,12 +1,13 @@
 /**
  * Payload formats of declared sources: each turns one message payload into records (plain objects
  * whose fields the source's mapping reads), or a dead-letter reason. A format is a small module
- * registered here by name; the rest of ingest never looks at the format (adding one — binary, line
- * protocol — touches only this folder).
+ * registered here by name (`json`, `csv`, `influx`: InfluxDB line protocol); the rest of ingest never
+ * looks at the format (adding one touches only this folder and the format union of `declaration.ts`).
  */
 import type { Rejection } from '../../ingest/reading';
 import type { SourceDeclaration } from '../declaration';
 import { csvFormat } from './csv';
+import { influxFormat } from './influx';
 import { jsonFormat } from './json';
 
 /** A record decoded from a payload: field name → value. */
@@ -33,6 +34,7 @@ export type FormatFactory = (format: SourceDeclaration['format']) => PayloadForm
 export const PAYLOAD_FORMATS: Record<string, FormatFactory> = {
   json: jsonFormat,
   csv: csvFormat,
+  influx: influxFormat,
 };
 
 /** The format of a source. @throws Error when no format of that name is registered */
