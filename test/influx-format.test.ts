@@ -292,6 +292,11 @@ describe('line protocol on generated input', () => {
     );
   });
 
+  it('an unterminated string that crosses lines is reported at its opening quote (found by the property below)', () => {
+    expect(() => parseLineProtocol('m m="\n')).toThrow('line 1, column 5: field m: the string has no closing double quote');
+    expect(() => parseLineProtocol('m a=1\nm b="x\ny\nz')).toThrow('line 2, column 5: field b: the string has no closing double quote');
+  });
+
   it('never throws anything but LineProtocolError on arbitrary text, and the format always answers', () => {
     const f = compileFormat({ type: 'influx', precision: 'ns', namepass: undefined });
     const lpish = fc.array(fc.constantFrom('m', ',', ' ', '=', '"', '\\', '\n', '\r', '#', 'i', 'u', 't', '1', '.', '-', 'e', '\t'), {
@@ -308,6 +313,13 @@ describe('line protocol on generated input', () => {
             parseLineProtocol(s);
           } catch (e) {
             expect(e).toBeInstanceOf(LineProtocolError);
+            const { line, column } = e as LineProtocolError;
+            // The position is inside the text: a real line, a column from 1 to one past its end.
+            const lines = s.split('\n');
+            expect(line).toBeGreaterThanOrEqual(1);
+            expect(line).toBeLessThanOrEqual(lines.length);
+            expect(column).toBeGreaterThanOrEqual(1);
+            expect(column).toBeLessThanOrEqual(lines[line - 1]!.length + 1);
           }
           const d = f.decode(enc(s));
           if (!d.ok) expect(d.reason).toMatch(/^not line protocol: line \d+, column \d+: /);

@@ -206,11 +206,18 @@ export function parseLineProtocol(text: string, precision: InfluxPrecision = 'ns
     const element = `field ${key}`;
     if (text.charCodeAt(i) === QUOTE) {
       const open = i;
+      const openLine = line;
+      const openLineStart = lineStart;
       i++;
       let out = '';
       let from = i;
       for (;;) {
-        if (i >= n) fail(element, 'the string has no closing double quote', open);
+        if (i >= n) {
+          // Point at the opening quote, on its own line (the string may have crossed newlines).
+          line = openLine;
+          lineStart = openLineStart;
+          fail(element, 'the string has no closing double quote', open);
+        }
         const c = text.charCodeAt(i);
         if (c === QUOTE) break;
         if (c === BSL && (text[i + 1] === '"' || text[i + 1] === '\\')) {
