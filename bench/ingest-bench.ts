@@ -178,6 +178,7 @@ export async function runIngestBench(o: {
           url: o.mqttUrl,
           clientId: `${runId}-consumer-${d}`,
           topic: `sensors/${sources[i]!}/+`,
+          source: sources[i]!,
           batchSize,
           flushIntervalMs,
           sessionExpirySeconds: 30,

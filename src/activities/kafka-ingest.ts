@@ -8,11 +8,10 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from '../db/pool';
 import type { DeviceActivitySink } from '../ingest/device-activity';
 import { KafkaBatchConsumer } from '../ingest/kafka-consumer';
-import { isMessageKind, type MessageKind } from '../ingest/kinds';
 import {
   checkSecuritySettings,
   heartbeatEvery,
-  prepareDeclaredSource,
+  prepareStreamSource,
   runConsumerLoop,
   runFailure,
   type ConsumerRunStats,
@@ -25,7 +24,7 @@ export interface ConsumeKafkaInput {
   /** Source name recorded with every row. @default the topic */
   source?: string;
   /** What the topic carries. @default 'modem' */
-  kind?: MessageKind;
+  kind?: string;
   /** Member index within the stream (part of the client id). @default 0 */
   member?: number;
   /** Largest transaction in messages. @default 5000 */
@@ -84,11 +83,17 @@ export function createKafkaIngestActivities({ pool, kafkaBrokers, deviceSink }: 
       if (input.startFrom !== undefined && input.startFrom !== 'earliest' && input.startFrom !== 'latest') {
         throw ApplicationFailure.nonRetryable(`startFrom ${JSON.stringify(input.startFrom)} must be earliest or latest`, 'InvalidInput');
       }
-      if (input.kind !== undefined && !isMessageKind(input.kind)) {
-        throw ApplicationFailure.nonRetryable(`kind ${JSON.stringify(input.kind)} must be sensor, modem or gps`, 'InvalidInput');
-      }
-      const declared =
-        input.declaration === undefined ? undefined : await prepareDeclaredSource(pool, input.declaration, input.source ?? input.topic);
+      const declared = await prepareStreamSource(pool, {
+        declaration: input.declaration,
+        kind: input.kind ?? 'modem',
+        binding: {
+          stream: 'kafka',
+          source: input.source ?? input.topic,
+          topic: input.topic,
+          groupId: input.groupId,
+          startFrom: input.startFrom,
+        },
+      });
       const startedAt = new Date().toISOString();
       const started = Date.now();
       const member = input.member ?? 0;

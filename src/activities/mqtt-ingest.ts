@@ -7,12 +7,11 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from '../db/pool';
 import type { DeviceActivitySink } from '../ingest/device-activity';
-import { isMessageKind, type MessageKind } from '../ingest/kinds';
 import { MqttBatchConsumer, sharedTopic } from '../ingest/mqtt-consumer';
 import {
   checkSecuritySettings,
   heartbeatEvery,
-  prepareDeclaredSource,
+  prepareStreamSource,
   runConsumerLoop,
   runFailure,
   type ConsumerRunStats,
@@ -25,7 +24,7 @@ export interface ConsumeMqttInput {
   /** Topic filter. @default `sensors/<source>/+` */
   topic?: string;
   /** What the topic carries. @default 'sensor' */
-  kind?: MessageKind;
+  kind?: string;
   /**
    * Shared-subscription group: when set, subscribes `$share/<group>/<topic>` so the members of the
    * group (one session each) split the topic.
@@ -78,10 +77,11 @@ export function createMqttIngestActivities({ pool, mqttUrl, deviceSink }: MqttIn
       if (!/^[A-Za-z0-9_.-]+$/.test(input.source)) {
         throw ApplicationFailure.nonRetryable(`source ${JSON.stringify(input.source)} must match [A-Za-z0-9_.-]+`, 'InvalidInput');
       }
-      if (input.kind !== undefined && !isMessageKind(input.kind)) {
-        throw ApplicationFailure.nonRetryable(`kind ${JSON.stringify(input.kind)} must be sensor, modem or gps`, 'InvalidInput');
-      }
-      const declared = input.declaration === undefined ? undefined : await prepareDeclaredSource(pool, input.declaration, input.source);
+      const declared = await prepareStreamSource(pool, {
+        declaration: input.declaration,
+        kind: input.kind ?? 'sensor',
+        binding: { stream: 'mqtt', source: input.source, topic: input.topic },
+      });
       const startedAt = new Date().toISOString();
       const started = Date.now();
       const filter = input.topic ?? declared?.mqttFilter ?? `sensors/${input.source}/+`;

@@ -5,6 +5,7 @@
  * when the consumer has been waiting (e.g. PostgreSQL down) so the supervising workflow can say why,
  * and the failure that carries a failed run's counters to the workflow.
  */
+import type { StreamBinding } from '../sources/bind';
 import { Context, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { kafkaSecurity, KafkaSecurityConfigError } from '../config/kafka-security';
@@ -133,23 +134,43 @@ export function checkSecuritySettings(broker: 'kafka' | 'mqtt'): void {
 }
 
 /**
- * Compiles a stream's declared source (`sources/*.yaml` as applied) and brings its table up to it
- * (create, or add the columns of new measurements), before the consumer starts. The sources module is
- * loaded only for such streams.
- * @throws ApplicationFailure (non-retryable, type `InvalidSource`) for a declaration that does not
- *   compile or a table change that is refused; database errors as they are (transient ones are retried).
+ * The source a stream runs, compiled, with its table brought up to it (create, or add the columns of
+ * new measurements), before the consumer starts: the stream's declaration (`sources apply`, or bound by
+ * `streams start --kind`), else the source file named by `kind` bound to the stream (`bind.ts`; streams
+ * started before the built-in kinds became source files carry only `kind`). A template's rows carry the
+ * stream's source; any other declaration must name the stream's source.
+ * @throws ApplicationFailure (non-retryable, type `InvalidSource`) for an unknown kind, a declaration
+ *   that does not compile or a table change that is refused; database errors as they are (transient
+ *   ones are retried).
  */
-export async function prepareDeclaredSource(pool: Pool, declaration: unknown, source: string): Promise<LoadedSource> {
-  const { loadDeclaration, SourceFileError } = await import('../sources/load');
+export async function prepareStreamSource(
+  pool: Pool,
+  i: { declaration?: unknown; kind: string; binding: StreamBinding },
+): Promise<LoadedSource> {
+  const { loadDeclaration, findSource, SourceFileError } = await import('../sources/load');
+  const { bindToStream } = await import('../sources/bind');
   const { applyTable, SourceTableError } = await import('../sources/table');
+  const source = i.binding.source;
   let declared: LoadedSource;
   try {
-    declared = loadDeclaration(declaration, `source ${source}`);
+    let declaration = i.declaration;
+    if (declaration === undefined) {
+      const file = findSource(i.kind);
+      if (!file) {
+        throw ApplicationFailure.nonRetryable(
+          `no source file is named ${JSON.stringify(i.kind)} (the stream's kind); add sources/${i.kind}.yaml or start the stream with another --kind`,
+          'InvalidSource',
+        );
+      }
+      declaration = bindToStream(file.declaration, i.binding);
+    }
+    const template = (declaration as { template?: unknown } | null)?.template === true;
+    declared = loadDeclaration(declaration, `source ${source}`, template ? { source } : {});
   } catch (e) {
     if (e instanceof SourceFileError) throw ApplicationFailure.nonRetryable(e.message, 'InvalidSource');
     throw e;
   }
-  if (declared.name !== source) {
+  if (!declared.declaration.template && declared.name !== source) {
     throw ApplicationFailure.nonRetryable(`the declaration names source ${declared.name}, but this stream is ${source}`, 'InvalidSource');
   }
   try {

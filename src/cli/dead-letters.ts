@@ -6,7 +6,6 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { databaseUrl, loadSettings } from '../config/env';
 import { createPool, type Pool } from '../db/pool';
 import type { LoadedSource } from '../sources/load';
-import { isMessageKind, MESSAGE_KINDS } from '../ingest/kinds';
 import { listDeadLetters, redriveDeadLetters, REDRIVE_PAGE_SIZE, type DeadLetterFilter, type RedriveResult } from '../ingest/redrive';
 import { positiveInt } from './args';
 
@@ -56,7 +55,7 @@ export function describeRedrive(r: RedriveResult): string {
   if (r.unknownKind.length) {
     lines.push(
       `${r.unknownKind.length} have no recorded message kind (ids ${r.unknownKind.slice(0, 20).join(', ')}${r.unknownKind.length > 20 ? ', …' : ''}): ` +
-        `pass --kind ${MESSAGE_KINDS.join('|')}.`,
+        `pass --kind <source file name> (e.g. sensor, modem, gps).`,
     );
   }
   return lines.join('\n');
@@ -104,16 +103,14 @@ export function registerDeadLetterCommands(program: Command): void {
       'Validate open dead letters again with the current rules and write those that now pass (same keys), oldest first, ' +
         'one transaction per page; each is marked re-driven, the rest stay.',
     )
-    .option('--kind <kind>', `message kind for letters that carry none (${MESSAGE_KINDS.join(', ')})`)
+    .option('--kind <name>', 'source file for letters that carry none (e.g. sensor, modem, gps)')
     .option('--limit <n>', 'most letters taken, oldest first (default: all that match)', positiveInt('--limit'))
     .option('--page-size <n>', `letters per transaction (default ${REDRIVE_PAGE_SIZE})`, positiveInt('--page-size'))
     .option('--dry-run', 'validate and count, write nothing', false)
     .action(async (o: FilterFlags & { kind?: string; limit?: number; pageSize?: number; dryRun: boolean }) => {
-      if (o.kind !== undefined && !isMessageKind(o.kind))
-        throw new InvalidArgumentError(`--kind must be one of ${MESSAGE_KINDS.join(', ')}, got ${JSON.stringify(o.kind)}.`);
       const pool = createPool(databaseUrl(loadSettings()), 2);
       try {
-        const sources = await declaredSourcesForRedrive(pool, o.source);
+        const sources = await declaredSourcesForRedrive(pool, o.kind);
         const r = await redriveDeadLetters(pool, {
           ...toFilter(o),
           sources,
@@ -130,26 +127,28 @@ export function registerDeadLetterCommands(program: Command): void {
 }
 
 /**
- * The declared sources (`sources/*.yaml` as they are now) for a re-drive, with their tables brought up
- * to date first; none when the folder has none. Invalid source files are reported and left out: the
- * letters of the built-in kinds are re-driven anyway, those of a declared source stay open.
+ * The source files (`sources/*.yaml` as they are now, and the shipped ones) that open letters name, or
+ * that letters without a name fall back to (`kind`, the built-in kinds), with their tables brought up
+ * to date first. Invalid source files are reported and left out: their letters stay open.
  */
-async function declaredSourcesForRedrive(pool: Pool, only: string | undefined): Promise<Map<string, LoadedSource> | undefined> {
-  const { loadSources, SourceFileError } = await import('../sources/load');
+async function declaredSourcesForRedrive(pool: Pool, kind: string | undefined): Promise<Map<string, LoadedSource>> {
+  const { findSource, SourceFileError } = await import('../sources/load');
   const { applyTable } = await import('../sources/table');
-  let all: Map<string, LoadedSource>;
-  try {
-    all = loadSources();
-  } catch (e) {
-    if (!(e instanceof SourceFileError)) throw e;
-    console.error(`Source files with problems; letters of declared sources stay open:\n${e.message}`);
-    return undefined;
-  }
+  const { BUILT_IN_KINDS } = await import('../ingest/redrive');
   const { rows } = await pool.query<{ kind: string }>(
     "SELECT DISTINCT kind FROM ingest.dead_letters WHERE redriven_at IS NULL AND kind LIKE 'source:%'",
   );
-  const open = new Set(rows.map((r) => r.kind.slice('source:'.length)));
-  const wanted = new Map([...all].filter(([name]) => open.has(name) && (only === undefined || name === only)));
+  const names = new Set([...rows.map((r) => r.kind.slice('source:'.length)), ...BUILT_IN_KINDS, ...(kind ? [kind] : [])]);
+  const wanted = new Map<string, LoadedSource>();
+  for (const name of names) {
+    try {
+      const s = findSource(name);
+      if (s) wanted.set(name, s);
+    } catch (e) {
+      if (!(e instanceof SourceFileError)) throw e;
+      console.error(`Source files with problems; letters of ${name} stay open:\n${e.message}`);
+    }
+  }
   for (const s of wanted.values()) await applyTable(pool, s);
   return wanted;
 }

@@ -8,7 +8,6 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError, type C
 import { kafkaBrokers, loadSettings } from '../config/env';
 import { searchAttributeKeys, workflowIds } from '../config/names';
 import { createTopic } from '../ingest/kafka-client';
-import { isMessageKind, type MessageKind } from '../ingest/kinds';
 import { PRODUCER_COMPRESSIONS, produceReadings, produceTelemetry, type ProducerCompression } from '../simulator/kafka-producer';
 import { DATASET_FILES, loadDataset, type SensorDataset } from '../simulator/sensor-files';
 import { kafkaIngestWorkflowId, type KafkaIngestInput } from '../workflows/kafka-ingest';
@@ -43,7 +42,8 @@ export async function startStream(
   taskQueue: string,
   ref: StreamRef,
   o: {
-    kind?: MessageKind;
+    /** The source file the stream carries, by name (`sensor`, `modem`, `gps`, or one of yours). */
+    kind?: string;
     members?: number;
     topic?: string;
     batchSize?: number;
@@ -104,9 +104,12 @@ export async function startStream(
   }
 }
 
-function kindArg(v: string): MessageKind {
-  if (!isMessageKind(v)) throw new InvalidArgumentError(`--kind must be sensor, modem or gps, got ${JSON.stringify(v)}.`);
-  return v;
+/** Checks that `--kind` names a source file (in `SOURCES_DIR` or shipped). */
+async function checkKind(v: string): Promise<void> {
+  const { findSource, loadSources, SHIPPED_SOURCES_DIR } = await import('../sources/load');
+  if (findSource(v)) return;
+  const known = [...new Set([...loadSources().keys(), ...loadSources(SHIPPED_SOURCES_DIR).keys()])].sort();
+  throw new InvalidArgumentError(`--kind must name a source file (${known.join(', ')}), got ${JSON.stringify(v)}.`);
 }
 
 /** Adds `kafka topics create`, `kafka produce` and `streams start|stop|pause|resume|configure|status` to `program`. */
@@ -172,7 +175,7 @@ export function registerStreamCommands(program: Command): void {
   streams
     .command('start')
     .argument('<stream>', 'mqtt:<source> or kafka:<group>:<topic>')
-    .option('--kind <kind>', 'sensor, modem or gps (default sensor for MQTT, modem for Kafka)', kindArg)
+    .option('--kind <name>', 'source file the stream carries: sensor, modem, gps or your own (default sensor for MQTT, modem for Kafka)')
     .option('--members <n>', 'parallel consumers (Kafka group members; MQTT shared-subscription sessions)', positiveInt('--members'))
     .option('--topic <filter>', 'MQTT topic filter (default sensors/<source>/+)')
     .option('--source <name>', 'Kafka: source recorded with rows (default the topic)')
@@ -188,7 +191,7 @@ export function registerStreamCommands(program: Command): void {
       async (
         stream: string,
         o: {
-          kind?: MessageKind;
+          kind?: string;
           members?: number;
           topic?: string;
           source?: string;
@@ -207,6 +210,7 @@ export function registerStreamCommands(program: Command): void {
         const [minHb, maxHb] = HEARTBEAT_TIMEOUT_RANGE_MS;
         if (hb !== undefined && (hb < minHb || hb > maxHb))
           throw new InvalidArgumentError(`--heartbeat-timeout must be from ${minHb} to ${maxHb} ms, got ${hb}.`);
+        if (o.kind !== undefined) await checkKind(o.kind);
         const settings = loadSettings();
         const r = await withClient(settings, (c) =>
           startStream(c, settings.taskQueue, parseStreamRef(stream), {

@@ -1,5 +1,5 @@
 /**
- * Encoder threads: validation and binary encoding of ingest batches (`record-encoding.ts`) moved off
+ * Encoder threads: mapping and binary encoding of ingest batches through their source (`sources/compile.ts`, `sources/encode.ts`) moved off
  * the consumer's JavaScript thread, which then only fetches from the broker and talks to PostgreSQL.
  * Measured on the Kafka → PostgreSQL path (`npm run bench`, 2 CPUs): once PostgreSQL's CPU per row was
  * halved (migration 070), that thread was the bound, and JSON parsing, validation and encoding were
@@ -9,13 +9,12 @@
  * A batch is one message each way (payloads packed into one transferred buffer, COPY payloads
  * transferred back). Threads start on first use and never keep the process alive when idle. A thread
  * that fails is replaced; after {@link MAX_THREAD_FAILURES} failures in a row without one answer the
- * pool gives up and `encode` rejects with {@link EncoderUnavailableError}, so callers encode on their
+ * pool gives up and `encodeDeclared` rejects with {@link EncoderUnavailableError}, so callers encode on their
  * own thread instead (the same functions; nothing is lost either way).
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { packPayloads, type DeclaredEncodeRequest, type EncodeRequest, type EncodeResponse } from './encoder-protocol';
-import type { MessageKind } from './kinds';
+import { packPayloads, type DeclaredEncodeRequest, type EncodeResponse } from './encoder-protocol';
 import type { EncodedPayloads } from './record-encoding';
 
 /** A Kafka record as {@link EncoderPool.encodeDeclared} takes it. */
@@ -69,26 +68,17 @@ export class EncoderPool {
   constructor(readonly size = defaultEncoderThreads()) {}
 
   /**
-   * Validates `payloads` of one kind and encodes the valid records (`validateAndEncode`) on a pool
-   * thread.
-   * @throws {EncoderUnavailableError} when the pool has given up or was closed
-   * @throws Error when the thread failed on this batch (it is replaced)
-   */
-  encode(kind: MessageKind, source: string, payloads: Uint8Array[], now: number, batchId: number): Promise<EncodedPayloads> {
-    const { data, ends } = packPayloads(payloads);
-    return this.send((id) => ({ id, kind, source, now, batchId, data, ends }), [data.buffer, ends.buffer]);
-  }
-
-  /**
    * Maps a Kafka batch through a declared source and encodes the rows (`LoadedSource.map` + `encode`)
    * on a pool thread, which compiles the declaration once.
    * @param declaration the source file as applied, `JSON.stringify`d
+   * @param source the stream's source (a template's rows carry it)
    * @param records the batch of one partition: value, key, offset, record timestamp (epoch ms) and headers
    * @throws {EncoderUnavailableError} when the pool has given up or was closed
    * @throws Error when the thread failed on this batch (it is replaced)
    */
   encodeDeclared(
     declaration: string,
+    source: string,
     batch: { topic: string; partition: number; records: KafkaRecordInput[] },
     now: number,
     batchId: number,
@@ -110,6 +100,7 @@ export class EncoderPool {
       (id) => ({
         id,
         declaration,
+        source,
         now,
         batchId,
         data,
@@ -127,7 +118,7 @@ export class EncoderPool {
     );
   }
 
-  private send(build: (id: number) => EncodeRequest | DeclaredEncodeRequest, transfer: ArrayBuffer[]): Promise<EncodedPayloads> {
+  private send(build: (id: number) => DeclaredEncodeRequest, transfer: ArrayBuffer[]): Promise<EncodedPayloads> {
     if (this.unavailable !== undefined) return Promise.reject(new EncoderUnavailableError(this.unavailable));
     const slot = this.pick();
     const id = this.nextId++;

@@ -3,22 +3,7 @@
  * A batch's payloads travel as ONE buffer plus end positions, transferred, not copied: one
  * `postMessage` per batch, not per message.
  */
-import type { MessageKind } from './kinds';
 import type { EncodedPayloads } from './record-encoding';
-
-/** Validate and encode one batch (`record-encoding.ts` `validateAndEncode`). */
-export interface EncodeRequest {
-  id: number;
-  kind: MessageKind;
-  source: string;
-  /** Clock for the future-timestamp check, epoch ms. */
-  now: number;
-  batchId: number;
-  /** The payloads, back to back (see {@link packPayloads}). */
-  data: Uint8Array;
-  /** End offset in `data` of each payload, bytes. */
-  ends: Uint32Array;
-}
 
 /**
  * Map and encode one batch through a declared source (`sources/`): the declaration travels as JSON
@@ -27,8 +12,10 @@ export interface EncodeRequest {
  */
 export interface DeclaredEncodeRequest {
   id: number;
-  /** The source file as applied, `JSON.stringify`d: the thread's cache key. */
+  /** The source file as applied, `JSON.stringify`d: with `source`, the thread's cache key. */
   declaration: string;
+  /** The stream's source, carried by a template's rows (`LoadedSource.source`). */
+  source: string;
   now: number;
   batchId: number;
   data: Uint8Array;
@@ -47,7 +34,7 @@ export interface DeclaredEncodeRequest {
   headers?: Array<Record<string, string> | undefined>;
 }
 
-/** The answer to an {@link EncodeRequest} with the same id. */
+/** The answer to a {@link DeclaredEncodeRequest} with the same id. */
 export type EncodeResponse = { id: number; result: EncodedPayloads } | { id: number; error: string };
 
 /** Packs payloads into one buffer (own memory, so it can be transferred) and their end offsets. */

@@ -21,11 +21,11 @@ import { subscriptionRoundRobinAssigner } from './kafka-assigner';
 import { createKafka, highWatermarks } from './kafka-client';
 import { lockOffset, pinStartOffsets, storedOffsets, storeOffset } from './kafka-offsets';
 import { EncoderUnavailableError, sharedEncoderPool, type EncoderPool } from './encoder-pool';
-import type { MessageKind } from './kinds';
 import { RateWindow } from './rate';
-import { validateAndEncode, type EncodedPayloads } from './record-encoding';
+import type { EncodedPayloads } from './record-encoding';
 import type { LoadedSource } from '../sources/load';
 import type { SourceMessage } from '../sources/compile';
+import type { StreamBinding } from '../sources/bind';
 
 /** Message counters of a stream: of one consumer, one activity run, or a workflow's whole life. */
 export interface StreamCounters {
@@ -56,12 +56,15 @@ export interface KafkaConsumerOptions {
   topic: string;
   /** Source name recorded with every row. */
   source: string;
-  /** What the topic carries. @default 'modem' */
-  kind?: MessageKind;
   /**
-   * A declared source (`sources/*.yaml`, compiled): its mapping validates the records (with their key,
-   * headers and timestamp) and its table receives the rows; mapped on this thread, ahead of the
-   * transaction like the encoder pool's work.
+   * The source file the topic carries, by name, when `declared` is not given: found like a stream's
+   * kind (`findSource`) and bound to this consumer's source, topic and group. @default 'modem'
+   */
+  kind?: string;
+  /**
+   * The source (`sources/*.yaml`, compiled and bound to the stream): its mapping validates the records
+   * (with their key, headers and timestamp) and its table receives the rows; mapped on an encoder
+   * thread (or this one), ahead of the transaction.
    */
   declared?: LoadedSource;
   /** Client id of this member. @default `iot-pipelines-<groupId>` */
@@ -119,6 +122,19 @@ function headerStrings(h: NonNullable<Msg['headers']>): Record<string, string> {
   return out;
 }
 
+/**
+ * The source file named `kind` bound to a Kafka stream (`sources/bind.ts`), compiled. The sources
+ * module is loaded here, on first use, so importing the consumer stays cheap.
+ * @throws Error when no source file has that name
+ */
+async function resolveSource(kind: string, b: StreamBinding & { stream: 'kafka' }): Promise<LoadedSource> {
+  const { findSource, loadDeclaration } = await import('../sources/load');
+  const { bindToStream } = await import('../sources/bind');
+  const file = findSource(kind);
+  if (!file) throw new Error(`no source file is named ${JSON.stringify(kind)}; add sources/${kind}.yaml`);
+  return loadDeclaration(bindToStream(file.declaration, b), file.file, file.declaration.template ? { source: b.source } : {});
+}
+
 /** A Kafka record as a declared source reads it. */
 function sourceMessage(topic: string, partition: number, m: Msg): SourceMessage {
   const headers = m.headers && hasKeys(m.headers) ? headerStrings(m.headers) : undefined;
@@ -171,6 +187,8 @@ export class KafkaBatchConsumer implements StreamConsumer {
   private readonly encoder: EncoderPool | null;
   /** The declared source as JSON, for the encoder threads (computed once). */
   private declarationJson: string | undefined;
+  /** The source the records are mapped through (set by `start`). */
+  private declared: LoadedSource | undefined;
 
   constructor(
     private readonly pool: Pool,
@@ -185,6 +203,15 @@ export class KafkaBatchConsumer implements StreamConsumer {
 
   /** Joins the group and starts consuming. @throws when the brokers cannot be reached. */
   async start(): Promise<void> {
+    this.declared ??=
+      this.o.declared ??
+      (await resolveSource(this.o.kind ?? 'modem', {
+        stream: 'kafka',
+        source: this.o.source,
+        topic: this.o.topic,
+        groupId: this.o.groupId,
+        startFrom: this.o.startFrom,
+      }));
     const kafka = createKafka(this.o.brokers, this.o.clientId ?? `iot-pipelines-${this.o.groupId}`);
     const consumer = kafka.consumer({
       groupId: this.o.groupId,
@@ -319,64 +346,43 @@ export class KafkaBatchConsumer implements StreamConsumer {
    * the pool failed) resolves to undefined and is encoded inside its transaction instead.
    */
   private prepare(chunks: Msg[][], partition: number): Array<Promise<Prepared | undefined>> {
-    const declared = this.o.declared;
-    if (declared && chunks.length) {
-      const ids = nextBatchIds(this.pool, chunks.length);
-      const encoder = this.encoder;
-      return chunks.map(async (chunk, i) => {
-        try {
-          const batchId = (await ids)[i]!;
-          // On an encoder thread when there is one (the same mapping; this thread then only fetches and writes).
-          const encoded = encoder
-            ? await encoder.encodeDeclared(
-                (this.declarationJson ??= JSON.stringify(declared.declaration)),
-                {
-                  topic: this.o.topic,
-                  partition,
-                  records: chunk.map((m) => ({
-                    value: m.value,
-                    key: m.key,
-                    offset: Number(m.offset),
-                    timestamp: Number(m.timestamp),
-                    headers: m.headers && hasKeys(m.headers) ? headerStrings(m.headers) : undefined,
-                  })),
-                },
-                Date.now(),
-                batchId,
-              )
-            : await this.mapDeclared(declared, partition, chunk, batchId);
-          return { batchId, encoded };
-        } catch (e) {
-          if (e instanceof EncoderUnavailableError || !isTransientDbError(e)) this.lastError = `mapping: ${(e as Error).message}`;
-          return undefined;
-        }
-      });
-    }
-    const encoder = this.encoder;
-    if (!encoder || !chunks.length) return [];
-    const kind = this.o.kind ?? 'modem';
-    const now = Date.now();
+    const declared = this.declared!;
+    if (!chunks.length) return [];
     const ids = nextBatchIds(this.pool, chunks.length);
+    const encoder = this.encoder;
     return chunks.map(async (chunk, i) => {
       try {
         const batchId = (await ids)[i]!;
-        const encoded = await encoder.encode(
-          kind,
-          this.o.source,
-          chunk.map((m) => m.value ?? EMPTY),
-          now,
-          batchId,
-        );
+        // On an encoder thread when there is one (the same mapping; this thread then only fetches and writes).
+        const encoded = encoder
+          ? await encoder.encodeDeclared(
+              (this.declarationJson ??= JSON.stringify(declared.declaration)),
+              declared.source,
+              {
+                topic: this.o.topic,
+                partition,
+                records: chunk.map((m) => ({
+                  value: m.value,
+                  key: m.key,
+                  offset: Number(m.offset),
+                  timestamp: Number(m.timestamp),
+                  headers: m.headers && hasKeys(m.headers) ? headerStrings(m.headers) : undefined,
+                })),
+              },
+              Date.now(),
+              batchId,
+            )
+          : await this.mapChunk(declared, partition, chunk, batchId);
         return { batchId, encoded };
       } catch (e) {
-        if (e instanceof EncoderUnavailableError || !isTransientDbError(e)) this.lastError = `encoder: ${(e as Error).message}`;
+        if (e instanceof EncoderUnavailableError || !isTransientDbError(e)) this.lastError = `mapping: ${(e as Error).message}`;
         return undefined;
       }
     });
   }
 
-  /** Maps and encodes `chunk` through the declared source. */
-  private async mapDeclared(declared: LoadedSource, partition: number, chunk: Msg[], batchId: number): Promise<EncodedPayloads> {
+  /** Maps and encodes `chunk` through the source, on this thread. */
+  private async mapChunk(declared: LoadedSource, partition: number, chunk: Msg[], batchId: number): Promise<EncodedPayloads> {
     const mapped = await declared.map(
       chunk.map((m) => sourceMessage(this.o.topic, partition, m)),
       Date.now(),
@@ -391,8 +397,9 @@ export class KafkaBatchConsumer implements StreamConsumer {
     prepared?: Promise<Prepared | undefined>,
   ): Promise<void> {
     const { groupId, topic } = this.o;
-    const source = this.o.declared?.name ?? this.o.source;
-    const kind = (this.o.declared?.kind ?? this.o.kind ?? 'modem') as DeadLetter['kind'];
+    const declared = this.declared!;
+    const source = declared.source;
+    const kind = declared.kind as DeadLetter['kind'];
     const first = Number(chunk[0]!.offset);
     const nextOffset = Number(chunk[chunk.length - 1]!.offset) + 1;
     const pre = prepared ? await prepared : undefined;
@@ -423,15 +430,7 @@ export class KafkaBatchConsumer implements StreamConsumer {
           else {
             if (stored > first) messages = chunk.filter((m) => Number(m.offset) >= stored);
             batchId = (await nextBatchIds(client, 1))[0]!;
-            if (this.o.declared) encoded = await this.mapDeclared(this.o.declared, partition, messages, batchId);
-            else
-              encoded = validateAndEncode(
-                this.o.kind ?? 'modem',
-                source,
-                messages.map((m) => m.value ?? EMPTY),
-                Date.now(),
-                batchId,
-              );
+            encoded = await this.mapChunk(declared, partition, messages, batchId);
           }
           const r = await insertEncoded(client, {
             source,

@@ -20,13 +20,9 @@ import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import { isTransientDbError } from '../db/errors';
 import type { Pool } from '../db/pool';
 import type { LoadedSource } from '../sources/load';
-import { insertEncoded, nextBatchIds, withTransaction, writeBatch, type BatchResult, type DeadLetter } from './batch-writer';
+import { insertEncoded, nextBatchIds, withTransaction, type BatchResult, type DeadLetter } from './batch-writer';
 import type { DeviceActivitySink } from './device-activity';
-import { parseMessages, type MessageKind } from './kinds';
-import type { GpsFix } from './gps';
 import { RateWindow } from './rate';
-import type { Reading } from './reading';
-import type { ModemTelemetry } from './telemetry';
 
 /** Options of {@link MqttBatchConsumer}. */
 export interface MqttConsumerOptions {
@@ -35,20 +31,20 @@ export interface MqttConsumerOptions {
   clientId: string;
   /** Topic filter, e.g. `sensors/uci-occupancy/+` or a shared subscription `$share/g/sensors/#`. */
   topic: string;
-  /** Source name recorded with every row; when undefined, the second topic level (`sensors/<source>/…`). */
-  source?: string;
+  /** Source name recorded with every row (the stream's source; a template source file's rows carry it). */
+  source: string;
   /** Messages per batch. @default 1000 */
   batchSize?: number;
   /** Longest wait before a partial batch is written, ms. @default 500 */
   flushIntervalMs?: number;
   /** Session expiry after disconnect, seconds. @default 604800 (7 days) */
   sessionExpirySeconds?: number;
-  /** What the topic carries. @default 'sensor' */
-  kind?: MessageKind;
   /**
-   * A declared source (`sources/*.yaml`, compiled): its mapping validates the messages and its table
-   * receives the rows; `kind` and `source` are then the source's.
+   * The source file the topic carries, by name, when `declared` is not given: found like a stream's
+   * kind (`findSource`) and bound to this consumer's source and topic. @default 'sensor'
    */
+  kind?: string;
+  /** The source (`sources/*.yaml`, compiled and bound to the stream): its mapping validates the messages and its table receives the rows. */
   declared?: LoadedSource;
   /** Receives one summary per device after each committed batch. */
   deviceSink?: DeviceActivitySink;
@@ -92,6 +88,21 @@ export function sharedTopic(group: string, filter: string): string {
   return `$share/${group}/${filter}`;
 }
 
+/**
+ * The source file named `kind` bound to an MQTT stream (`sources/bind.ts`), compiled. The sources
+ * module is loaded here, on first use, so importing the consumer stays cheap.
+ * @throws Error when no source file has that name
+ */
+async function resolveSource(kind: string, source: string, topic: string): Promise<LoadedSource> {
+  const { findSource, loadDeclaration } = await import('../sources/load');
+  const { bindToStream } = await import('../sources/bind');
+  const file = findSource(kind);
+  if (!file) throw new Error(`no source file is named ${JSON.stringify(kind)}; add sources/${kind}.yaml`);
+  const filter = topic.startsWith('$share/') ? topic.split('/').slice(2).join('/') : topic;
+  const d = bindToStream(file.declaration, { stream: 'mqtt', source, topic: filter });
+  return loadDeclaration(d, file.file, file.declaration.template ? { source } : {});
+}
+
 /** Batches MQTT messages into PostgreSQL; see the module comment for the delivery guarantees. */
 export class MqttBatchConsumer {
   private client: MqttClient | undefined;
@@ -105,6 +116,8 @@ export class MqttBatchConsumer {
   private fatal: Error | undefined;
   /** No duplicates in the last batch: the next one tries the plain INSERT (see `Batch.assumeNew`). */
   private assumeNew = true;
+  /** The source the messages are mapped through (set by `start`). */
+  private declared: LoadedSource | undefined;
   /** Totals since start. */
   readonly stats = { received: 0, committed: 0, inserted: 0, duplicates: 0, deadLettered: 0, batches: 0 };
   /** Committed messages per second. */
@@ -129,6 +142,7 @@ export class MqttBatchConsumer {
 
   /** Connects, subscribes with QoS 1 and starts batching. @throws when the broker refuses the connection or subscription. */
   async start(): Promise<void> {
+    this.declared = this.options.declared ?? (await resolveSource(this.options.kind ?? 'sensor', this.options.source, this.options.topic));
     const client = mqtt.connect(this.options.url, {
       ...mqttSecurity(),
       clientId: this.options.clientId,
@@ -243,8 +257,8 @@ export class MqttBatchConsumer {
     return this.flushing;
   }
 
-  /** Maps a batch through the declared source; the returned function writes it in one transaction. */
-  private async mapDeclared(declared: LoadedSource, batch: Pending[]): Promise<() => Promise<BatchResult>> {
+  /** Maps a batch through the source; the returned function writes it in one transaction. */
+  private async mapBatch(declared: LoadedSource, batch: Pending[]): Promise<() => Promise<BatchResult>> {
     const messages = batch.map((m) => ({
       payload: m.payload,
       topic: m.topic,
@@ -256,15 +270,12 @@ export class MqttBatchConsumer {
       },
     }));
     const mapped = await declared.map(messages, Date.now());
-    const deadLetters = mapped.rejected.map((r) => ({
-      ...this.deadLetter(declared.name, batch[r.index]!, r.code, r.reason),
-      kind: declared.kind as DeadLetter['kind'],
-    }));
+    const deadLetters = mapped.rejected.map((r) => this.deadLetter(batch[r.index]!, r.code, r.reason));
     return () =>
       withTransaction(this.pool, async (client) => {
         const [batchId] = await nextBatchIds(client, 1);
         return insertEncoded(client, {
-          source: declared.name,
+          source: declared.source,
           consumer: this.options.clientId,
           batchId: batchId!,
           records: declared.encode(mapped.rows, batchId!),
@@ -275,58 +286,17 @@ export class MqttBatchConsumer {
   }
 
   private async commit(batch: Pending[]): Promise<void> {
-    const declared = this.options.declared;
-    if (declared) {
-      let write: () => Promise<BatchResult>;
-      try {
-        write = await this.mapDeclared(declared, batch);
-      } catch (e) {
-        // A mapping that throws (instead of rejecting a message) is a bug: end the run, unacknowledged.
-        this.fatal = e as Error;
-        throw e;
-      }
-      return this.commitWith(batch, write);
+    const declared = this.declared;
+    if (!declared) throw new Error('MqttBatchConsumer: start() first');
+    let write: () => Promise<BatchResult>;
+    try {
+      write = await this.mapBatch(declared, batch);
+    } catch (e) {
+      // A mapping that throws (instead of rejecting a message) is a bug: end the run, unacknowledged.
+      this.fatal = e as Error;
+      throw e;
     }
-    const kind = this.options.kind ?? 'sensor';
-    const deadLetters: DeadLetter[] = [];
-    const bySource = new Map<string, Pending[]>();
-    for (const m of batch) {
-      const source = this.options.source ?? sourceFromTopic(m.topic);
-      if (!source) {
-        deadLetters.push(this.deadLetter('unknown', m, 'topic', `topic ${m.topic} is not <prefix>/<source>/<device>`));
-        continue;
-      }
-      let list = bySource.get(source);
-      if (!list) bySource.set(source, (list = []));
-      list.push(m);
-    }
-    const now = Date.now();
-    const readings: Reading[] = [];
-    const telemetry: ModemTelemetry[] = [];
-    const gpsFixes: GpsFix[] = [];
-    for (const [source, list] of bySource) {
-      // Origin and dedupe key (a SHA-256 of topic and payload) are computed for dead letters only.
-      const p = parseMessages(kind, source, list, now, (m) => ({
-        origin: { mqttTopic: m.topic, messageId: m.messageId ?? null },
-        dedupeKey: this.dedupeKey(m),
-      }));
-      readings.push(...p.readings);
-      telemetry.push(...p.telemetry);
-      gpsFixes.push(...p.gpsFixes);
-      deadLetters.push(...p.deadLetters);
-    }
-    const batchSource = this.options.source ?? bySource.keys().next().value ?? 'unknown';
-    return this.commitWith(batch, () =>
-      writeBatch(this.pool, {
-        source: batchSource,
-        consumer: this.options.clientId,
-        readings,
-        telemetry,
-        gpsFixes,
-        deadLetters,
-        assumeNew: this.assumeNew,
-      }),
-    );
+    return this.commitWith(batch, write);
   }
 
   /** Runs `write` until it commits (retrying while PostgreSQL is unavailable), then acknowledges `batch`. */
@@ -381,15 +351,15 @@ export class MqttBatchConsumer {
     return `mqtt:${mqttPayloadHash(m.topic, m.payload)}`;
   }
 
-  private deadLetter(source: string, m: Pending, code: DeadLetter['code'], reason: string): DeadLetter {
+  private deadLetter(m: Pending, code: DeadLetter['code'], reason: string): DeadLetter {
     return {
-      source,
+      source: this.declared!.source,
       origin: { mqttTopic: m.topic, messageId: m.messageId ?? null },
       payload: m.payload,
       code,
       reason,
       dedupeKey: this.dedupeKey(m),
-      kind: this.options.kind ?? 'sensor',
+      kind: this.declared!.kind as DeadLetter['kind'],
     };
   }
 

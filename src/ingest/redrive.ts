@@ -7,17 +7,22 @@
  * row, marked with `redriven_at` and `redriven_batch_id`, so nothing is lost and a second re-drive does
  * not write it again. Letters that still fail stay as they are and are reported with today's reason.
  *
- * The message kind comes from the letter (recorded since migration 060), else from the caller, else from
- * an MQTT origin topic (`sensors/…` sensor, `modems/…` modem, `fleet/…` gps). A declared source's
- * letters (kind `source:<name>`) are mapped through the source file as it is now (`sources`), so fixing
- * a source file recovers what it rejected; their arrival time is the letter's `received_at` when the
- * payload has no event time.
+ * Every letter is mapped through the source file it was rejected by, as the file is now (`sources`), so
+ * fixing a source file recovers what it rejected: its kind `source:<name>` (recorded since migration 060;
+ * the built-in kinds `sensor`, `modem` and `gps` became the shipped files of those names in migration
+ * 090), else the caller's `kind`, else an MQTT origin topic (`sensors/…` sensor, `modems/…` modem,
+ * `fleet/…` gps). A template's rows take the letter's source; a letter that came over Kafka is mapped
+ * as that topic's stream would map it (`bind.ts`). Its arrival time is the letter's `received_at` when
+ * the payload has no event time.
  */
 import type { Pool, PoolClient } from '../db/pool';
-import type { LoadedSource } from '../sources/load';
-import { insertBatch, insertEncoded, nextBatchIds, withTransaction } from './batch-writer';
-import { isMessageKind, parseMessages, type MessageKind } from './kinds';
+import { bindToStream } from '../sources/bind';
+import { loadDeclaration, type LoadedSource } from '../sources/load';
+import { insertEncoded, nextBatchIds, withTransaction } from './batch-writer';
 import { mqttPayloadHash, sourceFromTopic } from './mqtt-consumer';
+
+/** The kinds of message streams carried before they became the shipped source files of the same names. */
+export const BUILT_IN_KINDS = ['sensor', 'modem', 'gps'] as const;
 
 /** Which dead letters to take. Filters combine with AND; re-driven letters are never taken again. */
 export interface DeadLetterFilter {
@@ -46,8 +51,8 @@ export interface DeadLetterRow {
 
 /** Options of {@link redriveDeadLetters}. */
 export interface RedriveOptions extends DeadLetterFilter {
-  /** Kind for letters that carry none and whose origin does not tell. */
-  kind?: MessageKind;
+  /** Source file (by name) for letters that carry no kind and whose origin does not tell. */
+  kind?: string;
   /** Most letters taken in one call (oldest first). @default every matching letter */
   limit?: number;
   /**
@@ -61,8 +66,8 @@ export interface RedriveOptions extends DeadLetterFilter {
   /** Clock for the future-timestamp check, epoch ms. @default Date.now() */
   now?: number;
   /**
-   * The declared sources as they are now (`loadSources()`), for letters of kind `source:<name>`; their
-   * tables must be up to date (`applyTable`). A letter whose source is not here is reported in `unknownKind`.
+   * The source files as they are now (`loadSources()`, and the shipped ones), by name; their tables must
+   * be up to date (`applyTable`). A letter whose source file is not here is reported in `unknownKind`.
    */
   sources?: Map<string, LoadedSource>;
 }
@@ -94,7 +99,7 @@ export const MAX_LISTED_INVALID = 50;
 export const REDRIVE_PAGE_SIZE = 1000;
 
 /** A letter's kind from its MQTT origin topic, when the topic says. */
-export function kindFromOrigin(origin: Record<string, unknown>): MessageKind | undefined {
+export function kindFromOrigin(origin: Record<string, unknown>): (typeof BUILT_IN_KINDS)[number] | undefined {
   const topic = origin.mqttTopic;
   if (typeof topic !== 'string') return undefined;
   const prefix = topic.split('/')[0];
@@ -137,7 +142,11 @@ function toRow(r: RawRow): DeadLetterRow {
   return {
     id: Number(r.id),
     source: r.source,
-    kind: isMessageKind(r.kind) || r.kind?.startsWith('source:') ? r.kind : null,
+    kind: r.kind?.startsWith('source:')
+      ? r.kind
+      : (BUILT_IN_KINDS as readonly (string | null)[]).includes(r.kind)
+        ? `source:${r.kind}`
+        : null,
     errorCode: r.error_code,
     reason: r.reason,
     origin: r.origin,
@@ -239,8 +248,7 @@ async function redrivePage(
     );
     lastId = rows.length ? Number(rows[rows.length - 1]!.id) : undefined;
     const result = { ...emptyResult(1, dryRun), examined: rows.length };
-    // Group by (source, kind): one parse and one batch each.
-    const groups = new Map<string, { source: string; kind: MessageKind; rows: RawRow[] }>();
+    // Group by (source file, source, Kafka topic): one mapping and one batch each.
     const declaredGroups = new Map<string, { declared: LoadedSource; rows: RawRow[] }>();
     for (const r of rows) {
       if (r.error_code === 'topic') {
@@ -258,53 +266,23 @@ async function redrivePage(
         }
         r.source = source;
       }
-      if (r.kind?.startsWith('source:')) {
-        const declared = o.sources?.get(r.kind.slice('source:'.length));
-        if (!declared) {
-          result.unknownKind.push(Number(r.id));
-          continue;
-        }
-        const g = declaredGroups.get(declared.name) ?? { declared, rows: [] };
-        g.rows.push(r);
-        declaredGroups.set(declared.name, g);
-        continue;
-      }
-      const kind = (isMessageKind(r.kind) ? r.kind : undefined) ?? o.kind ?? kindFromOrigin(r.origin);
-      if (!kind) {
+      const kind = r.kind?.startsWith('source:')
+        ? r.kind.slice('source:'.length)
+        : (((BUILT_IN_KINDS as readonly (string | null)[]).includes(r.kind) ? r.kind : undefined) ?? o.kind ?? kindFromOrigin(r.origin));
+      const file = kind === undefined ? undefined : o.sources?.get(kind);
+      if (!file) {
         result.unknownKind.push(Number(r.id));
         continue;
       }
-      const key = `${r.source}\0${kind}`;
-      const g = groups.get(key) ?? { source: r.source, kind, rows: [] };
-      g.rows.push(r);
-      groups.set(key, g);
-    }
-    for (const g of groups.values()) {
-      const parsed = parseMessages(g.kind, g.source, g.rows, now, (r) => ({
-        origin: r.origin,
-        dedupeKey: r.dedupe_key ?? `dead-letter:${r.id}`,
-      }));
-      const failed = new Map(parsed.deadLetters.map((d) => [d.dedupeKey, d]));
-      const passed: number[] = [];
-      for (const r of g.rows) {
-        const d = failed.get(r.dedupe_key ?? `dead-letter:${r.id}`);
-        if (!d) {
-          passed.push(Number(r.id));
-          continue;
-        }
-        result.stillInvalidCount++;
-        if (result.stillInvalid.length < MAX_LISTED_INVALID) result.stillInvalid.push({ id: Number(r.id), code: d.code, reason: d.reason });
+      const kafkaTopic =
+        typeof r.origin.mqttTopic === 'string' ? undefined : typeof r.origin.topic === 'string' ? r.origin.topic : undefined;
+      const key = `${file.name}\0${r.source}\0${kafkaTopic ?? ''}`;
+      let g = declaredGroups.get(key);
+      if (!g) {
+        g = { declared: letterSource(file, r.source, kafkaTopic), rows: [] };
+        declaredGroups.set(key, g);
       }
-      if (!passed.length) continue;
-      const batch = await insertBatch(client, {
-        source: g.source,
-        consumer: 'redrive',
-        readings: parsed.readings,
-        telemetry: parsed.telemetry,
-        gpsFixes: parsed.gpsFixes,
-        deadLetters: [],
-      });
-      await markRedriven(client, result, batch, passed);
+      g.rows.push(r);
     }
     for (const { declared, rows: letters } of declaredGroups.values()) {
       const mapped = await declared.map(letters.map(sourceMessageOf), now);
@@ -318,7 +296,7 @@ async function redrivePage(
       if (!passed.length) continue;
       const [batchId] = await nextBatchIds(client, 1);
       const batch = await insertEncoded(client, {
-        source: declared.name,
+        source: declared.source,
         consumer: 'redrive',
         batchId: batchId!,
         records: declared.encode(mapped.rows, batchId!),
@@ -340,6 +318,20 @@ async function redrivePage(
     await client.query('ROLLBACK').catch(() => undefined);
     client.release();
   }
+}
+
+/**
+ * The source file `file` as a letter of `source` meets it again: a template's rows carry the letter's
+ * source, and a letter from Kafka topic `kafkaTopic` is mapped as that topic's stream maps it.
+ */
+function letterSource(file: LoadedSource, source: string, kafkaTopic: string | undefined): LoadedSource {
+  const template = file.declaration.template;
+  if (!template && kafkaTopic === undefined) return file;
+  const d =
+    kafkaTopic === undefined || file.declaration.kafka
+      ? file.declaration
+      : bindToStream(file.declaration, { stream: 'kafka', source, topic: kafkaTopic, groupId: 'redrive' });
+  return { ...loadDeclaration(d, file.file, template ? { source } : {}), file: file.file };
 }
 
 /**

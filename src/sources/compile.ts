@@ -74,6 +74,11 @@ export interface CompiledMeasurement {
 export interface CompiledSource {
   declaration: SourceDeclaration;
   name: string;
+  /**
+   * What its rows and dead letters carry as `source`: the source's name, or for a template
+   * (`template: true`) the stream's own source name. @default the name
+   */
+  source: string;
   /** Dead-letter kind of its letters (`source:<name>`). */
   kind: string;
   /** Table in the `ingest` schema (unquoted, validated identifier). */
@@ -244,7 +249,7 @@ function valueGetter(
  * Compiles a validated declaration.
  * @throws SourceCompileError naming the field (a bad topic template, time format, zone or expression, a topic segment the topic lacks)
  */
-export function compileSource(d: SourceDeclaration): CompiledSource {
+export function compileSource(d: SourceDeclaration, o: { source?: string } = {}): CompiledSource {
   let topic: TopicTemplate | undefined;
   if (d.mqtt) {
     try {
@@ -262,7 +267,7 @@ export function compileSource(d: SourceDeclaration): CompiledSource {
   }
   const exprs: jsonata.Expression[] = [];
   /** Top-level fields a plain path reads: not undeclared. */
-  const consumed = new Set<string>();
+  const consumed = new Set<string>(d.ignore);
   const device = valueGetter(d.device_id, ['device_id'], topic, exprs);
   if (device.field) consumed.add(device.field);
   /** Topic segments read as the device id or time: not attributes. */
@@ -284,7 +289,14 @@ export function compileSource(d: SourceDeclaration): CompiledSource {
   }
 
   const measurements: CompiledMeasurement[] = [];
-  const readers: Array<{ name: string; get: Getter; read: Reader; required: boolean; range?: [number | null, number | null] }> = [];
+  const readers: Array<{
+    name: string;
+    get: Getter;
+    read: Reader;
+    required: boolean;
+    range?: [number | null, number | null];
+    fallback: Value | undefined;
+  }> = [];
   for (const [name, m] of Object.entries(d.measurements)) {
     if (m.type === 'bigint' && m.scale && (m.scale.multiply % 1 !== 0 || m.scale.add % 1 !== 0)) {
       throw new SourceCompileError(
@@ -299,10 +311,18 @@ export function compileSource(d: SourceDeclaration): CompiledSource {
     const g = valueGetter(from, ['measurements', name], topic, exprs);
     if (g.field) consumed.add(g.field);
     measurements.push({ name, type: m.type, declaration: m });
-    readers.push({ name, get: g.get, read: reader(name, m, format.textual), required: m.required, range: m.range });
+    const read = reader(name, m, format.textual);
+    let fallback: Value | undefined;
+    if (m.default !== undefined) {
+      const x = read(m.default);
+      if (isReject(x)) throw new SourceCompileError(['measurements', name, 'default'], `does not suit type ${m.type}: ${x.reason}`);
+      fallback = x;
+    }
+    readers.push({ name, get: g.get, read, required: m.required, range: m.range, fallback });
   }
   const names = measurements.map((m) => m.name).join(', ');
-  const topicNames = (topic?.names ?? []).filter((n) => !usedSegments.has(n));
+  // `{source}` names the stream's source (bound by a template's stream, `bind.ts`), never an attribute.
+  const topicNames = (topic?.names ?? []).filter((n) => !usedSegments.has(n) && n !== 'source');
   const usesExpr = exprs.length > 0;
 
   /** One record → a row, or a rejection. `now` for the future-timestamp check. */
@@ -345,6 +365,10 @@ export function compileSource(d: SourceDeclaration): CompiledSource {
       const r = readers[i]!;
       const v = r.get(c);
       if (v === undefined || v === null) {
+        if (r.fallback !== undefined) {
+          values[i] = r.fallback;
+          continue;
+        }
         if (r.required) return { code: 'schema', reason: `${r.name}: required, but missing` };
         values[i] = null;
         continue;
@@ -494,6 +518,7 @@ export function compileSource(d: SourceDeclaration): CompiledSource {
   return {
     declaration: d,
     name: d.name,
+    source: o.source ?? d.name,
     kind: sourceKind(d.name),
     table: sourceTable(d),
     measurements,

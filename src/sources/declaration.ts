@@ -50,17 +50,7 @@ export const RESERVED_COLUMNS = [
 ] as const;
 
 /** Tables of the `ingest` schema the project owns; a source table may not take these names. */
-export const RESERVED_TABLES = [
-  'batches',
-  'dead_letters',
-  'device_status',
-  'sensor_readings',
-  'modem_telemetry',
-  'gps_fixes',
-  'kafka_offsets',
-  'lake_exports',
-  'lake_partitions',
-] as const;
+export const RESERVED_TABLES = ['batches', 'dead_letters', 'device_status', 'kafka_offsets', 'lake_exports', 'lake_partitions'] as const;
 
 const identifier = (what: string) =>
   z.string().regex(SQL_IDENTIFIER, {
@@ -102,6 +92,11 @@ const measurement = z.strictObject({
   coerce: z.boolean().default(false),
   /** A record without this measurement is dead-lettered. @default false */
   required: z.boolean().default(false),
+  /**
+   * Stored when the record has no value (missing or null), e.g. `''` for a `NOT NULL DEFAULT ''`
+   * column; it does not count as a measurement present. Must suit `type`.
+   */
+  default: z.union([z.number(), z.string(), z.boolean()]).optional(),
 });
 
 const csvFormat = z.strictObject({
@@ -203,6 +198,22 @@ export const sourceDeclarationSchema = z
     }),
     /** Dead-letter records with fields that are not declared (else they are kept in `attributes`). @default false */
     strict: z.boolean().default(false),
+    /** Top-level fields read and dropped: neither attributes nor, with `strict`, a reason to dead-letter (Telegraf's `fieldexclude`). @default [] */
+    ignore: z.array(z.string().min(1)).default([]),
+    /**
+     * The natural key of the table (`ON CONFLICT … DO NOTHING`): columns among `source`, `device_id`,
+     * `event_time`, `record_key` and the measurements (which must then be `required` or have a
+     * `default`). A table that exists must have exactly this primary key.
+     * @default [event_time, device_id, record_key]
+     */
+    key: z.array(z.string().min(1)).min(1).optional(),
+    /**
+     * A template for streams started per source (`iot-pipelines streams start mqtt:<source> --kind
+     * <name>`, or `ingest start`): `sources apply` creates its table but starts no stream; each stream
+     * binds `{source}` in the MQTT topic to its source name, and its rows carry that source. The key
+     * must then include `source`. @default false
+     */
+    template: z.boolean().default(false),
     /** What an out-of-range value does: kept and named in `out_of_range` (`flag`), or the record is dead-lettered. @default flag */
     out_of_range: z.enum(['flag', 'dead_letter']).default('flag'),
     /** Streams may run this many consumers (MQTT shared-subscription members or Kafka group members). @default 1 */
@@ -244,6 +255,32 @@ export const sourceDeclarationSchema = z
         message: `ingest.${table} is one of the project's own tables (${RESERVED_TABLES.join(', ')}); choose another table: name`,
       });
     }
+    const keyColumns = new Set(['source', 'device_id', 'event_time', 'record_key', ...Object.keys(d.measurements)]);
+    for (const [i, k] of (d.key ?? []).entries()) {
+      if (!keyColumns.has(k)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['key', i],
+          message: `${k} is not a column of the table; use source, device_id, event_time, record_key or a measurement`,
+        });
+        continue;
+      }
+      const m = d.measurements[k];
+      if (m && !m.required && m.default === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['measurements', k],
+          message: `is part of key: declare required: true or a default, so the key column is never NULL`,
+        });
+      }
+    }
+    if (d.template && !(d.key ?? []).includes('source')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['key'],
+        message: 'a template serves several sources in one table: its key must include source, e.g. key: [source, device_id, event_time]',
+      });
+    }
     if (d.format.type === 'csv' && d.format.header === false && !d.format.columns) {
       ctx.addIssue({ code: 'custom', path: ['format', 'columns'], message: 'a CSV without a header row needs columns: [ … ]' });
     }
@@ -268,4 +305,12 @@ export function sourceTable(d: Pick<SourceDeclaration, 'name' | 'table'>): strin
 /** The dead-letter `kind` of a declared source's letters, so a redrive runs them through the source again. */
 export function sourceKind(name: string): string {
   return `source:${name}`;
+}
+
+/** The natural key of a source table when the file declares none: time first (see `encode.ts` `SOURCE_KEY`). */
+export const DEFAULT_KEY = ['event_time', 'device_id', 'record_key'] as const;
+
+/** The natural key columns of a declared source's table (unquoted). */
+export function sourceKey(d: Pick<SourceDeclaration, 'key'>): readonly string[] {
+  return d.key ?? DEFAULT_KEY;
 }

@@ -6,7 +6,7 @@
 import { BinaryCopyWriter } from '../db/copy-binary';
 import type { DeviceSummary, EncodedRecords, TableTarget } from '../ingest/record-encoding';
 import type { CompiledSource, SourceRow } from './compile';
-import type { MeasurementType } from './declaration';
+import { DEFAULT_KEY, sourceKey, type MeasurementType } from './declaration';
 import { quoteIdent } from '../modelrunner/identifiers';
 
 /** The columns every source table has before its measurements, in COPY order. */
@@ -18,14 +18,16 @@ export const TRAILING_COLUMNS = ['attributes', 'out_of_range', 'batch_id'] as co
  * for `ingest.modem_telemetry` (migration 070: about half the PostgreSQL CPU per row of a device-first
  * key, measured in `npm run bench`).
  */
-export const SOURCE_KEY = ['event_time', 'device_id', 'record_key'] as const;
+export const SOURCE_KEY = DEFAULT_KEY;
 
 /** The COPY target of a source's table. */
-export function sourceTarget(s: Pick<CompiledSource, 'table' | 'measurements'>): TableTarget {
+export function sourceTarget(s: Pick<CompiledSource, 'table' | 'measurements' | 'declaration'>): TableTarget {
   return {
     table: `ingest.${quoteIdent(s.table)}`,
     columns: [...LEADING_COLUMNS, ...s.measurements.map((m) => m.name), ...TRAILING_COLUMNS].map((c) => quoteIdent(c)),
-    key: SOURCE_KEY.map((c) => quoteIdent(c)).join(', '),
+    key: sourceKey(s.declaration)
+      .map((c) => quoteIdent(c))
+      .join(', '),
     stage: `ingest_${s.table}_stage`.slice(0, 63),
   };
 }
@@ -45,13 +47,17 @@ const WRITERS: Record<MeasurementType, Write> = {
 export type SourceEncoder = (rows: SourceRow[], batchId: number) => EncodedRecords;
 
 /** Builds the encoder of `s`. */
-export function compileEncoder(s: Pick<CompiledSource, 'name' | 'kind' | 'table' | 'measurements'>): SourceEncoder {
+export function compileEncoder(
+  s: Pick<CompiledSource, 'name' | 'source' | 'kind' | 'table' | 'measurements' | 'declaration'>,
+): SourceEncoder {
   const target = sourceTarget(s);
   const writers = s.measurements.map((m) => WRITERS[m.type]);
   const fields = LEADING_COLUMNS.length + writers.length + TRAILING_COLUMNS.length;
   const names = s.measurements.map((m) => m.name);
   const jsonb = s.measurements.map((m) => m.type === 'jsonb');
-  const source = s.name;
+  const source = s.source;
+  // `ingest.device_status.kind`: the source file's name (`sensor`, `gps`, `mqtt-sensor-data`, …).
+  const deviceKind = s.name;
   return (rows, batchId) => {
     const w = new BinaryCopyWriter(rows.length * 160);
     let first = Infinity;
@@ -74,7 +80,7 @@ export function compileEncoder(s: Pick<CompiledSource, 'name' | 'kind' | 'table'
       const e = devices.get(r.deviceId);
       if (!e) {
         devices.set(r.deviceId, {
-          d: { source, deviceId: r.deviceId, count: 1, firstEventTime: r.eventTime, lastEventTime: r.eventTime, kind: s.kind },
+          d: { source, deviceId: r.deviceId, count: 1, firstEventTime: r.eventTime, lastEventTime: r.eventTime, kind: deviceKind },
           newest: r,
         });
         continue;

@@ -17,6 +17,29 @@ export function sourcesDir(): string {
   return process.env.SOURCES_DIR ? path.resolve(process.env.SOURCES_DIR) : path.join(ROOT_DIR, 'sources');
 }
 
+/** The source files shipped with the project (`sources/` in the project), whatever `SOURCES_DIR` says. */
+export const SHIPPED_SOURCES_DIR = path.join(ROOT_DIR, 'sources');
+
+/**
+ * The source file named `name` (its `name:` field): in {@link sourcesDir}, else among the shipped ones
+ * (so the built-in kinds `sensor`, `modem` and `gps` stay available with a `SOURCES_DIR` of your own).
+ * @returns undefined when neither folder has it
+ * @throws SourceFileError when a folder's files have problems
+ */
+export function findSource(name: string): LoadedSource | undefined {
+  if (sourcesDir() === SHIPPED_SOURCES_DIR) return loadSources().get(name);
+  let mine: Map<string, LoadedSource>;
+  try {
+    mine = loadSources();
+  } catch (e) {
+    // A problem in another file of yours does not stop a stream of a shipped source.
+    const shipped = e instanceof SourceFileError ? loadSources(SHIPPED_SOURCES_DIR).get(name) : undefined;
+    if (shipped) return shipped;
+    throw e;
+  }
+  return mine.get(name) ?? loadSources(SHIPPED_SOURCES_DIR).get(name);
+}
+
 /** One problem in a source file. */
 export interface SourceProblem {
   file: string;
@@ -158,14 +181,18 @@ export function loadSources(dir = sourcesDir()): Map<string, LoadedSource> {
   return out;
 }
 
-/** Compiles a declaration that came from elsewhere (a workflow input: the file as applied). @throws SourceFileError */
-export function loadDeclaration(d: unknown, label = 'declaration'): LoadedSource {
+/**
+ * Compiles a declaration that came from elsewhere (a workflow input: the file as applied).
+ * @param o.source the stream's source, carried by the rows of a template (`template: true`)
+ * @throws SourceFileError
+ */
+export function loadDeclaration(d: unknown, label = 'declaration', o: { source?: string } = {}): LoadedSource {
   const parsed = sourceDeclarationSchema.safeParse(d);
   if (!parsed.success) {
     throw new SourceFileError(parsed.error.issues.map((i) => ({ file: label, field: i.path.join('.'), message: hintFor(i) })));
   }
   try {
-    const compiled = compileSource(parsed.data);
+    const compiled = compileSource(parsed.data, o);
     return { ...compiled, file: label, encode: compileEncoder(compiled) };
   } catch (e) {
     if (e instanceof SourceCompileError) throw new SourceFileError([{ file: label, field: e.path.join('.'), message: e.message }]);

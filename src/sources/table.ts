@@ -16,8 +16,7 @@
 import type { Pool, PoolClient } from '../db/pool';
 import { quoteIdent } from '../modelrunner/identifiers';
 import type { CompiledSource } from './compile';
-import { RESERVED_COLUMNS, type MeasurementType } from './declaration';
-import { SOURCE_KEY } from './encode';
+import { RESERVED_COLUMNS, sourceKey, type MeasurementType } from './declaration';
 
 /** PostgreSQL type of each measurement type (as `CREATE TABLE` writes it, and as `format_type` reports it). */
 export const SQL_TYPES: Record<MeasurementType, { ddl: string; catalog: string }> = {
@@ -77,7 +76,7 @@ function literal(s: string): string {
 }
 
 /** The statements that create the table of `s`. */
-export function createStatements(s: Pick<CompiledSource, 'name' | 'table' | 'measurements'>): string[] {
+export function createStatements(s: Pick<CompiledSource, 'name' | 'table' | 'measurements' | 'declaration'>): string[] {
   const t = `ingest.${quoteIdent(s.table)}`;
   const cols = s.measurements.map((m) => `  ${quoteIdent(m.name)} ${SQL_TYPES[m.type].ddl}`);
   const out = [
@@ -92,7 +91,9 @@ ${cols.join(',\n')},
   out_of_range text[],
   batch_id bigint NOT NULL,
   received_at timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (${SOURCE_KEY.join(', ')})
+  PRIMARY KEY (${sourceKey(s.declaration)
+    .map((c) => quoteIdent(c))
+    .join(', ')})
 )`,
     `CREATE INDEX ${quoteIdent(`${s.table}_received_brin`.slice(0, 63))} ON ${t} USING brin (received_at)`,
     `COMMENT ON TABLE ${t} IS ${literal(`${OWNER_PREFIX}${s.name}`)}`,
@@ -108,7 +109,10 @@ ${cols.join(',\n')},
  * Compares the table of `s` with its declaration.
  * @returns what applying would do (nothing is changed)
  */
-export async function planTable(db: Pool | PoolClient, s: Pick<CompiledSource, 'name' | 'table' | 'measurements'>): Promise<TablePlan> {
+export async function planTable(
+  db: Pool | PoolClient,
+  s: Pick<CompiledSource, 'name' | 'table' | 'measurements' | 'declaration'>,
+): Promise<TablePlan> {
   const t = `ingest.${quoteIdent(s.table)}`;
   const base = { table: s.table, added: [] as string[], refused: [] as RefusedChange[] };
   const owner = await db.query<{ comment: string | null }>(
@@ -140,6 +144,24 @@ export async function planTable(db: Pool | PoolClient, s: Pick<CompiledSource, '
     [`ingest.${quoteIdent(s.table)}`],
   );
   const existing = new Map(rows.map((r) => [r.name, r.type]));
+  // `ON CONFLICT (key)` needs a unique index on exactly the declared key: the primary key.
+  const pk = await db.query<{ cols: string[] }>(
+    `SELECT array_agg(a.attname::text ORDER BY k.i) AS cols
+       FROM pg_index x
+       CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, i)
+       JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
+      WHERE x.indrelid = $1::regclass AND x.indisprimary`,
+    [`ingest.${quoteIdent(s.table)}`],
+  );
+  const have = pk.rows[0]?.cols ?? [];
+  const want = sourceKey(s.declaration);
+  if ([...have].sort().join(',') !== [...want].sort().join(',')) {
+    base.refused.push({
+      column: '(key)',
+      reason: `ingest.${s.table} has the primary key (${have.join(', ') || 'none'}), the source file declares key: [${want.join(', ')}]`,
+      migrate: `declare key: [${have.join(', ')}] in the source file, or change the table's primary key yourself (ALTER TABLE ${t} DROP CONSTRAINT …, ADD PRIMARY KEY (${want.join(', ')})); then run sources apply again`,
+    });
+  }
   const declared = new Set(s.measurements.map((m) => m.name));
   const statements: string[] = [];
   for (const m of s.measurements) {
@@ -176,7 +198,10 @@ export async function planTable(db: Pool | PoolClient, s: Pick<CompiledSource, '
  * @returns the plan that was carried out
  * @throws SourceTableError when the table cannot follow the declaration (nothing is changed)
  */
-export async function applyTable(pool: Pool, s: Pick<CompiledSource, 'name' | 'table' | 'measurements'>): Promise<TablePlan> {
+export async function applyTable(
+  pool: Pool,
+  s: Pick<CompiledSource, 'name' | 'table' | 'measurements' | 'declaration'>,
+): Promise<TablePlan> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');

@@ -8,7 +8,6 @@
  */
 import { ApplicationFailure, continueAsNew, proxyActivities } from '@temporalio/workflow';
 import type { KafkaIngestActivities } from '../activities/kafka-ingest';
-import type { MessageKind } from '../ingest/kinds';
 import type { SourceDeclarationInput } from '../sources/declaration';
 import type { RestartBackoff, StreamStatus } from './messages';
 import {
@@ -39,7 +38,7 @@ export interface KafkaIngestInput {
   /** Source name recorded with every row. @default the topic */
   source?: string;
   /** What the topic carries. @default 'modem' */
-  kind?: MessageKind;
+  kind?: string;
   /** Group members (parallel consumer activities). @default 1 */
   members?: number;
   /** @default 5000 */

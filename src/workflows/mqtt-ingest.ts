@@ -8,7 +8,6 @@
  */
 import { ApplicationFailure, continueAsNew, proxyActivities } from '@temporalio/workflow';
 import type { MqttIngestActivities } from '../activities/mqtt-ingest';
-import type { MessageKind } from '../ingest/kinds';
 import type { SourceDeclarationInput } from '../sources/declaration';
 import type { RestartBackoff, StreamStatus } from './messages';
 import {
@@ -40,7 +39,7 @@ export interface MqttIngestInput {
   /** @default `sensors/<source>/+` */
   topic?: string;
   /** What the topic carries. @default 'sensor' */
-  kind?: MessageKind;
+  kind?: string;
   /**
    * Sessions splitting the topic through the shared subscription `$share/<shareGroup>/<topic>`;
    * 1 = a plain subscription. Changeable with `configure`. @default 1
