@@ -3,7 +3,7 @@
  * measured does not share its event loop with them). Publishes with QoS 1 and a bounded number of
  * unacknowledged PUBLISHes, one of two jobs:
  *
- * - `readings`: `count` synthetic sensor readings (the wire format of `src/ingest/reading.ts`, 100
+ * - `readings`: `count` synthetic sensor readings (the wire format of `src/simulator/payloads.ts`, 100
  *   devices, one second apart) to `<prefix>/d<i % 100>`, at most {@link PUBLISH_WINDOW} in flight;
  * - `dataset`: a real sensor data set (`src/simulator/sensor-files.ts`) replayed `rounds` times with
  *   event times shifted by its span ({@link shiftedCopies}) through the project's own simulator
@@ -22,7 +22,7 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { mqttSecurity } from '../src/config/mqtt-security';
 import mqtt from 'mqtt';
-import { encodeReading } from '../src/ingest/reading';
+import { encodeReading } from '../src/simulator/payloads';
 import { loadDataset, type DeviceReading, type SensorDataset } from '../src/simulator/sensor-files';
 import { replayReadings } from '../src/simulator/sensor-replay';
 import { sensorCsvLine } from './sources/payloads';

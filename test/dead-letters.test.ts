@@ -5,12 +5,10 @@
  * writes nothing; letters without a recorded kind are named until one is given. Also the CLI.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeBatch } from '../src/ingest/batch-writer';
-import { parseMessages } from '../src/ingest/kinds';
 import { listDeadLetters, redriveDeadLetters } from '../src/ingest/redrive';
-import { encodeReading } from '../src/ingest/reading';
-import { encodeTelemetry } from '../src/ingest/telemetry';
+import { encodeReading, encodeTelemetry } from '../src/simulator/payloads';
 import { testPool, uniqueSuffix } from './support/db';
+import { ingestThrough, writeDeadLetters } from './support/ingest';
 import { spawnCli } from './support/processes';
 
 const pool = testPool();
@@ -35,17 +33,18 @@ function record(eventTime: number, cpu: number): Buffer {
 }
 
 async function ingest(source: string, payloads: Buffer[], now: number): Promise<void> {
-  const parsed = parseMessages(
+  await ingestThrough(
+    pool,
     'modem',
     source,
     payloads.map((payload, offset) => ({
       payload,
+      topic: `t-${source}`,
       origin: { topic: `t-${source}`, partition: 0, offset },
       dedupeKey: `kafka:t-${source}:0:${offset}`,
     })),
-    now,
+    { now },
   );
-  await writeBatch(pool, { source, consumer: 'test', readings: [], telemetry: parsed.telemetry, deadLetters: parsed.deadLetters });
 }
 
 async function count(source: string): Promise<number> {
@@ -110,8 +109,8 @@ describe('dead letters', () => {
       expect(await count(source)).toBe(1);
       const open = await listDeadLetters(pool, { source });
       expect(open.map((d) => [d.errorCode, d.kind]).sort()).toEqual([
-        ['future_timestamp', 'modem'],
-        ['not_json', 'modem'],
+        ['future_timestamp', 'source:modem'],
+        ['not_json', 'source:modem'],
       ]);
 
       // Before the clock has caught up, nothing passes.
@@ -199,14 +198,9 @@ describe('dead letters', () => {
       code: 'topic' as const,
       reason: `topic ${topic} is not <prefix>/<source>/<device>`,
       dedupeKey: `test-topic:${source}:${n}`,
-      kind: 'sensor' as const,
+      kind: 'source:sensor' as const,
     });
-    await writeBatch(pool, {
-      source: 'unknown',
-      consumer: 'test',
-      readings: [],
-      deadLetters: [letter(`sensors/${source}/room-1`, 1), letter(`garbage-${source}`, 2)],
-    });
+    await writeDeadLetters(pool, 'unknown', [letter(`sensors/${source}/room-1`, 1), letter(`garbage-${source}`, 2)]);
     const r = await redriveDeadLetters(pool, {
       ids: (await listDeadLetters(pool, { source: 'unknown', code: 'topic' }, { limit: 1000 }))
         .filter((d) => JSON.stringify(d.origin).includes(source))

@@ -8,7 +8,7 @@ import { kafkaBrokers } from '../src/config/env';
 import { assignRoundRobin } from '../src/ingest/kafka-assigner';
 import { createTopic } from '../src/ingest/kafka-client';
 import { KafkaBatchConsumer } from '../src/ingest/kafka-consumer';
-import { encodeTelemetry } from '../src/ingest/telemetry';
+import { encodeTelemetry } from '../src/simulator/payloads';
 import { produceRaw } from '../src/simulator/kafka-producer';
 import { testPool, uniqueSuffix } from './support/db';
 import { waitFor } from './support/processes';

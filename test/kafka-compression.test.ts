@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { kafkaBrokers, loadSettings } from '../src/config/env';
 import { createTopic } from '../src/ingest/kafka-client';
 import { KafkaBatchConsumer } from '../src/ingest/kafka-consumer';
-import { encodeTelemetry } from '../src/ingest/telemetry';
+import { encodeTelemetry } from '../src/simulator/payloads';
 import { produceRaw, telemetryRecord, type ProducerCompression } from '../src/simulator/kafka-producer';
 import { testPool, uniqueSuffix } from './support/db';
 import { waitFor } from './support/processes';

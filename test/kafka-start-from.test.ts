@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createKafkaIngestActivities } from '../src/activities/kafka-ingest';
 import { kafkaBrokers, ROOT_DIR } from '../src/config/env';
 import { createTopic, withAdmin } from '../src/ingest/kafka-client';
-import { encodeTelemetry } from '../src/ingest/telemetry';
+import { encodeTelemetry } from '../src/simulator/payloads';
 import { produceRaw } from '../src/simulator/kafka-producer';
 import { WORKER_TUNING } from '../src/workers/worker';
 import { kafkaIngestWorkflowId } from '../src/workflows/kafka-ingest';

@@ -14,10 +14,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLakeActivities } from '../src/activities/lake-export';
 import { ROOT_DIR } from '../src/config/env';
-import { writeBatch } from '../src/ingest/batch-writer';
-import { encodeGpsFix } from '../src/ingest/gps';
-import { parseMessages, type MessageKind, type RawMessage } from '../src/ingest/kinds';
-import { encodeTelemetry } from '../src/ingest/telemetry';
+import { encodeGpsFix, encodeTelemetry } from '../src/simulator/payloads';
 import type { LakeExportResult, RejectedLakeHour } from '../src/workflows/lake-export';
 import {
   decodeSegment,
@@ -29,6 +26,7 @@ import {
   sourceSegment,
 } from '../src/lake/layout';
 import { testPool, uniqueSuffix } from './support/db';
+import { ingestThrough, type TestMessage } from './support/ingest';
 import { recordHistory, withWorker } from './support/temporal';
 
 const pool = testPool();
@@ -66,7 +64,7 @@ function lakeFiles(): string[] {
     .sort();
 }
 
-function telemetryMessages(source: string, n: number, t0: number): RawMessage[] {
+function telemetryMessages(source: string, n: number, t0: number): TestMessage[] {
   return [...Array(n).keys()].map((i) => ({
     payload: Buffer.from(
       encodeTelemetry({
@@ -84,22 +82,13 @@ function telemetryMessages(source: string, n: number, t0: number): RawMessage[] 
   }));
 }
 
-function badMessage(source: string, payload: string, key: string): RawMessage {
+function badMessage(source: string, payload: string, key: string): TestMessage {
   return { payload: Buffer.from(payload), origin: { topic: 't', partition: 0, offset: 999 }, dedupeKey: `lake-test:${source}:${key}` };
 }
 
-/** Ingests `messages` of `kind` for `source` in one batch; returns the batch id. */
-async function ingest(kind: MessageKind, source: string, messages: RawMessage[]): Promise<number> {
-  const p = parseMessages(kind, source, messages);
-  const r = await writeBatch(pool, {
-    source,
-    consumer: 'lake-test',
-    readings: p.readings,
-    telemetry: p.telemetry,
-    gpsFixes: p.gpsFixes,
-    deadLetters: p.deadLetters,
-    deviceStatus: false,
-  });
+/** Ingests `messages` for `source` through the shipped source file `kind` in one batch; returns the batch id. */
+async function ingest(kind: 'modem' | 'gps' | 'sensor', source: string, messages: TestMessage[]): Promise<number> {
+  const r = await ingestThrough(pool, kind, source, messages, { consumer: 'lake-test', deviceStatus: false });
   return r.batchId;
 }
 
@@ -172,7 +161,7 @@ describe('lake export', () => {
       latitude: -10.9 + i / 1000,
       longitude: -37.06,
     }));
-    const gpsMessages: RawMessage[] = fixes.map((f) => ({
+    const gpsMessages: TestMessage[] = fixes.map((f) => ({
       payload: Buffer.from(encodeGpsFix(f)),
       origin: { topic: 'g', partition: 0, offset: f.seq },
       dedupeKey: `lake-test:${gps}:${f.seq}`,

@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createMqttIngestActivities } from '../src/activities/mqtt-ingest';
 import { mqttUrl } from '../src/config/env';
-import { MAX_PAYLOAD_BYTES } from '../src/ingest/reading';
+import { MAX_PAYLOAD_BYTES } from '../src/ingest/payload';
 import { loadSensorFile } from '../src/simulator/sensor-files';
 import { publishRaw, replayReadings } from '../src/simulator/sensor-replay';
 import { WORKER_TUNING, WORKFLOWS_PATH } from '../src/workers/worker';

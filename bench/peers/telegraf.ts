@@ -115,7 +115,7 @@ export interface TelegrafMqttOptions {
 
 /**
  * `inputs.mqtt_consumer` (QoS 1, persistent session: PUBACK only once the output has written the
- * message) → `outputs.postgresql`, for the sensor readings of `src/ingest/reading.ts`.
+ * message) → `outputs.postgresql`, for the sensor readings of `src/simulator/payloads.ts`.
  */
 export function mqttConfig(o: TelegrafMqttOptions): string {
   const u = new URL(o.brokerUrl);
@@ -167,7 +167,7 @@ export interface TelegrafKafkaOptions {
 /**
  * `inputs.kafka_consumer` (new consumer group from the oldest offset; offsets marked once the output
  * has written the message, committed by the client every second) → `outputs.postgresql`, for the
- * modem telemetry of `src/ingest/telemetry.ts`.
+ * modem telemetry of `src/simulator/payloads.ts`.
  */
 export function kafkaConfig(o: TelegrafKafkaOptions): string {
   return [

@@ -21,7 +21,7 @@ import os from 'node:os';
 import { databaseUrl, kafkaBrokers, loadSettings, mqttUrl } from '../../src/config/env';
 import { createPool, type Pool } from '../../src/db/pool';
 import { createTopic, withAdmin } from '../../src/ingest/kafka-client';
-import { encodeTelemetry } from '../../src/ingest/telemetry';
+import { encodeTelemetry } from '../../src/simulator/payloads';
 import { quoteIdent } from '../../src/modelrunner/identifiers';
 import { produceRecords, telemetryRecord } from '../../src/simulator/kafka-producer';
 import { applyTable } from '../../src/sources/table';

@@ -11,7 +11,7 @@
  * them as they are, `json-expr` adds one measurement computed by JSONata, `csv` reads the CSV line
  * with declared columns (no header row; every value is text, read as its declared type).
  */
-import type { ModemTelemetry } from '../../src/ingest/telemetry';
+import type { ModemTelemetry } from '../../src/simulator/payloads';
 import type { DeviceReading } from '../../src/simulator/sensor-files';
 import type { SourceDeclarationInput } from '../../src/sources/declaration';
 

@@ -18,7 +18,7 @@ import mqtt from 'mqtt';
 import { databaseUrl, kafkaBrokers, loadSettings, mqttUrl, ROOT_DIR } from '../../src/config/env';
 import { createPool, type Pool } from '../../src/db/pool';
 import { createTopic, withAdmin } from '../../src/ingest/kafka-client';
-import { encodeReading } from '../../src/ingest/reading';
+import { encodeReading } from '../../src/simulator/payloads';
 import { produceTelemetry } from '../../src/simulator/kafka-producer';
 import { kafkaIngestWorkflowId, type KafkaIngestInput } from '../../src/workflows/kafka-ingest';
 import { status } from '../../src/workflows/messages';

@@ -4,8 +4,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { databaseUrl, loadSettings } from '../config/env';
-import { createPool, type Pool } from '../db/pool';
-import type { LoadedSource } from '../sources/load';
+import { createPool } from '../db/pool';
 import { listDeadLetters, redriveDeadLetters, REDRIVE_PAGE_SIZE, type DeadLetterFilter, type RedriveResult } from '../ingest/redrive';
 import { positiveInt } from './args';
 
@@ -110,10 +109,8 @@ export function registerDeadLetterCommands(program: Command): void {
     .action(async (o: FilterFlags & { kind?: string; limit?: number; pageSize?: number; dryRun: boolean }) => {
       const pool = createPool(databaseUrl(loadSettings()), 2);
       try {
-        const sources = await declaredSourcesForRedrive(pool, o.kind);
         const r = await redriveDeadLetters(pool, {
           ...toFilter(o),
-          sources,
           kind: o.kind,
           limit: o.limit,
           pageSize: o.pageSize,
@@ -124,31 +121,4 @@ export function registerDeadLetterCommands(program: Command): void {
         await pool.end();
       }
     });
-}
-
-/**
- * The source files (`sources/*.yaml` as they are now, and the shipped ones) that open letters name, or
- * that letters without a name fall back to (`kind`, the built-in kinds), with their tables brought up
- * to date first. Invalid source files are reported and left out: their letters stay open.
- */
-async function declaredSourcesForRedrive(pool: Pool, kind: string | undefined): Promise<Map<string, LoadedSource>> {
-  const { findSource, SourceFileError } = await import('../sources/load');
-  const { applyTable } = await import('../sources/table');
-  const { BUILT_IN_KINDS } = await import('../ingest/redrive');
-  const { rows } = await pool.query<{ kind: string }>(
-    "SELECT DISTINCT kind FROM ingest.dead_letters WHERE redriven_at IS NULL AND kind LIKE 'source:%'",
-  );
-  const names = new Set([...rows.map((r) => r.kind.slice('source:'.length)), ...BUILT_IN_KINDS, ...(kind ? [kind] : [])]);
-  const wanted = new Map<string, LoadedSource>();
-  for (const name of names) {
-    try {
-      const s = findSource(name);
-      if (s) wanted.set(name, s);
-    } catch (e) {
-      if (!(e instanceof SourceFileError)) throw e;
-      console.error(`Source files with problems; letters of ${name} stay open:\n${e.message}`);
-    }
-  }
-  for (const s of wanted.values()) await applyTable(pool, s);
-  return wanted;
 }

@@ -1,9 +1,8 @@
 /**
- * Writes one batch of records and dead letters to PostgreSQL in ONE transaction, idempotently:
- * sensor readings are keyed by (source, device_id, event_time), modem telemetry by (source, device_id,
- * interface, event_time), GPS fixes by (source, device_id, seq), dead letters by a dedupe key, all with
- * `ON CONFLICT DO NOTHING` (record rows go to PostgreSQL in the binary COPY format, straight into the
- * table inside a savepoint when the caller expects no duplicates, see `Batch.assumeNew`), so a
+ * Writes one batch of records and dead letters to PostgreSQL in ONE transaction, idempotently: rows
+ * are keyed by their source's natural key (`key:` of the source file), dead letters by a dedupe key,
+ * all with `ON CONFLICT DO NOTHING` (record rows go to PostgreSQL in the binary COPY format, straight into the
+ * table inside a savepoint when the caller expects no duplicates, see `EncodedBatch.assumeNew`), so a
  * redelivered batch changes nothing. The latest status per device is
  * upserted in the same transaction (a newer event time wins; older, out-of-order records never
  * overwrite it). The caller acknowledges the messages to the broker only after this resolves.
@@ -11,11 +10,8 @@
 import { copyBinary } from '../db/copy-binary';
 import type { Pool, PoolClient } from '../db/pool';
 import type { DeviceActivity } from './device-activity';
-import type { MessageKind } from './kinds';
-import type { GpsFix } from './gps';
-import { encodeRecords, RECORD_TABLES, type EncodedRecords, type TableTarget } from './record-encoding';
-import type { DeadLetterCode, Reading } from './reading';
-import type { ModemTelemetry } from './telemetry';
+import type { DeadLetterCode } from './payload';
+import type { EncodedRecords, TableTarget } from './record-encoding';
 
 /** A message that could not be ingested. */
 export interface DeadLetter {
@@ -27,21 +23,19 @@ export interface DeadLetter {
   reason: string;
   /** Natural key of the message so a redelivery is not dead-lettered twice. */
   dedupeKey: string;
-  /** What the stream carries (a message kind, or `source:<name>`), so the letter can be validated again later (`redrive.ts`). */
-  kind?: MessageKind | `source:${string}`;
+  /** The source file the stream maps by, `source:<name>`, so the letter can be validated again later (`redrive.ts`). */
+  kind?: `source:${string}`;
 }
 
-/** Input of {@link writeBatch}. */
-export interface Batch {
+/** Input of {@link writeBatch} and {@link insertEncoded}: one batch, its records already encoded (`CompiledSource.encode`). */
+export interface EncodedBatch {
   source: string;
   /** Consumer identity (client id / group member), for lineage. */
   consumer: string;
-  readings: Reading[];
+  /** The `ingest.batches` id the rows were encoded with (see {@link nextBatchIds}). */
+  batchId: number;
+  records: EncodedRecords;
   deadLetters: DeadLetter[];
-  /** Modem telemetry records. @default [] */
-  telemetry?: ModemTelemetry[];
-  /** GPS fixes. @default [] */
-  gpsFixes?: GpsFix[];
   /** Upsert the latest status of every device in the batch into `ingest.device_status`. @default true */
   deviceStatus?: boolean;
   /**
@@ -66,7 +60,7 @@ export interface BatchResult {
   messages: number;
   /** Rows inserted over all record tables. */
   inserted: number;
-  /** Messages skipped before writing (see `Batch.skipped`). */
+  /** Messages skipped before writing (see `EncodedBatch.skipped`). */
   skipped: number;
   /** Records already present (redeliveries or repeated device sends) plus skipped messages. */
   duplicates: number;
@@ -145,13 +139,6 @@ async function insertRecords(client: PoolClient, t: TableTarget, data: Uint8Arra
   return res.rowCount ?? 0;
 }
 
-/** A batch whose records are already encoded ({@link encodeRecords}), for {@link insertEncoded}. */
-export interface EncodedBatch extends Pick<Batch, 'source' | 'consumer' | 'deadLetters' | 'deviceStatus' | 'skipped' | 'assumeNew'> {
-  /** The `ingest.batches` id the rows were encoded with (see {@link nextBatchIds}). */
-  batchId: number;
-  records: EncodedRecords;
-}
-
 /**
  * Draws `n` ids for `ingest.batches` from its sequence. Called on the pool (sequences are not
  * transactional), it lets records be encoded before their transaction begins; an id whose transaction
@@ -167,21 +154,11 @@ export async function nextBatchIds(db: Pool | PoolClient, n: number): Promise<nu
  * rows (binary COPY, one round trip per table for any batch size, see `insertRecords`), dead letters,
  * device status upserts and the lineage row in `ingest.batches`.
  */
-export async function insertBatch(client: PoolClient, batch: Batch): Promise<BatchResult> {
-  const [batchId] = await nextBatchIds(client, 1);
-  return insertEncoded(client, { ...batch, batchId: batchId!, records: encodeRecords(batch, batchId!) });
-}
-
-/** {@link insertBatch} for records encoded beforehand (e.g. on an encoder thread, `encoder-pool.ts`). */
 export async function insertEncoded(client: PoolClient, batch: EncodedBatch): Promise<BatchResult> {
   const { batchId, records } = batch;
   const assumeNew = batch.assumeNew ?? false;
   let inserted = 0;
-  for (const t of records.tables) {
-    const target = t.target ?? RECORD_TABLES[t.kind as MessageKind];
-    if (!target) throw new Error(`no table for records of kind ${t.kind}`);
-    inserted += await insertRecords(client, target, t.data, assumeNew);
-  }
+  for (const t of records.tables) inserted += await insertRecords(client, t.target, t.data, assumeNew);
   const d = batch.deadLetters;
   const deadLettered = d.length
     ? ((
@@ -251,13 +228,13 @@ export async function insertEncoded(client: PoolClient, batch: EncodedBatch): Pr
 }
 
 /**
- * Writes `batch` in one transaction (see {@link insertBatch}). Extra statements inside the same
+ * Writes `batch` in one transaction (see {@link insertEncoded}). Extra statements inside the same
  * transaction can be added with `within` (e.g. storing Kafka offsets).
  * @throws the database error; the transaction is rolled back and nothing is written.
  */
-export async function writeBatch(pool: Pool, batch: Batch, within?: (client: PoolClient) => Promise<void>): Promise<BatchResult> {
+export async function writeBatch(pool: Pool, batch: EncodedBatch, within?: (client: PoolClient) => Promise<void>): Promise<BatchResult> {
   return withTransaction(pool, async (client) => {
-    const result = await insertBatch(client, batch);
+    const result = await insertEncoded(client, batch);
     if (within) await within(client);
     return result;
   });

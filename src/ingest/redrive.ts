@@ -17,7 +17,8 @@
  */
 import type { Pool, PoolClient } from '../db/pool';
 import { bindToStream } from '../sources/bind';
-import { loadDeclaration, type LoadedSource } from '../sources/load';
+import { findSource, loadDeclaration, SourceFileError, type LoadedSource } from '../sources/load';
+import { applyTable } from '../sources/table';
 import { insertEncoded, nextBatchIds, withTransaction } from './batch-writer';
 import { mqttPayloadHash, sourceFromTopic } from './mqtt-consumer';
 
@@ -66,8 +67,10 @@ export interface RedriveOptions extends DeadLetterFilter {
   /** Clock for the future-timestamp check, epoch ms. @default Date.now() */
   now?: number;
   /**
-   * The source files as they are now (`loadSources()`, and the shipped ones), by name; their tables must
-   * be up to date (`applyTable`). A letter whose source file is not here is reported in `unknownKind`.
+   * The source files as they are now, by name; their tables must be up to date (`applyTable`). A letter
+   * whose source file is not here is reported in `unknownKind`.
+   * @default {@link resolveRedriveSources}: the files the open letters name, found in `SOURCES_DIR`, then
+   *   the shipped ones, their tables brought up to date
    */
   sources?: Map<string, LoadedSource>;
 }
@@ -191,6 +194,7 @@ export async function redriveDeadLetters(pool: Pool, o: RedriveOptions = {}): Pr
   if (!Number.isInteger(pageSize) || pageSize <= 0) throw new Error(`pageSize must be a positive integer, got ${pageSize}`);
   const now = o.now ?? Date.now();
   const dryRun = o.dryRun ?? false;
+  if (!o.sources) o = { ...o, sources: await resolveRedriveSources(pool, o.kind) };
   const total = emptyResult(0, dryRun);
   let afterId: number | undefined;
   while (total.examined < limit) {
@@ -209,6 +213,37 @@ export async function redriveDeadLetters(pool: Pool, o: RedriveOptions = {}): Pr
     if (page.result.examined < take) break;
   }
   return total;
+}
+
+/**
+ * The source files that open letters name (kind `source:<name>`), or that letters without a name fall
+ * back to (`kind`, the built-in kinds), as they are now: `SOURCES_DIR` first, then the shipped files
+ * ({@link findSource}); their tables are brought up to date (`applyTable`) first. A file with problems
+ * is reported through `onProblem` and left out, so its letters stay open.
+ * @param onProblem @default console.error
+ * @throws the database error of `applyTable`
+ */
+export async function resolveRedriveSources(
+  pool: Pool,
+  kind: string | undefined,
+  onProblem: (message: string) => void = (m) => console.error(m),
+): Promise<Map<string, LoadedSource>> {
+  const { rows } = await pool.query<{ kind: string }>(
+    "SELECT DISTINCT kind FROM ingest.dead_letters WHERE redriven_at IS NULL AND kind LIKE 'source:%'",
+  );
+  const names = new Set([...rows.map((r) => r.kind.slice('source:'.length)), ...BUILT_IN_KINDS, ...(kind ? [kind] : [])]);
+  const wanted = new Map<string, LoadedSource>();
+  for (const name of names) {
+    try {
+      const s = findSource(name);
+      if (s) wanted.set(name, s);
+    } catch (e) {
+      if (!(e instanceof SourceFileError)) throw e;
+      onProblem(`Source files with problems; letters of ${name} stay open:\n${e.message}`);
+    }
+  }
+  for (const s of wanted.values()) await applyTable(pool, s);
+  return wanted;
 }
 
 /** A {@link RedriveResult} with nothing done yet. */

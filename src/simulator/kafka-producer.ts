@@ -7,8 +7,8 @@
  */
 // kafkajs is CommonJS; Node cannot list its enum exports for ESM, so they come off the default export.
 import kafkajs, { type CompressionTypes, type Producer } from 'kafkajs';
-import { encodeReading } from '../ingest/reading';
-import { encodeTelemetry, type ModemTelemetry } from '../ingest/telemetry';
+import { encodeReading } from './payloads';
+import { encodeTelemetry, type ModemTelemetry } from './payloads';
 import { createKafka } from '../ingest/kafka-client';
 import type { DeviceReading } from './sensor-files';
 

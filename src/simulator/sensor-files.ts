@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { ROOT_DIR } from '../config/env';
-import type { Reading } from '../ingest/reading';
+import type { Reading } from './payloads';
 
 /** A data set the simulator can replay. */
 export type SensorDataset = 'uci-occupancy' | 'uci-air-quality';

@@ -4,7 +4,7 @@
  */
 import { mqttSecurity } from '../config/mqtt-security';
 import mqtt from 'mqtt';
-import { encodeReading } from '../ingest/reading';
+import { encodeReading } from './payloads';
 import type { DeviceReading } from './sensor-files';
 
 /** Ten minutes in ms: shifts are whole multiples so 10-minute windows keep their contents. */

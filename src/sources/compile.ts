@@ -15,8 +15,8 @@
  * undeclared fields, `jsonb`), `out_of_range` (names of measurements outside their range, kept raw).
  */
 import jsonata from 'jsonata';
-import type { Rejected } from '../ingest/kinds';
-import { MAX_FUTURE_SKEW_MS, type DeadLetterCode } from '../ingest/reading';
+import type { Rejected } from '../ingest/payload';
+import { MAX_FUTURE_SKEW_MS, type DeadLetterCode } from '../ingest/payload';
 import { sourceKind, sourceTable, type MeasurementDeclaration, type MeasurementType, type SourceDeclaration } from './declaration';
 import { compileFormat, type PayloadFormat, type PayloadRecord } from './formats/index';
 import { compileTimeParser, TimeFormatError, type TimeParser } from './timestamps';

@@ -5,7 +5,7 @@
  * directly (the same rows csv-parse gives for them; a test compares both on generated input).
  */
 import { parse } from 'csv-parse/sync';
-import { decodeTextPayload } from '../../ingest/reading';
+import { decodeTextPayload } from '../../ingest/payload';
 import type { DecodeResult, FormatFactory, PayloadRecord } from './index';
 
 /** See the module comment. */

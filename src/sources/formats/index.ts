@@ -4,7 +4,7 @@
  * registered here by name (`json`, `csv`, `influx`: InfluxDB line protocol); the rest of ingest never
  * looks at the format (adding one touches only this folder and the format union of `declaration.ts`).
  */
-import type { Rejection } from '../../ingest/reading';
+import type { Rejection } from '../../ingest/payload';
 import type { SourceDeclaration } from '../declaration';
 import { csvFormat } from './csv';
 import { influxFormat } from './influx';

@@ -42,7 +42,7 @@
  * One bad line dead-letters the whole payload, with its line number (1-based, counting blank and
  * comment lines) and the field, like every multi-record message of a declared source (all or nothing).
  */
-import { decodeTextPayload } from '../../ingest/reading';
+import { decodeTextPayload } from '../../ingest/payload';
 import type { SourceDeclaration } from '../declaration';
 import type { DecodeResult, FormatFactory, PayloadRecord } from './index';
 

@@ -2,7 +2,7 @@
  * `format: json`: one JSON object per payload, or a JSON array of objects (several records). The checks
  * every JSON kind shares come first (size, UTF-8, NaN/Infinity, NUL: `decodeJsonPayload`).
  */
-import { decodeJsonPayload } from '../../ingest/reading';
+import { decodeJsonPayload } from '../../ingest/payload';
 import { kindOf } from '../values';
 import type { DecodeResult, FormatFactory, PayloadRecord } from './index';
 
