@@ -97,7 +97,7 @@ export async function kafkaIngest(input: KafkaIngestInput): Promise<void> {
     });
   if (!input.carried && input.declaration !== undefined) {
     state.declaration = input.declaration;
-    state.kind = `source:${input.source ?? input.topic}`;
+    state.kind = `source:${input.declaration.name}`;
   }
   await superviseStream({
     state,

@@ -93,7 +93,7 @@ export async function mqttIngest(input: MqttIngestInput): Promise<void> {
     });
   if (!input.carried && input.declaration !== undefined) {
     state.declaration = input.declaration;
-    state.kind = `source:${input.source}`;
+    state.kind = `source:${input.declaration.name}`;
   }
   // Shared mode is fixed at start: switching a running stream from a plain to a shared subscription
   // would leave the plain session queueing messages nobody reads.
