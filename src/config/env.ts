@@ -38,6 +38,17 @@ function intEnv(name: string, fallback: number): number {
 /** Port of the embedded PostgreSQL when `DATABASE_URL` is unset. @default 54329 */
 export const EMBEDDED_PG_PORT = intEnv('EMBEDDED_PG_PORT', 54329);
 
+/** How the stack runs Temporal: the dev server (SQLite) or a two-process cluster on PostgreSQL. */
+export type TemporalMode = 'dev' | 'cluster';
+
+function temporalModeEnv(): TemporalMode {
+  const raw = env('TEMPORAL_MODE', 'dev');
+  if (raw !== 'dev' && raw !== 'cluster') {
+    throw new Error(`Environment variable TEMPORAL_MODE=${JSON.stringify(raw)} is neither dev nor cluster; unset it or fix it.`);
+  }
+  return raw;
+}
+
 /** Settings of one process, resolved from the environment. */
 export interface Settings {
   /** Folder for binaries, data and logs of the embedded stack. @default `<root>/.stack` */
@@ -48,6 +59,16 @@ export interface Settings {
   temporalNamespace: string;
   /** Port of the Temporal Web UI started with the dev server. @default 8233 */
   temporalUiPort: number;
+  /**
+   * `dev`: `temporal server start-dev`; `cluster`: two Temporal server processes on PostgreSQL
+   * (src/stack/temporal-cluster.ts), the first one's frontend on `temporalAddress`. @default `dev`
+   */
+  temporalMode: TemporalMode;
+  /**
+   * Cluster mode: first of the 20 loopback ports the cluster's other listeners take (node `i` uses
+   * `base + 10·i + k`, see `clusterNodes`). @default 7300
+   */
+  temporalClusterPortBase: number;
   /** PostgreSQL connection string; `undefined` means the embedded server. */
   databaseUrl: string | undefined;
   /** MQTT broker URL; `undefined` means the embedded Mosquitto. */
@@ -71,6 +92,8 @@ export function loadSettings(): Settings {
     temporalAddress: env('TEMPORAL_ADDRESS', '127.0.0.1:7233'),
     temporalNamespace: env('TEMPORAL_NAMESPACE', 'default'),
     temporalUiPort: intEnv('TEMPORAL_UI_PORT', 8233),
+    temporalMode: temporalModeEnv(),
+    temporalClusterPortBase: intEnv('TEMPORAL_CLUSTER_PORT_BASE', 7300),
     databaseUrl: process.env.DATABASE_URL || undefined,
     mqttUrl: process.env.MQTT_URL || undefined,
     kafkaBrokers: process.env.KAFKA_BROKERS || undefined,

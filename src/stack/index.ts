@@ -1,16 +1,16 @@
 /**
- * One idempotent entry to the embedded stack: starts what is missing (Temporal dev server, PostgreSQL,
- * Mosquitto, Kafka on demand), reuses what already listens, applies migrations, and stops only what it
- * started.
+ * One idempotent entry to the embedded stack: starts what is missing (Temporal dev server, or with
+ * `TEMPORAL_MODE=cluster` two Temporal server processes on PostgreSQL; PostgreSQL, Mosquitto, Kafka on
+ * demand), reuses what already listens, applies migrations, and stops only what it started.
  */
-import { Connection } from '@temporalio/client';
 import { databaseUrl, loadSettings, mqttUrl, type Settings } from '../config/env';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { hostPort, stopLiveServices } from './process';
 import { startEmbeddedPostgres } from './postgres';
 import { startMosquitto } from './mosquitto';
-import { startTemporal } from './temporal';
+import { startTemporal, waitForTemporalReady } from './temporal';
+import { startTemporalCluster } from './temporal-cluster';
 import { startKafka } from './kafka';
 
 /** Services the stack can provide. */
@@ -55,27 +55,6 @@ function handleStopSignals(): void {
   }
 }
 
-/** Waits until the Temporal frontend answers for the namespace. */
-async function waitForTemporalReady(address: string, namespace: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const connection = await Connection.connect({ address, connectTimeout: 2_000 });
-      try {
-        await connection.workflowService.describeNamespace({ namespace });
-        return;
-      } finally {
-        await connection.close();
-      }
-    } catch (e) {
-      lastError = e;
-      await new Promise((r) => setTimeout(r, 300));
-    }
-  }
-  throw new Error(`Temporal at ${address} did not serve namespace ${namespace} within ${timeoutMs} ms: ${String(lastError)}`);
-}
-
 /**
  * Starts every requested service that is not already reachable and applies the database migrations.
  * Services given by environment (`DATABASE_URL`, `MQTT_URL`, `KAFKA_BROKERS`) are never started.
@@ -97,8 +76,12 @@ export async function ensureStack(options: EnsureStackOptions = {}): Promise<Sta
   activeStops.add(stopAll);
   try {
     const starts: Array<Promise<void>> = [];
+    // The cluster persists to the project's PostgreSQL: it needs it, and starts once it answers.
+    if (wanted.has('temporal') && settings.temporalMode === 'cluster') wanted.add('postgres');
+    let postgresUp: Promise<void> = Promise.resolve();
     if (wanted.has('postgres') && !settings.databaseUrl) {
-      starts.push(startEmbeddedPostgres(settings.stackDir).then((s) => void (s && stops.push({ name: 'postgres', stop: () => s.stop() }))));
+      postgresUp = startEmbeddedPostgres(settings.stackDir).then((s) => void (s && stops.push({ name: 'postgres', stop: () => s.stop() })));
+      starts.push(postgresUp);
     }
     if (wanted.has('mosquitto') && !settings.mqttUrl) {
       const { port } = hostPort(new URL(mqttUrl(settings)).host);
@@ -109,7 +92,22 @@ export async function ensureStack(options: EnsureStackOptions = {}): Promise<Sta
     if (wanted.has('kafka') && !settings.kafkaBrokers) {
       starts.push(startKafka(settings.stackDir, log).then((s) => void (s && stops.push({ name: 'kafka', stop: () => s.stop() }))));
     }
-    if (wanted.has('temporal')) {
+    if (wanted.has('temporal') && settings.temporalMode === 'cluster') {
+      starts.push(
+        postgresUp
+          .then(() =>
+            startTemporalCluster({
+              stackDir: settings.stackDir,
+              address: settings.temporalAddress,
+              portBase: settings.temporalClusterPortBase,
+              namespace: settings.temporalNamespace,
+              databaseUrl: databaseUrl(settings),
+              log,
+            }),
+          )
+          .then((c) => void (c && stops.push({ name: 'temporal', stop: () => c.stop() }))),
+      );
+    } else if (wanted.has('temporal')) {
       starts.push(
         startTemporal({
           stackDir: settings.stackDir,
