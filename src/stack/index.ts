@@ -138,4 +138,3 @@ export async function ensureStack(options: EnsureStackOptions = {}): Promise<Sta
   if (!started.length) activeStops.delete(stopAll);
   return { settings, started, stop: stopAll };
 }
-

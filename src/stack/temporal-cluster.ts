@@ -51,7 +51,9 @@ export class BuildLockTimeoutError extends Error {
     readonly holderPid: number,
     readonly waitedMs: number,
   ) {
-    super(`Waited ${waitedMs} ms for process ${holderPid} to finish the build it locked (${lockFile}); remove the file if that process is gone.`);
+    super(
+      `Waited ${waitedMs} ms for process ${holderPid} to finish the build it locked (${lockFile}); remove the file if that process is gone.`,
+    );
   }
 }
 
@@ -71,7 +73,12 @@ function pidAlive(pid: number): boolean {
  * holder is dead is taken over. Waiting polls every second.
  * @throws BuildLockTimeoutError when a live holder keeps it longer than `timeoutMs` (default 20 min).
  */
-export async function withFileLock<T>(lockFile: string, fn: () => Promise<T>, log: (msg: string) => void, timeoutMs = 20 * 60_000): Promise<T> {
+export async function withFileLock<T>(
+  lockFile: string,
+  fn: () => Promise<T>,
+  log: (msg: string) => void,
+  timeoutMs = 20 * 60_000,
+): Promise<T> {
   const started = Date.now();
   let told = false;
   for (;;) {
@@ -136,7 +143,9 @@ export async function findOrBuildTemporalServer(stackDir: string, log: (msg: str
         } catch (e) {
           fs.rmSync(partial, { recursive: true, force: true });
           if ((e as Error).message.includes('could not be started')) {
-            throw new Error(`Cluster mode builds the Temporal server with Go, which is not installed (${(e as Error).message}). Install Go.`);
+            throw new Error(
+              `Cluster mode builds the Temporal server with Go, which is not installed (${(e as Error).message}). Install Go.`,
+            );
           }
           throw e;
         }
@@ -165,13 +174,37 @@ export interface ClusterNode {
 }
 
 /**
+ * Highest membership port the server can record: `cluster_membership.rpc_port` is a PostgreSQL
+ * `smallint` (a port above fails every heartbeat and the server exits: "value … is out of range for
+ * type smallint").
+ */
+export const MAX_MEMBERSHIP_PORT = 32_767;
+
+/** A `TEMPORAL_CLUSTER_PORT_BASE` whose block of ports reaches past {@link MAX_MEMBERSHIP_PORT}. */
+export class ClusterPortBaseError extends Error {
+  override readonly name = 'ClusterPortBaseError';
+  constructor(
+    readonly portBase: number,
+    readonly highestPort: number,
+  ) {
+    super(
+      `TEMPORAL_CLUSTER_PORT_BASE=${portBase} gives the cluster ports up to ${highestPort}; the server stores membership ports ` +
+        `as a PostgreSQL smallint, so they must stay at or below ${MAX_MEMBERSHIP_PORT}. Choose a lower base.`,
+    );
+  }
+}
+
+/**
  * The nodes of the cluster: node `i` (0-based) takes ports `base + 10·i + k` for k = 0 frontend gRPC,
  * 1–3 history/matching/worker gRPC, 4–7 membership of frontend/history/matching/worker, 8 frontend HTTP;
  * the first node's frontend is `temporalAddress` instead (what every client connects to by default), so
  * `base + 0` stays unused. All on the host of `temporalAddress`.
+ * @throws ClusterPortBaseError when the block reaches past {@link MAX_MEMBERSHIP_PORT}.
  */
 export function clusterNodes(temporalAddress: string, portBase: number, count = CLUSTER_NODE_COUNT): ClusterNode[] {
   const { host, port } = hostPort(temporalAddress);
+  const highest = portBase + PORTS_PER_NODE * count - 1;
+  if (highest > MAX_MEMBERSHIP_PORT) throw new ClusterPortBaseError(portBase, highest);
   return Array.from({ length: count }, (_, i) => {
     const p = (k: number) => portBase + PORTS_PER_NODE * i + k;
     const frontend = i === 0 ? port : p(0);
@@ -261,9 +294,15 @@ export const CLUSTER_DYNAMIC_CONFIG: Record<string, Array<{ value: unknown }>> =
  * `db`, log level `warn`, this node's ports bound to its host (`bindOnLocalHost` on 127.0.0.1,
  * `bindOnIP` otherwise), the membership broadcast address, the first node as the cluster's
  * `rpcAddress`, no pprof or metrics listener (their fixed ports would collide between nodes) and
- * off and `dynamicConfigFile` as the dynamic config.
+ * `dynamicConfigFile` as the dynamic config.
  */
-export function clusterNodeConfig(template: string, node: ClusterNode, nodes: ClusterNode[], db: ClusterDatabase, dynamicConfigFile: string): string {
+export function clusterNodeConfig(
+  template: string,
+  node: ClusterNode,
+  nodes: ClusterNode[],
+  db: ClusterDatabase,
+  dynamicConfigFile: string,
+): string {
   const doc = parseDocument(template);
   const { host } = hostPort(node.frontendAddress);
   doc.setIn(['log', 'level'], 'warn');
@@ -375,6 +414,19 @@ export async function startTemporalCluster(o: TemporalClusterOptions): Promise<T
   return { nodes, processes, stop };
 }
 
+/** `fn()`, retried every 500 ms while it fails, for up to `timeoutMs`. @throws its last error. */
+async function retried<T>(timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
 /** Runs the `temporal` CLI against `address`, quietly; its output for the caller. */
 function temporalCli(cli: string, address: string, args: string[]): Promise<string> {
   return runCommand(cli, [...args, '--address', address], { quiet: true });
@@ -406,27 +458,21 @@ async function registerNamespace(cli: string, address: string, namespace: string
 
 /**
  * Adds the project's search attributes ({@link SEARCH_ATTRIBUTES}) missing from `namespace`, one CLI
- * call per type (`--type` applies to every `--name` of a call).
+ * call each (CLI 1.5.1 given several `--name` with one `--type` added only the first), then lists them
+ * again to check.
+ * @throws Error naming the attributes still missing.
  */
 async function registerSearchAttributes(cli: string, address: string, namespace: string): Promise<void> {
-  const listed = await temporalCli(cli, address, ['operator', 'search-attribute', 'list', '--namespace', namespace, '--output', 'json']);
-  const present = new Set(searchAttributeNames(listed));
-  const byType = new Map<string, string[]>();
+  const list = () => temporalCli(cli, address, ['operator', 'search-attribute', 'list', '--namespace', namespace, '--output', 'json']);
+  // A namespace just created reaches each service's namespace cache within seconds: retried until then.
+  const present = new Set(searchAttributeNames(await retried(60_000, list)));
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) {
-    if (!present.has(name)) byType.set(type, [...(byType.get(type) ?? []), name]);
+    if (present.has(name)) continue;
+    await temporalCli(cli, address, ['operator', 'search-attribute', 'create', '--namespace', namespace, '--name', name, '--type', type]);
   }
-  for (const [type, names] of byType) {
-    await temporalCli(cli, address, [
-      'operator',
-      'search-attribute',
-      'create',
-      '--namespace',
-      namespace,
-      '--type',
-      type,
-      ...names.flatMap((n) => ['--name', n]),
-    ]);
-  }
+  const after = new Set(searchAttributeNames(await list()));
+  const missing = Object.keys(SEARCH_ATTRIBUTES).filter((n) => !after.has(n));
+  if (missing.length) throw new Error(`Temporal at ${address} lacks search attributes ${missing.join(', ')} after adding them.`);
 }
 
 /** Custom search attribute names in `temporal operator search-attribute list --output json`. */
