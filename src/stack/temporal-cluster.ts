@@ -272,7 +272,8 @@ async function hasSchemaVersion(db: ClusterDatabase, database: string): Promise<
   const client = new pg.Client({ ...db, database });
   await client.connect();
   try {
-    return (await client.query(`SELECT to_regclass('public.schema_version') IS NOT NULL AS present`)).rows[0]?.present === true;
+    const r = await client.query<{ present: boolean }>(`SELECT to_regclass('public.schema_version') IS NOT NULL AS present`);
+    return r.rows[0]?.present === true;
   } finally {
     await client.end();
   }
