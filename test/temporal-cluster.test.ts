@@ -210,7 +210,7 @@ describe('Temporal cluster mode (two server processes on PostgreSQL)', () => {
         const { host, port } = hostPort(a.frontendAddress);
         await waitFor('node a to be gone', async () => !(await isPortOpen(host, port)), 10_000, 50);
         const t0 = Date.now();
-        const result = (await viaB.client.workflow.getHandle<typeof launchImages>(workflowId).result()) as LaunchImagesResult;
+        const result = await viaB.client.workflow.getHandle<typeof launchImages>(workflowId).result();
         timings.completeAfterKillMs = Date.now() - t0;
         expect(result.imagesFailed).toEqual([]);
         expect(result.imagesDownloaded).toBe(result.distinctImages);
