@@ -2,6 +2,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { mqttUrl } from '../config/env';
 import { ensureStack, type ServiceName } from '../stack/index';
+import { clusterNodes } from '../stack/temporal-cluster';
 import { untilSignal } from './signals';
 
 const SERVICES: ServiceName[] = ['temporal', 'postgres', 'mosquitto', 'kafka'];
@@ -10,7 +11,9 @@ const SERVICES: ServiceName[] = ['temporal', 'postgres', 'mosquitto', 'kafka'];
 export function registerStackCommand(program: Command): void {
   program
     .command('stack')
-    .description('Manage the embedded stack (Temporal dev server, PostgreSQL, Mosquitto, Kafka).')
+    .description(
+      'Manage the embedded stack (Temporal dev server or, with TEMPORAL_MODE=cluster, two servers on PostgreSQL; PostgreSQL, Mosquitto, Kafka).',
+    )
     .command('up')
     .description('Start every missing service and keep them running until Ctrl-C.')
     .option('--services <list>', `comma-separated subset of ${SERVICES.join(',')}`, 'temporal,postgres,mosquitto')
@@ -21,7 +24,15 @@ export function registerStackCommand(program: Command): void {
       const stack = await ensureStack({ services });
       const s = stack.settings;
       console.log(`Stack ready (started: ${stack.started.join(', ') || 'none, all reused'}).`);
-      console.log(`  Temporal  ${s.temporalAddress}  UI http://127.0.0.1:${s.temporalUiPort}`);
+      if (s.temporalMode === 'cluster' && services.includes('temporal')) {
+        // The server has no Web UI; the UI is a separate program (README "Cluster mode").
+        const nodes = clusterNodes(s.temporalAddress, s.temporalClusterPortBase);
+        console.log(
+          `  Temporal  cluster of ${nodes.length} servers on PostgreSQL: ${nodes.map((n) => n.frontendAddress).join(', ')} (no Web UI)`,
+        );
+      } else {
+        console.log(`  Temporal  ${s.temporalAddress}  UI http://127.0.0.1:${s.temporalUiPort}`);
+      }
       console.log(`  MQTT      ${mqttUrl(s)}`);
       console.log('Press Ctrl-C to stop.');
       const signal = await untilSignal();
