@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import pg from 'pg';
+import { parse } from 'yaml';
 import { pino } from 'pino';
 import { loadSettings, ROOT_DIR, type Settings } from '../src/config/env';
 import { connectClient } from '../src/cli/client';
@@ -25,7 +26,16 @@ import { LAUNCH_SNAPSHOTS, startLaunchServer, type LaunchServer } from '../src/s
 import type { launchImages, LaunchImagesResult } from '../src/workflows/launches';
 import { isPortOpen, hostPort } from '../src/stack/process';
 import { findOrBuildTemporalCli } from '../src/stack/temporal';
-import { clusterNodes, findOrBuildTemporalServer, TEMPORAL_SERVER_VERSION, type ClusterNode } from '../src/stack/temporal-cluster';
+import {
+  CLUSTER_NODE_COUNT,
+  clusterNodes,
+  findOrBuildTemporalServer,
+  TEMPORAL_DATABASES,
+  TEMPORAL_SERVER_VERSION,
+  type ClusterNode,
+} from '../src/stack/temporal-cluster';
+import { EMBEDDED_PG_MAX_CONNECTIONS } from '../src/stack/postgres';
+import { SEARCH_ATTRIBUTES } from '../src/config/names';
 import { exitOf, freePort, spawnCli, waitFor } from './support/processes';
 
 const WORKFLOWS_PATH = path.join(ROOT_DIR, 'src', 'workflows', 'launches.ts');
@@ -116,43 +126,43 @@ async function serves(node: ClusterNode): Promise<string> {
   }
 }
 
-beforeAll(async () => {
-  const suiteStack = loadSettings().stackDir;
-  let t0 = Date.now();
-  const build = await findOrBuildTemporalServer(suiteStack, (m) => console.log(`[cluster] ${m}`));
-  const cli = await findOrBuildTemporalCli(suiteStack, (m) => console.log(`[cluster] ${m}`));
-  timings.buildOrFindMs = Date.now() - t0;
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iot-cluster-'));
-  fs.chmodSync(dir, 0o755); // PostgreSQL runs as the postgres user when the tests run as root
-  fs.mkdirSync(path.join(dir, 'bin'));
-  fs.symlinkSync(path.dirname(build.server), path.join(dir, 'bin', `temporal-server-${TEMPORAL_SERVER_VERSION}`));
-  env = {
-    STACK_DIR: dir,
-    TEMPORAL_MODE: 'cluster',
-    TEMPORAL_CLI_PATH: cli,
-    TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`,
-    TEMPORAL_CLUSTER_PORT_BASE: String(await freePortBlock()),
-    TEMPORAL_NAMESPACE: NAMESPACE,
-    EMBEDDED_PG_PORT: String(await freePort()),
-    DATABASE_URL: '',
-  };
-  nodes = clusterNodes(env.TEMPORAL_ADDRESS!, Number(env.TEMPORAL_CLUSTER_PORT_BASE));
-  t0 = Date.now();
-  timings.firstStartMs = await startCluster();
-  launchServer = await startLaunchServer({ snapshotFile: LAUNCH_SNAPSHOTS['2024-03-30'], imageDelayMs: 700 });
-}, 1_500_000);
-
-afterAll(async () => {
-  console.log(`[cluster] timings (ms): ${JSON.stringify(timings)}`);
-  await launchServer?.close();
-  if (stackUp && stackUp.exitCode === null) {
-    stackUp.kill('SIGINT');
-    await exitOf(stackUp, 60_000).catch(() => stackUp?.kill('SIGKILL'));
-  }
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
-});
-
 describe('Temporal cluster mode (two server processes on PostgreSQL)', () => {
+  beforeAll(async () => {
+    const suiteStack = loadSettings().stackDir;
+    let t0 = Date.now();
+    const build = await findOrBuildTemporalServer(suiteStack, (m) => console.log(`[cluster] ${m}`));
+    const cli = await findOrBuildTemporalCli(suiteStack, (m) => console.log(`[cluster] ${m}`));
+    timings.buildOrFindMs = Date.now() - t0;
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iot-cluster-'));
+    fs.chmodSync(dir, 0o755); // PostgreSQL runs as the postgres user when the tests run as root
+    fs.mkdirSync(path.join(dir, 'bin'));
+    fs.symlinkSync(path.dirname(build.server), path.join(dir, 'bin', `temporal-server-${TEMPORAL_SERVER_VERSION}`));
+    env = {
+      STACK_DIR: dir,
+      TEMPORAL_MODE: 'cluster',
+      TEMPORAL_CLI_PATH: cli,
+      TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`,
+      TEMPORAL_CLUSTER_PORT_BASE: String(await freePortBlock()),
+      TEMPORAL_NAMESPACE: NAMESPACE,
+      EMBEDDED_PG_PORT: String(await freePort()),
+      DATABASE_URL: '',
+    };
+    nodes = clusterNodes(env.TEMPORAL_ADDRESS!, Number(env.TEMPORAL_CLUSTER_PORT_BASE));
+    t0 = Date.now();
+    timings.firstStartMs = await startCluster();
+    launchServer = await startLaunchServer({ snapshotFile: LAUNCH_SNAPSHOTS['2024-03-30'], imageDelayMs: 700 });
+  }, 1_500_000);
+
+  afterAll(async () => {
+    console.log(`[cluster] timings (ms): ${JSON.stringify(timings)}`);
+    await launchServer?.close();
+    if (stackUp && stackUp.exitCode === null) {
+      stackUp.kill('SIGINT');
+      await exitOf(stackUp, 60_000).catch(() => stackUp?.kill('SIGKILL'));
+    }
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   const finished: Array<{ workflowId: string; events: number }> = [];
 
   it('both server processes serve the namespace, and each service of both is a member of one cluster', async () => {
@@ -247,4 +257,38 @@ describe('Temporal cluster mode (two server processes on PostgreSQL)', () => {
       }
     }
   }, 300_000);
+});
+
+describe('docker-compose.yml profile cluster', () => {
+  type Service = { profiles?: string[]; image?: string; command?: string[] | string; environment?: Record<string, string | number> };
+  const compose = parse(fs.readFileSync(path.join(ROOT_DIR, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+    services: Record<string, Service>;
+  };
+  const cluster = Object.entries(compose.services).filter(([, s]) => s.profiles?.includes('cluster'));
+  const text = (s: Service | undefined) => [s?.command ?? []].flat().join('\n');
+
+  it('describes what the stack starts: the same server version, schema steps, two nodes on one database, namespace and search attributes', () => {
+    const version = TEMPORAL_SERVER_VERSION.slice(1);
+    const servers = cluster.filter(([, s]) => s.image === `temporalio/server:${version}`);
+    expect(servers.map(([name]) => name)).toHaveLength(CLUSTER_NODE_COUNT);
+    const envs = servers.map(([, s]) => s.environment ?? {});
+    expect(new Set(envs.map((e) => `${e.DB}|${e.POSTGRES_SEEDS}|${e.DBNAME}|${e.VISIBILITY_DBNAME}`)).size).toBe(1);
+    expect(envs[0]).toMatchObject({ DB: 'postgres12', DBNAME: TEMPORAL_DATABASES[0].name, VISIBILITY_DBNAME: TEMPORAL_DATABASES[1].name });
+    expect(new Set(envs.map((e) => e.TEMPORAL_BROADCAST_ADDRESS)).size).toBe(CLUSTER_NODE_COUNT);
+
+    const schema = text(compose.services['temporal-schema']);
+    expect(compose.services['temporal-schema']?.image).toBe(`temporalio/admin-tools:${version}`);
+    for (const step of ['create-database', 'setup-schema -v 0.0', 'update-schema -d', '--plugin postgres12'])
+      expect(schema).toContain(step);
+    for (const { name, schemaDir } of TEMPORAL_DATABASES) {
+      expect(schema).toContain(name);
+      expect(schemaDir).toMatch(/^schema\/postgresql\/v12\/(temporal|visibility)\/versioned$/);
+    }
+    expect(schema).toContain('/etc/temporal/schema/postgresql/v12/$$dir/versioned');
+
+    const init = text(compose.services['temporal-init']);
+    expect(init).toContain('operator namespace create');
+    for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) expect(init).toContain(`${name}=${type}`);
+    expect(text(compose.services.postgres)).toContain(`max_connections=${EMBEDDED_PG_MAX_CONNECTIONS}`);
+  });
 });
