@@ -64,6 +64,7 @@ async function startCluster(): Promise<number> {
   stackUp = child;
   await waitFor('stack up to be ready', () => child.output().includes('Stack ready') || child.exitCode !== null, 120_000, 100);
   if (child.exitCode !== null) throw new Error(`stack up exited with ${child.exitCode}:\n${child.output()}`);
+  console.log(`[cluster] ${/Temporal cluster: .*/.exec(child.output())?.[0] ?? ''}`);
   return Date.now() - t0;
 }
 

@@ -11,9 +11,7 @@ const SERVICES: ServiceName[] = ['temporal', 'postgres', 'mosquitto', 'kafka'];
 export function registerStackCommand(program: Command): void {
   program
     .command('stack')
-    .description(
-      'Manage the embedded stack (Temporal dev server or, with TEMPORAL_MODE=cluster, two servers on PostgreSQL; PostgreSQL, Mosquitto, Kafka).',
-    )
+    .description('Manage the embedded stack (Temporal dev server, PostgreSQL, Mosquitto, Kafka).')
     .command('up')
     .description('Start every missing service and keep them running until Ctrl-C.')
     .option('--services <list>', `comma-separated subset of ${SERVICES.join(',')}`, 'temporal,postgres,mosquitto')

@@ -376,7 +376,9 @@ export async function startTemporalCluster(o: TemporalClusterOptions): Promise<T
   const build = await findOrBuildTemporalServer(o.stackDir, log);
   const cli = await findOrBuildTemporalCli(o.stackDir, log);
   const db = clusterDatabaseFromUrl(o.databaseUrl);
+  const t0 = Date.now();
   await setupClusterSchema(build, db, log);
+  const schemaMs = Date.now() - t0;
 
   const clusterDir = path.join(o.stackDir, 'temporal-cluster');
   const configDir = path.join(clusterDir, 'config');
@@ -408,6 +410,10 @@ export async function startTemporalCluster(o: TemporalClusterOptions): Promise<T
     await registerNamespace(cli, nodes[0]!.frontendAddress, o.namespace);
     for (const node of nodes) await waitForTemporalReady(node.frontendAddress, o.namespace);
     await registerSearchAttributes(cli, nodes[0]!.frontendAddress, o.namespace);
+    log(
+      `Temporal cluster: schema checked in ${schemaMs} ms; ${nodes.map((n) => n.frontendAddress).join(' and ')} ` +
+        `serve ${o.namespace} ${Date.now() - t0 - schemaMs} ms later.`,
+    );
   } catch (e) {
     await stop();
     throw e;
