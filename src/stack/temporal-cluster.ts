@@ -357,7 +357,7 @@ export interface TemporalCluster {
 
 /**
  * Starts the nodes of the cluster that do not listen yet (after building the server and setting up the
- * schema), registers the namespace and the search attributes, and waits until every node's frontend
+ * schema; the first node alone, until it listens, then the others), registers the namespace and the search attributes, and waits until every node's frontend
  * serves the namespace.
  * @returns the cluster, or `undefined` when every node was already running (nothing started).
  * @throws CommandFailedError for a failed build, schema step or CLI call; Error with the log's tail when
@@ -391,22 +391,25 @@ export async function startTemporalCluster(o: TemporalClusterOptions): Promise<T
     for (const p of [...processes].reverse()) await p?.stop();
   };
   try {
-    await Promise.all(
-      nodes.map(async (node, i) => {
-        if (running[i]) return;
-        const env = `node-${node.name}`;
-        fs.writeFileSync(path.join(configDir, `${env}.yaml`), clusterNodeConfig(template, node, nodes, db, dynamicConfigFile));
-        const svc = startService(
-          `temporal-${node.name}`,
-          build.server,
-          ['--root', clusterDir, '--config', 'config', '--env', env, '--allow-no-auth', 'start'],
-          path.join(o.stackDir, 'logs'),
-        );
-        processes[i] = svc;
-        const { host, port } = hostPort(node.frontendAddress);
-        await waitForService(svc, `Temporal server ${node.name}`, host, port, 60_000);
-      }),
-    );
+    const startNode = async (node: ClusterNode, i: number) => {
+      if (running[i]) return;
+      const env = `node-${node.name}`;
+      fs.writeFileSync(path.join(configDir, `${env}.yaml`), clusterNodeConfig(template, node, nodes, db, dynamicConfigFile));
+      const svc = startService(
+        `temporal-${node.name}`,
+        build.server,
+        ['--root', clusterDir, '--config', 'config', '--env', env, '--allow-no-auth', 'start'],
+        path.join(o.stackDir, 'logs'),
+      );
+      processes[i] = svc;
+      const { host, port } = hostPort(node.frontendAddress);
+      await waitForService(svc, `Temporal server ${node.name}`, host, port, 60_000);
+    };
+    // On a fresh database the first server process inserts the cluster's metadata record before it
+    // listens; a process started beside it loses that conditional insert and exits ("Failed to apply
+    // cluster metadata", seen on a fresh machine). So the first node starts alone, then the others.
+    await startNode(nodes[0]!, 0);
+    await Promise.all(nodes.slice(1).map((node, j) => startNode(node, j + 1)));
     await registerNamespace(cli, nodes[0]!.frontendAddress, o.namespace);
     for (const node of nodes) await waitForTemporalReady(node.frontendAddress, o.namespace);
     await registerSearchAttributes(cli, nodes[0]!.frontendAddress, o.namespace);
