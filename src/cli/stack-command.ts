@@ -1,6 +1,7 @@
 /** `stack up`: start what is missing of the embedded stack and keep it running until Ctrl-C. */
 import { InvalidArgumentError, type Command } from 'commander';
 import { mqttUrl } from '../config/env';
+import { describeTemporalConnection, isExternalTemporal } from '../config/temporal-connection';
 import { ensureStack, type ServiceName } from '../stack/index';
 import { clusterNodes } from '../stack/temporal-cluster';
 import { untilSignal } from './signals';
@@ -22,7 +23,9 @@ export function registerStackCommand(program: Command): void {
       const stack = await ensureStack({ services });
       const s = stack.settings;
       console.log(`Stack ready (started: ${stack.started.join(', ') || 'none, all reused'}).`);
-      if (s.temporalMode === 'cluster' && services.includes('temporal')) {
+      if (isExternalTemporal(s.temporalConnection)) {
+        console.log(`  Temporal  ${describeTemporalConnection(s)} (your own; not started by the stack)`);
+      } else if (s.temporalMode === 'cluster' && services.includes('temporal')) {
         // The server has no Web UI; the UI is a separate program (README "Cluster mode").
         const nodes = clusterNodes(s.temporalAddress, s.temporalClusterPortBase);
         console.log(
@@ -33,7 +36,11 @@ export function registerStackCommand(program: Command): void {
       }
       console.log(`  MQTT      ${mqttUrl(s)}`);
       console.log('Press Ctrl-C to stop.');
+      // Signal listeners alone do not keep a process alive: with every service reused (nothing else to
+      // wait on) `stack up` exited at once with code 13 (an unsettled top-level await).
+      const keepAlive = setInterval(() => undefined, 2 ** 30);
       const signal = await untilSignal();
+      clearInterval(keepAlive);
       console.log(`${signal}: stopping ${stack.started.join(', ') || 'nothing (all reused)'}…`);
       await stack.stop();
       console.log('Stopped.');

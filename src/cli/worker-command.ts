@@ -1,6 +1,7 @@
 /** `worker`: run every workflow and activity on the task queue until Ctrl-C. */
 import type { Command } from 'commander';
 import { loadSettings } from '../config/env';
+import { describeTemporalConnection } from '../config/temporal-connection';
 import { installRuntime } from './runtime';
 import { untilSignal } from './signals';
 
@@ -14,7 +15,7 @@ export function registerWorkerCommand(program: Command): void {
       const { startWorker } = await import('../workers/worker');
       const settings = loadSettings();
       const w = await startWorker(settings);
-      console.log(`Worker polling task queue ${settings.taskQueue} on ${settings.temporalAddress}.`);
+      console.log(`Worker polling task queue ${settings.taskQueue} on ${describeTemporalConnection(settings)}.`);
       await Promise.race([untilSignal(), w.done]);
       await w.shutdown();
     });

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TASK_QUEUE } from './task-queue';
+import { loadTemporalConnection, type TemporalConnectionSettings } from './temporal-connection';
 
 /**
  * Repository root: the nearest folder above this module with a `package.json`, whether the module
@@ -53,10 +54,19 @@ function temporalModeEnv(): TemporalMode {
 export interface Settings {
   /** Folder for binaries, data and logs of the embedded stack. @default `<root>/.stack` */
   stackDir: string;
-  /** Temporal frontend `host:port`. @default `127.0.0.1:7233` */
+  /**
+   * Temporal frontend `host:port`: `TEMPORAL_ADDRESS`, else the address of the Temporal config-file
+   * profile (src/config/temporal-connection.ts). @default `127.0.0.1:7233`
+   */
   temporalAddress: string;
-  /** Temporal namespace. @default `default` */
+  /** Temporal namespace: `TEMPORAL_NAMESPACE`, else the profile's. @default `default` */
   temporalNamespace: string;
+  /**
+   * The rest of the Temporal connection from Temporal's environment variables and config-file profile
+   * (API key, TLS/mTLS, gRPC metadata, which profile); connections take it through
+   * `temporalConnectionOptions`.
+   */
+  temporalConnection: Omit<TemporalConnectionSettings, 'address' | 'namespace'>;
   /** Port of the Temporal Web UI started with the dev server. @default 8233 */
   temporalUiPort: number;
   /**
@@ -85,12 +95,30 @@ export interface Settings {
   notifyWebhookUrl: string | undefined;
 }
 
-/** Reads {@link Settings} from `process.env`. */
+/**
+ * Reads {@link Settings} from `process.env` (and, when a Temporal setting is first read, the Temporal
+ * config file of the profile).
+ * @throws Error for a malformed variable; reading `temporalAddress`, `temporalNamespace` or
+ *   `temporalConnection` throws TemporalProfileError for a Temporal config file or profile that cannot
+ *   be used (see `loadTemporalConnection`).
+ */
 export function loadSettings(): Settings {
+  // The Temporal settings are resolved on first read (getters; a spread reads them): commands that
+  // never talk to Temporal (`models`) do not load envconfig, nor fail on a broken Temporal profile.
+  let temporal: TemporalConnectionSettings | undefined;
+  const resolved = () => (temporal ??= loadTemporalConnection());
   return {
     stackDir: path.resolve(env('STACK_DIR', path.join(ROOT_DIR, '.stack'))),
-    temporalAddress: env('TEMPORAL_ADDRESS', '127.0.0.1:7233'),
-    temporalNamespace: env('TEMPORAL_NAMESPACE', 'default'),
+    get temporalAddress() {
+      return resolved().address;
+    },
+    get temporalNamespace() {
+      return resolved().namespace;
+    },
+    get temporalConnection() {
+      const { address: _address, namespace: _namespace, ...rest } = resolved();
+      return rest;
+    },
     temporalUiPort: intEnv('TEMPORAL_UI_PORT', 8233),
     temporalMode: temporalModeEnv(),
     temporalClusterPortBase: intEnv('TEMPORAL_CLUSTER_PORT_BASE', 7300),

@@ -4,6 +4,7 @@
  * demand), reuses what already listens, applies migrations, and stops only what it started.
  */
 import { databaseUrl, loadSettings, mqttUrl, type Settings } from '../config/env';
+import { isExternalTemporal, temporalConnectionOptions } from '../config/temporal-connection';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { hostPort, stopLiveServices } from './process';
@@ -57,7 +58,9 @@ function handleStopSignals(): void {
 
 /**
  * Starts every requested service that is not already reachable and applies the database migrations.
- * Services given by environment (`DATABASE_URL`, `MQTT_URL`, `KAFKA_BROKERS`) are never started.
+ * Services given by environment (`DATABASE_URL`, `MQTT_URL`, `KAFKA_BROKERS`) are never started, nor is
+ * a Temporal of the user's own (an address from a Temporal config profile, or TLS or an API key):
+ * that one is only waited for.
  * @throws Error naming the service that failed to start and its log file.
  */
 export async function ensureStack(options: EnsureStackOptions = {}): Promise<Stack> {
@@ -77,7 +80,8 @@ export async function ensureStack(options: EnsureStackOptions = {}): Promise<Sta
   try {
     const starts: Array<Promise<void>> = [];
     // The cluster persists to the project's PostgreSQL: it needs it, and starts once it answers.
-    if (wanted.has('temporal') && settings.temporalMode === 'cluster') wanted.add('postgres');
+    const ownTemporal = wanted.has('temporal') && !isExternalTemporal(settings.temporalConnection);
+    if (ownTemporal && settings.temporalMode === 'cluster') wanted.add('postgres');
     let postgresUp: Promise<void> = Promise.resolve();
     if (wanted.has('postgres') && !settings.databaseUrl) {
       postgresUp = startEmbeddedPostgres(settings.stackDir).then((s) => void (s && stops.push({ name: 'postgres', stop: () => s.stop() })));
@@ -92,7 +96,7 @@ export async function ensureStack(options: EnsureStackOptions = {}): Promise<Sta
     if (wanted.has('kafka') && !settings.kafkaBrokers) {
       starts.push(startKafka(settings.stackDir, log).then((s) => void (s && stops.push({ name: 'kafka', stop: () => s.stop() }))));
     }
-    if (wanted.has('temporal') && settings.temporalMode === 'cluster') {
+    if (ownTemporal && settings.temporalMode === 'cluster') {
       starts.push(
         postgresUp
           .then(() =>
@@ -107,7 +111,7 @@ export async function ensureStack(options: EnsureStackOptions = {}): Promise<Sta
           )
           .then((c) => void (c && stops.push({ name: 'temporal', stop: () => c.stop() }))),
       );
-    } else if (wanted.has('temporal')) {
+    } else if (ownTemporal) {
       starts.push(
         startTemporal({
           stackDir: settings.stackDir,
@@ -121,7 +125,7 @@ export async function ensureStack(options: EnsureStackOptions = {}): Promise<Sta
     const results = await Promise.allSettled(starts);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
-    if (wanted.has('temporal')) await waitForTemporalReady(settings.temporalAddress, settings.temporalNamespace);
+    if (wanted.has('temporal')) await waitForTemporalReady(temporalConnectionOptions(settings), settings.temporalNamespace);
     if (wanted.has('postgres')) {
       const pool = createPool(databaseUrl(settings));
       try {

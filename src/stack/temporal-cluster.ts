@@ -437,9 +437,13 @@ async function retried<T>(timeoutMs: number, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Runs the `temporal` CLI against `address`, quietly; its output for the caller. */
+/**
+ * Runs the `temporal` CLI against `address`, quietly; its output for the caller. The stack's own
+ * cluster has no TLS or API key: the CLI's config file and `TEMPORAL_*` variables (a user's profile for
+ * another cluster) are ignored.
+ */
 function temporalCli(cli: string, address: string, args: string[]): Promise<string> {
-  return runCommand(cli, [...args, '--address', address], { quiet: true });
+  return runCommand(cli, [...args, '--address', address, '--disable-config-file', '--disable-config-env'], { quiet: true });
 }
 
 /**

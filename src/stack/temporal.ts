@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Connection } from '@temporalio/client';
+import { Connection, type ConnectionOptions } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../config/names';
 import { hostPort, isPortOpen, runCommand, startService, waitForService, type ServiceProcess } from './process';
 
@@ -106,16 +106,21 @@ export async function startTemporal(o: TemporalOptions): Promise<ServiceProcess 
 }
 
 /**
- * Waits until the Temporal frontend at `address` answers `DescribeNamespace` for `namespace`, retrying
- * every 300 ms.
+ * Waits until the Temporal frontend at `address` (a `host:port`, or connection options with TLS or an
+ * API key) answers `DescribeNamespace` for `namespace`, retrying every 300 ms.
  * @throws Error with the last failure when `timeoutMs` (default 60 s) passes.
  */
-export async function waitForTemporalReady(address: string, namespace: string, timeoutMs = 60_000): Promise<void> {
+export async function waitForTemporalReady(
+  address: string | (ConnectionOptions & { address: string }),
+  namespace: string,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const options = typeof address === 'string' ? { address } : address;
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
     try {
-      const connection = await Connection.connect({ address, connectTimeout: 2_000 });
+      const connection = await Connection.connect({ ...options, connectTimeout: 2_000 });
       try {
         await connection.workflowService.describeNamespace({ namespace });
         return;
@@ -127,5 +132,5 @@ export async function waitForTemporalReady(address: string, namespace: string, t
       await new Promise((r) => setTimeout(r, 300));
     }
   }
-  throw new Error(`Temporal at ${address} did not serve namespace ${namespace} within ${timeoutMs} ms: ${String(lastError)}`);
+  throw new Error(`Temporal at ${options.address} did not serve namespace ${namespace} within ${timeoutMs} ms: ${String(lastError)}`);
 }

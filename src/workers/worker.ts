@@ -9,6 +9,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index';
 import { databaseUrl, kafkaBrokers, loadSettings, mqttUrl, ROOT_DIR, type Settings } from '../config/env';
+import { temporalConnectionOptions } from '../config/temporal-connection';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { loadOccupancyModel } from '../ml/occupancy-model';
@@ -66,9 +67,11 @@ export async function startWorker(settings: Settings = loadSettings(), extra: Pa
   // Idempotent; lets a worker run against any PostgreSQL (DATABASE_URL) without a separate step.
   await migrate(pool);
   const model = await loadOccupancyModel();
-  const connection = await NativeConnection.connect({ address: settings.temporalAddress });
+  // Address, API key and TLS of the environment or the Temporal config profile (config/temporal-connection.ts).
+  const connectionOptions = temporalConnectionOptions(settings);
+  const connection = await NativeConnection.connect(connectionOptions);
   // Activities that signal or start workflows (device entity workflows) use an ordinary client.
-  const clientConnection = await Connection.connect({ address: settings.temporalAddress });
+  const clientConnection = await Connection.connect(connectionOptions);
   const client = new Client({ connection: clientConnection, namespace: settings.temporalNamespace });
   const worker = await Worker.create({
     connection,
