@@ -16,7 +16,10 @@ export function registerWorkerCommand(program: Command): void {
       const settings = loadSettings();
       const w = await startWorker(settings);
       console.log(`Worker polling task queue ${settings.taskQueue} on ${describeTemporalConnection(settings)}.`);
-      await Promise.race([untilSignal(), w.done]);
+      const signal = await Promise.race([untilSignal(), w.done.then(() => undefined)]);
+      if (signal) console.log(`${signal}: stopping the worker (polling stopped; in-flight activities finish or commit and return)…`);
+      const t0 = Date.now();
       await w.shutdown();
+      if (signal) console.log(`Worker stopped in ${Date.now() - t0} ms.`);
     });
 }

@@ -50,6 +50,16 @@ export const WORKER_TUNING: Partial<WorkerOptions> = {
   stickyQueueScheduleToStartTimeout: '1 second',
 };
 
+/**
+ * Bound of a graceful shutdown (SIGTERM, Ctrl-C): the worker stops polling at once and cancels its
+ * in-flight activities (`shutdownGraceTime` 0: stream consumers commit what they hold and return, so
+ * a standby takes the streams over within seconds); activities that do not act on cancellation finish
+ * their attempt. After this long the worker gives up on them and `done` rejects with the SDK's
+ * `GracefulShutdownPeriodExpiredError` (the CLI then exits 1), so a stopping worker always exits.
+ * @default 30 s
+ */
+export const WORKER_SHUTDOWN_FORCE_TIME = '30 seconds';
+
 /** A running worker and what it holds. */
 export interface RunningWorker {
   worker: Worker;
@@ -91,6 +101,7 @@ export async function startWorker(settings: Settings = loadSettings(), extra: Pa
       taskQueue: settings.taskQueue,
     }),
     ...WORKER_TUNING,
+    shutdownForceTime: WORKER_SHUTDOWN_FORCE_TIME,
     ...extra,
   });
   const done = worker.run().finally(async () => {
