@@ -1,7 +1,9 @@
 /** `stack up`: start what is missing of the embedded stack and keep it running until Ctrl-C. */
 import { InvalidArgumentError, type Command } from 'commander';
 import { mqttUrl } from '../config/env';
+import { describeTemporalConnection, isExternalTemporal } from '../config/temporal-connection';
 import { ensureStack, type ServiceName } from '../stack/index';
+import { clusterNodes } from '../stack/temporal-cluster';
 import { untilSignal } from './signals';
 
 const SERVICES: ServiceName[] = ['temporal', 'postgres', 'mosquitto', 'kafka'];
@@ -21,10 +23,24 @@ export function registerStackCommand(program: Command): void {
       const stack = await ensureStack({ services });
       const s = stack.settings;
       console.log(`Stack ready (started: ${stack.started.join(', ') || 'none, all reused'}).`);
-      console.log(`  Temporal  ${s.temporalAddress}  UI http://127.0.0.1:${s.temporalUiPort}`);
+      if (isExternalTemporal(s.temporalConnection)) {
+        console.log(`  Temporal  ${describeTemporalConnection(s)} (your own; not started by the stack)`);
+      } else if (s.temporalMode === 'cluster' && services.includes('temporal')) {
+        // The server has no Web UI; the UI is a separate program (README "Cluster mode").
+        const nodes = clusterNodes(s.temporalAddress, s.temporalClusterPortBase);
+        console.log(
+          `  Temporal  cluster of ${nodes.length} servers on PostgreSQL: ${nodes.map((n) => n.frontendAddress).join(', ')} (no Web UI)`,
+        );
+      } else {
+        console.log(`  Temporal  ${s.temporalAddress}  UI http://127.0.0.1:${s.temporalUiPort}`);
+      }
       console.log(`  MQTT      ${mqttUrl(s)}`);
       console.log('Press Ctrl-C to stop.');
+      // Signal listeners alone do not keep a process alive: with every service reused (nothing else to
+      // wait on) `stack up` exited at once with code 13 (an unsettled top-level await).
+      const keepAlive = setInterval(() => undefined, 2 ** 30);
       const signal = await untilSignal();
+      clearInterval(keepAlive);
       console.log(`${signal}: stopping ${stack.started.join(', ') || 'nothing (all reused)'}…`);
       await stack.stop();
       console.log('Stopped.');

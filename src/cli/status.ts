@@ -1,14 +1,13 @@
 /** `status`: recent pipeline runs, the ingest streams' state and the schedules. */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Settings } from '../config/env';
+import { describeTemporalConnection } from '../config/temporal-connection';
 import { DATASET_FILES } from '../simulator/sensor-files';
 import { ingestStatus } from './ingest';
 
 /** Prints recent workflow runs (with status), each known stream's `status` query and every schedule. */
 export async function showStatus(client: Client, settings: Settings, limit = 15): Promise<void> {
-  console.log(
-    `Temporal ${settings.temporalAddress}, namespace ${settings.temporalNamespace}, UI http://127.0.0.1:${settings.temporalUiPort}`,
-  );
+  console.log(`Temporal ${describeTemporalConnection(settings)}, UI http://127.0.0.1:${settings.temporalUiPort}`);
   console.log('\nRecent runs:');
   let n = 0;
   for await (const wf of client.workflow.list()) {

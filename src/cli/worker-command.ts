@@ -1,6 +1,7 @@
 /** `worker`: run every workflow and activity on the task queue until Ctrl-C. */
 import type { Command } from 'commander';
 import { loadSettings } from '../config/env';
+import { describeTemporalConnection } from '../config/temporal-connection';
 import { installRuntime } from './runtime';
 import { untilSignal } from './signals';
 
@@ -14,8 +15,11 @@ export function registerWorkerCommand(program: Command): void {
       const { startWorker } = await import('../workers/worker');
       const settings = loadSettings();
       const w = await startWorker(settings);
-      console.log(`Worker polling task queue ${settings.taskQueue} on ${settings.temporalAddress}.`);
-      await Promise.race([untilSignal(), w.done]);
+      console.log(`Worker polling task queue ${settings.taskQueue} on ${describeTemporalConnection(settings)}.`);
+      const signal = await Promise.race([untilSignal(), w.done.then(() => undefined)]);
+      if (signal) console.log(`${signal}: stopping the worker (polling stopped; in-flight activities finish or commit and return)…`);
+      const t0 = Date.now();
       await w.shutdown();
+      if (signal) console.log(`Worker stopped in ${Date.now() - t0} ms.`);
     });
 }

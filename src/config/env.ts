@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TASK_QUEUE } from './task-queue';
+import { loadTemporalConnection, type TemporalConnectionSettings } from './temporal-connection';
 
 /**
  * Repository root: the nearest folder above this module with a `package.json`, whether the module
@@ -38,16 +39,46 @@ function intEnv(name: string, fallback: number): number {
 /** Port of the embedded PostgreSQL when `DATABASE_URL` is unset. @default 54329 */
 export const EMBEDDED_PG_PORT = intEnv('EMBEDDED_PG_PORT', 54329);
 
+/** How the stack runs Temporal: the dev server (SQLite) or a two-process cluster on PostgreSQL. */
+export type TemporalMode = 'dev' | 'cluster';
+
+function temporalModeEnv(): TemporalMode {
+  const raw = env('TEMPORAL_MODE', 'dev');
+  if (raw !== 'dev' && raw !== 'cluster') {
+    throw new Error(`Environment variable TEMPORAL_MODE=${JSON.stringify(raw)} is neither dev nor cluster; unset it or fix it.`);
+  }
+  return raw;
+}
+
 /** Settings of one process, resolved from the environment. */
 export interface Settings {
   /** Folder for binaries, data and logs of the embedded stack. @default `<root>/.stack` */
   stackDir: string;
-  /** Temporal frontend `host:port`. @default `127.0.0.1:7233` */
+  /**
+   * Temporal frontend `host:port`: `TEMPORAL_ADDRESS`, else the address of the Temporal config-file
+   * profile (src/config/temporal-connection.ts). @default `127.0.0.1:7233`
+   */
   temporalAddress: string;
-  /** Temporal namespace. @default `default` */
+  /** Temporal namespace: `TEMPORAL_NAMESPACE`, else the profile's. @default `default` */
   temporalNamespace: string;
+  /**
+   * The rest of the Temporal connection from Temporal's environment variables and config-file profile
+   * (API key, TLS/mTLS, gRPC metadata, which profile); connections take it through
+   * `temporalConnectionOptions`.
+   */
+  temporalConnection: Omit<TemporalConnectionSettings, 'address' | 'namespace'>;
   /** Port of the Temporal Web UI started with the dev server. @default 8233 */
   temporalUiPort: number;
+  /**
+   * `dev`: `temporal server start-dev`; `cluster`: two Temporal server processes on PostgreSQL
+   * (src/stack/temporal-cluster.ts), the first one's frontend on `temporalAddress`. @default `dev`
+   */
+  temporalMode: TemporalMode;
+  /**
+   * Cluster mode: first of the 20 loopback ports the cluster's other listeners take (node `i` uses
+   * `base + 10·i + k`, see `clusterNodes`). @default 7300
+   */
+  temporalClusterPortBase: number;
   /** PostgreSQL connection string; `undefined` means the embedded server. */
   databaseUrl: string | undefined;
   /** MQTT broker URL; `undefined` means the embedded Mosquitto. */
@@ -64,13 +95,33 @@ export interface Settings {
   notifyWebhookUrl: string | undefined;
 }
 
-/** Reads {@link Settings} from `process.env`. */
+/**
+ * Reads {@link Settings} from `process.env` (and, when a Temporal setting is first read, the Temporal
+ * config file of the profile).
+ * @throws Error for a malformed variable; reading `temporalAddress`, `temporalNamespace` or
+ *   `temporalConnection` throws TemporalProfileError for a Temporal config file or profile that cannot
+ *   be used (see `loadTemporalConnection`).
+ */
 export function loadSettings(): Settings {
+  // The Temporal settings are resolved on first read (getters; a spread reads them): commands that
+  // never talk to Temporal (`models`) do not load envconfig, nor fail on a broken Temporal profile.
+  let temporal: TemporalConnectionSettings | undefined;
+  const resolved = () => (temporal ??= loadTemporalConnection());
   return {
     stackDir: path.resolve(env('STACK_DIR', path.join(ROOT_DIR, '.stack'))),
-    temporalAddress: env('TEMPORAL_ADDRESS', '127.0.0.1:7233'),
-    temporalNamespace: env('TEMPORAL_NAMESPACE', 'default'),
+    get temporalAddress() {
+      return resolved().address;
+    },
+    get temporalNamespace() {
+      return resolved().namespace;
+    },
+    get temporalConnection() {
+      const { address: _address, namespace: _namespace, ...rest } = resolved();
+      return rest;
+    },
     temporalUiPort: intEnv('TEMPORAL_UI_PORT', 8233),
+    temporalMode: temporalModeEnv(),
+    temporalClusterPortBase: intEnv('TEMPORAL_CLUSTER_PORT_BASE', 7300),
     databaseUrl: process.env.DATABASE_URL || undefined,
     mqttUrl: process.env.MQTT_URL || undefined,
     kafkaBrokers: process.env.KAFKA_BROKERS || undefined,

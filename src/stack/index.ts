@@ -1,16 +1,17 @@
 /**
- * One idempotent entry to the embedded stack: starts what is missing (Temporal dev server, PostgreSQL,
- * Mosquitto, Kafka on demand), reuses what already listens, applies migrations, and stops only what it
- * started.
+ * One idempotent entry to the embedded stack: starts what is missing (Temporal dev server, or with
+ * `TEMPORAL_MODE=cluster` two Temporal server processes on PostgreSQL; PostgreSQL, Mosquitto, Kafka on
+ * demand), reuses what already listens, applies migrations, and stops only what it started.
  */
-import { Connection } from '@temporalio/client';
 import { databaseUrl, loadSettings, mqttUrl, type Settings } from '../config/env';
+import { isExternalTemporal, temporalConnectionOptions } from '../config/temporal-connection';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { hostPort, stopLiveServices } from './process';
 import { startEmbeddedPostgres } from './postgres';
 import { startMosquitto } from './mosquitto';
-import { startTemporal } from './temporal';
+import { startTemporal, waitForTemporalReady } from './temporal';
+import { startTemporalCluster } from './temporal-cluster';
 import { startKafka } from './kafka';
 
 /** Services the stack can provide. */
@@ -55,30 +56,11 @@ function handleStopSignals(): void {
   }
 }
 
-/** Waits until the Temporal frontend answers for the namespace. */
-async function waitForTemporalReady(address: string, namespace: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const connection = await Connection.connect({ address, connectTimeout: 2_000 });
-      try {
-        await connection.workflowService.describeNamespace({ namespace });
-        return;
-      } finally {
-        await connection.close();
-      }
-    } catch (e) {
-      lastError = e;
-      await new Promise((r) => setTimeout(r, 300));
-    }
-  }
-  throw new Error(`Temporal at ${address} did not serve namespace ${namespace} within ${timeoutMs} ms: ${String(lastError)}`);
-}
-
 /**
  * Starts every requested service that is not already reachable and applies the database migrations.
- * Services given by environment (`DATABASE_URL`, `MQTT_URL`, `KAFKA_BROKERS`) are never started.
+ * Services given by environment (`DATABASE_URL`, `MQTT_URL`, `KAFKA_BROKERS`) are never started, nor is
+ * a Temporal of the user's own (an address from a Temporal config profile, or TLS or an API key):
+ * that one is only waited for.
  * @throws Error naming the service that failed to start and its log file.
  */
 export async function ensureStack(options: EnsureStackOptions = {}): Promise<Stack> {
@@ -97,8 +79,13 @@ export async function ensureStack(options: EnsureStackOptions = {}): Promise<Sta
   activeStops.add(stopAll);
   try {
     const starts: Array<Promise<void>> = [];
+    // The cluster persists to the project's PostgreSQL: it needs it, and starts once it answers.
+    const ownTemporal = wanted.has('temporal') && !isExternalTemporal(settings.temporalConnection);
+    if (ownTemporal && settings.temporalMode === 'cluster') wanted.add('postgres');
+    let postgresUp: Promise<void> = Promise.resolve();
     if (wanted.has('postgres') && !settings.databaseUrl) {
-      starts.push(startEmbeddedPostgres(settings.stackDir).then((s) => void (s && stops.push({ name: 'postgres', stop: () => s.stop() }))));
+      postgresUp = startEmbeddedPostgres(settings.stackDir).then((s) => void (s && stops.push({ name: 'postgres', stop: () => s.stop() })));
+      starts.push(postgresUp);
     }
     if (wanted.has('mosquitto') && !settings.mqttUrl) {
       const { port } = hostPort(new URL(mqttUrl(settings)).host);
@@ -109,7 +96,22 @@ export async function ensureStack(options: EnsureStackOptions = {}): Promise<Sta
     if (wanted.has('kafka') && !settings.kafkaBrokers) {
       starts.push(startKafka(settings.stackDir, log).then((s) => void (s && stops.push({ name: 'kafka', stop: () => s.stop() }))));
     }
-    if (wanted.has('temporal')) {
+    if (ownTemporal && settings.temporalMode === 'cluster') {
+      starts.push(
+        postgresUp
+          .then(() =>
+            startTemporalCluster({
+              stackDir: settings.stackDir,
+              address: settings.temporalAddress,
+              portBase: settings.temporalClusterPortBase,
+              namespace: settings.temporalNamespace,
+              databaseUrl: databaseUrl(settings),
+              log,
+            }),
+          )
+          .then((c) => void (c && stops.push({ name: 'temporal', stop: () => c.stop() }))),
+      );
+    } else if (ownTemporal) {
       starts.push(
         startTemporal({
           stackDir: settings.stackDir,
@@ -123,7 +125,7 @@ export async function ensureStack(options: EnsureStackOptions = {}): Promise<Sta
     const results = await Promise.allSettled(starts);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
-    if (wanted.has('temporal')) await waitForTemporalReady(settings.temporalAddress, settings.temporalNamespace);
+    if (wanted.has('temporal')) await waitForTemporalReady(temporalConnectionOptions(settings), settings.temporalNamespace);
     if (wanted.has('postgres')) {
       const pool = createPool(databaseUrl(settings));
       try {
@@ -140,4 +142,3 @@ export async function ensureStack(options: EnsureStackOptions = {}): Promise<Sta
   if (!started.length) activeStops.delete(stopAll);
   return { settings, started, stop: stopAll };
 }
-

@@ -23,6 +23,12 @@ function removeEmbeddedPostgresExitHooks(): void {
   for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
 }
 
+/**
+ * `max_connections` of the embedded server: 200 for the project, plus room for the two Temporal server
+ * processes of cluster mode (about 44 connections each, up to 88 with their pools full).
+ */
+export const EMBEDDED_PG_MAX_CONNECTIONS = 400;
+
 /** A running embedded PostgreSQL started by this process. */
 export interface PostgresService {
   name: 'postgres';
@@ -71,7 +77,8 @@ export async function startEmbeddedPostgres(stackDir: string): Promise<PostgresS
     persistent: true,
     createPostgresUser: os.userInfo().uid === 0,
     initdbFlags: ['--encoding=UTF8', '--locale=C'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'fsync=on'],
+    // max_connections: the project's pools and tests, plus ~44 per Temporal server process in cluster mode.
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', `max_connections=${EMBEDDED_PG_MAX_CONNECTIONS}`, '-c', 'fsync=on'],
     onLog: keep,
     onError: (e: unknown) => {
       keep(e);

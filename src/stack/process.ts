@@ -183,13 +183,16 @@ export class CommandFailedError extends Error {
 /**
  * Runs a command to completion without blocking the event loop (other services keep starting). Its
  * output is kept (the last 64 KiB) for the error, and also shown as it runs unless `quiet`.
+ * @returns its standard output (all of it)
  * @throws CommandFailedError with the shell-quoted command line, the exit code or signal, and the last
  *   {@link OUTPUT_TAIL_LINES} lines of its output, when it cannot be started or does not exit with 0.
  */
-export function runCommand(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; quiet?: boolean } = {}): Promise<void> {
+export function runCommand(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; quiet?: boolean } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
     let kept = '';
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
     const keep = (to: NodeJS.WriteStream) => (d: Buffer) => {
       kept += d.toString('utf8');
       if (kept.length > TAIL_BYTES * 2) kept = kept.slice(-TAIL_BYTES);
@@ -200,7 +203,7 @@ export function runCommand(command: string, args: string[], options: { env?: Nod
     const line = commandLine(command, args);
     child.once('error', (e) => reject(new CommandFailedError(line, `could not be started: ${e.message}`, indentedTail(kept))));
     child.once('close', (code, signal) => {
-      if (code === 0) resolve();
+      if (code === 0) resolve(stdout);
       else reject(new CommandFailedError(line, signal ?? `exit code ${code}`, indentedTail(kept)));
     });
   });

@@ -5,6 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Connection, type ConnectionOptions } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../config/names';
 import { hostPort, isPortOpen, runCommand, startService, waitForService, type ServiceProcess } from './process';
 
@@ -102,4 +103,34 @@ export async function startTemporal(o: TemporalOptions): Promise<ServiceProcess 
   ];
   const svc = startService('temporal', cli, args, path.join(o.stackDir, 'logs'));
   return waitForService(svc, 'Temporal dev server', host, port, 60_000);
+}
+
+/**
+ * Waits until the Temporal frontend at `address` (a `host:port`, or connection options with TLS or an
+ * API key) answers `DescribeNamespace` for `namespace`, retrying every 300 ms.
+ * @throws Error with the last failure when `timeoutMs` (default 60 s) passes.
+ */
+export async function waitForTemporalReady(
+  address: string | (ConnectionOptions & { address: string }),
+  namespace: string,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const options = typeof address === 'string' ? { address } : address;
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const connection = await Connection.connect({ ...options, connectTimeout: 2_000 });
+      try {
+        await connection.workflowService.describeNamespace({ namespace });
+        return;
+      } finally {
+        await connection.close();
+      }
+    } catch (e) {
+      lastError = e;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
+  throw new Error(`Temporal at ${options.address} did not serve namespace ${namespace} within ${timeoutMs} ms: ${String(lastError)}`);
 }

@@ -9,6 +9,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index';
 import { databaseUrl, kafkaBrokers, loadSettings, mqttUrl, ROOT_DIR, type Settings } from '../config/env';
+import { temporalConnectionOptions } from '../config/temporal-connection';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
 import { loadOccupancyModel } from '../ml/occupancy-model';
@@ -49,6 +50,16 @@ export const WORKER_TUNING: Partial<WorkerOptions> = {
   stickyQueueScheduleToStartTimeout: '1 second',
 };
 
+/**
+ * Bound of a graceful shutdown (SIGTERM, Ctrl-C): the worker stops polling at once and cancels its
+ * in-flight activities (`shutdownGraceTime` 0: stream consumers commit what they hold and return, so
+ * a standby takes the streams over within seconds); activities that do not act on cancellation finish
+ * their attempt. After this long the worker gives up on them and `done` rejects with the SDK's
+ * `GracefulShutdownPeriodExpiredError` (the CLI then exits 1), so a stopping worker always exits.
+ * @default 30 s
+ */
+export const WORKER_SHUTDOWN_FORCE_TIME = '30 seconds';
+
 /** A running worker and what it holds. */
 export interface RunningWorker {
   worker: Worker;
@@ -66,9 +77,11 @@ export async function startWorker(settings: Settings = loadSettings(), extra: Pa
   // Idempotent; lets a worker run against any PostgreSQL (DATABASE_URL) without a separate step.
   await migrate(pool);
   const model = await loadOccupancyModel();
-  const connection = await NativeConnection.connect({ address: settings.temporalAddress });
+  // Address, API key and TLS of the environment or the Temporal config profile (config/temporal-connection.ts).
+  const connectionOptions = temporalConnectionOptions(settings);
+  const connection = await NativeConnection.connect(connectionOptions);
   // Activities that signal or start workflows (device entity workflows) use an ordinary client.
-  const clientConnection = await Connection.connect({ address: settings.temporalAddress });
+  const clientConnection = await Connection.connect(connectionOptions);
   const client = new Client({ connection: clientConnection, namespace: settings.temporalNamespace });
   const worker = await Worker.create({
     connection,
@@ -88,6 +101,7 @@ export async function startWorker(settings: Settings = loadSettings(), extra: Pa
       taskQueue: settings.taskQueue,
     }),
     ...WORKER_TUNING,
+    shutdownForceTime: WORKER_SHUTDOWN_FORCE_TIME,
     ...extra,
   });
   const done = worker.run().finally(async () => {

@@ -1,6 +1,7 @@
 /**
  * Vitest global setup: builds `dist/` (the CLI and worker processes that tests spawn run the compiled
- * code, so it must be this checkout's), brings up the real stack (Temporal dev server, PostgreSQL,
+ * code, so it must be this checkout's), brings up the real stack (Temporal dev server, or two Temporal
+ * server processes on PostgreSQL with `TEMPORAL_MODE=cluster`; PostgreSQL,
  * Mosquitto, Kafka; `TEST_KAFKA=0` leaves Kafka out) before any test, and stops what it started
  * afterwards. When either fails, the reason is printed first, framed, and `npm test` exits non-zero.
  */
@@ -32,7 +33,11 @@ export async function setup(): Promise<void> {
   } catch (e) {
     fail('provisioning the stack', e);
   }
-  console.log(`[stack] ready in ${Date.now() - t1} ms (started: ${stack.started.join(', ') || 'none, all reused'})`);
+  // TEMPORAL_MODE=cluster runs the suite on two Temporal server processes on PostgreSQL (ensureStack).
+  console.log(
+    `[stack] ready in ${Date.now() - t1} ms (Temporal ${stack.settings.temporalMode === 'cluster' ? 'cluster' : 'dev server'}; ` +
+      `started: ${stack.started.join(', ') || 'none, all reused'})`,
+  );
 }
 
 export async function teardown(): Promise<void> {
