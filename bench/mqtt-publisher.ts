@@ -9,8 +9,9 @@
  *   event times shifted by its span ({@link shiftedCopies}) through the project's own simulator
  *   (`replayReadings`, topic `sensors/<source>/<device>`);
  * - `dataset-copies`: the first `count` readings of a real data set's shifted copies to
- *   `<prefix>/<device>`, each as its JSON reading (`encodeReading`) or as one CSV line
- *   (`sensorCsvLine`, bench/sources/payloads.ts), at most {@link PUBLISH_WINDOW} in flight.
+ *   `<prefix>/<device>`, each as its JSON reading (`encodeReading`), as one CSV line (`sensorCsvLine`,
+ *   bench/sources/payloads.ts) or as one line of line protocol (`sensorInfluxLine`), at most
+ *   {@link PUBLISH_WINDOW} in flight.
  *
  * Protocol on stdio: prepares the messages (and, for `readings` and `dataset-copies`, connects), prints `ready`, waits for a
  * line `go` on stdin, publishes, prints `done <ms>` (publish time, first PUBLISH to last PUBACK), exits.
@@ -25,7 +26,7 @@ import mqtt from 'mqtt';
 import { encodeReading } from '../src/simulator/payloads';
 import { loadDataset, type DeviceReading, type SensorDataset } from '../src/simulator/sensor-files';
 import { replayReadings } from '../src/simulator/sensor-replay';
-import { sensorCsvLine } from './sources/payloads';
+import { sensorCsvLine, sensorInfluxLine } from './sources/payloads';
 
 /** Unacknowledged QoS 1 PUBLISHes a `readings` or `dataset-copies` job keeps in flight. */
 export const PUBLISH_WINDOW = 1000;
@@ -34,7 +35,7 @@ export const PUBLISH_WINDOW = 1000;
 export type PublisherJob =
   | { kind: 'readings'; url: string; prefix: string; count: number }
   | { kind: 'dataset'; url: string; source: string; dataset: SensorDataset; rounds: number; window: number }
-  | { kind: 'dataset-copies'; url: string; prefix: string; dataset: SensorDataset; count: number; format: 'json' | 'csv' };
+  | { kind: 'dataset-copies'; url: string; prefix: string; dataset: SensorDataset; count: number; format: 'json' | 'csv' | 'influx' };
 
 /** `rounds` copies of `rows`, each shifted by the data set's span (+1 min) so no two copies share a key. */
 export function shiftedCopies(rows: readonly DeviceReading[], rounds: number): DeviceReading[] {
@@ -107,7 +108,8 @@ async function prepare(job: PublisherJob): Promise<() => Promise<void>> {
     const rows = loadDataset(job.dataset);
     const readings = shiftedCopies(rows, Math.ceil(job.count / Math.max(1, rows.length))).slice(0, job.count);
     topics = readings.map((r) => `${job.prefix}/${r.deviceId}`);
-    payloads = readings.map((r) => (job.format === 'csv' ? sensorCsvLine(r) : encodeReading(r)));
+    const encode = { json: encodeReading, csv: sensorCsvLine, influx: sensorInfluxLine }[job.format];
+    payloads = readings.map((r) => encode(r));
   } else {
     const start = Date.UTC(2024, 0, 1);
     topics = Array.from({ length: job.count }, (_, i) => `${job.prefix}/d${i % 100}`);

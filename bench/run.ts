@@ -153,7 +153,9 @@ async function main(): Promise<void> {
       }
     }
     if (parts.has('sources')) {
-      console.log('sources: declared sources (JSON, JSON + JSONata, CSV) beside the fixed kinds and raw limits, MQTT and Kafka…');
+      console.log(
+        'sources: declared sources (JSON, JSON + JSONata, CSV, line protocol) beside the fixed kinds and raw limits, MQTT and Kafka…',
+      );
       const { markdown, ...sources } = await runSourcesBench({
         mqttMessages: intArg('sources-messages', 50_000),
         kafkaRecords: intArg('sources-records', 100_000),

@@ -1,6 +1,6 @@
 /**
  * bench/sources: the declared sources of the sources benchmark read what the bench sends (the real UCI
- * Occupancy readings as JSON and CSV, the telemetry records as JSON and CSV) into exactly the values
+ * Occupancy readings and the telemetry records as JSON, CSV and line protocol) into exactly the values
  * that were sent, with no dead letter; and the report's medians, same-round ratios and 10 % check.
  */
 import { describe, expect, it } from 'vitest';
@@ -10,11 +10,24 @@ import { loadDataset } from '../src/simulator/sensor-files';
 import type { SourceMessage } from '../src/sources/compile';
 import { loadDeclaration } from '../src/sources/load';
 import { shiftedCopies } from '../bench/mqtt-publisher';
-import { DECLARED_FORMATS, sensorCsvLine, sensorDeclaration, telemetryCsvLine, telemetryDeclaration } from '../bench/sources/payloads';
+import {
+  DECLARED_FORMATS,
+  SENSOR_MEASUREMENT,
+  sensorCsvLine,
+  sensorDeclaration,
+  sensorInfluxLine,
+  TELEMETRY_MEASUREMENT,
+  telemetryCsvLine,
+  telemetryDeclaration,
+  telemetryInfluxLine,
+  type DeclaredFormat,
+} from '../bench/sources/payloads';
 import { medianOf, renderSources, summarise, type MeasuredPath, type SourcesContext } from '../bench/sources/report';
 
 const utf8 = (s: string) => Buffer.from(s, 'utf8');
 const NOW = Date.UTC(2026, 0, 1);
+/** What a row keeps beyond its columns: line protocol's measurement name (an undeclared top-level key), else nothing. */
+const attributesOf = (format: DeclaredFormat, measurement: string) => (format === 'influx' ? JSON.stringify({ measurement }) : null);
 
 describe('sources bench: declared sources', () => {
   // Two copies, as the publisher sends them when a run has more messages than the data set has rows.
@@ -25,7 +38,7 @@ describe('sources bench: declared sources', () => {
     const s = loadDeclaration(sensorDeclaration(name, format), name);
     expect(s.mqttFilter).toBe(`sensors/${name}/+`);
     const messages: SourceMessage[] = readings.map((r, i) => ({
-      payload: utf8(format === 'csv' ? sensorCsvLine(r) : encodeReading(r)),
+      payload: utf8(format === 'csv' ? sensorCsvLine(r) : format === 'influx' ? sensorInfluxLine(r) : encodeReading(r)),
       topic: `sensors/${name}/${r.deviceId}`,
       arrivalTime: NOW,
       identity: String(i),
@@ -39,7 +52,7 @@ describe('sources bench: declared sources', () => {
       expect({ deviceId: row.deviceId, eventTime: row.eventTime, attributes: row.attributes, outOfRange: row.outOfRange }).toEqual({
         deviceId: f.deviceId,
         eventTime: f.eventTime,
-        attributes: null,
+        attributes: attributesOf(format, SENSOR_MEASUREMENT),
         outOfRange: null,
       });
       const values = [f.temperature, f.humidity, f.light, f.co2, f.humidityRatio];
@@ -53,7 +66,7 @@ describe('sources bench: declared sources', () => {
     const start = Date.UTC(2024, 0, 1);
     const records = Array.from({ length: 3000 }, (_, i) => telemetryRecord(i, 1000, start));
     const messages: SourceMessage[] = records.map((r, i) => ({
-      payload: utf8(format === 'csv' ? telemetryCsvLine(r) : encodeTelemetry(r)),
+      payload: utf8(format === 'csv' ? telemetryCsvLine(r) : format === 'influx' ? telemetryInfluxLine(r) : encodeTelemetry(r)),
       topic: 'bench-topic',
       key: utf8(r.deviceId),
       arrivalTime: NOW,
@@ -68,7 +81,7 @@ describe('sources bench: declared sources', () => {
       expect({ deviceId: row.deviceId, eventTime: row.eventTime, attributes: row.attributes }).toEqual({
         deviceId: f.deviceId,
         eventTime: f.eventTime,
-        attributes: null,
+        attributes: attributesOf(format, TELEMETRY_MEASUREMENT),
       });
       const values = [f.model, f.interface, f.interfaceStatus, f.cpuUsage, f.memoryUsage];
       expect(row.values).toEqual(format === 'json-expr' ? [...values, 100 - f.memoryUsage] : values);

@@ -6,7 +6,6 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { SourceMessage } from '../src/sources/compile';
 import { compileFormat } from '../src/sources/formats/index';
 import {
   influxTimestampToMs,
@@ -17,15 +16,10 @@ import {
   type InfluxPrecision,
 } from '../src/sources/formats/influx';
 import { parseSourceFile } from '../src/sources/load';
+import { messageMaker, payloadBytes } from './support/source-messages';
 
-const enc = (s: string) => new TextEncoder().encode(s);
 const NOW = Date.parse('2026-12-04T12:00:00Z');
-const msg = (payload: string, extra: Partial<SourceMessage> = {}): SourceMessage => ({
-  payload: enc(payload),
-  arrivalTime: NOW - 1000,
-  identity: 'telegraf/0/1',
-  ...extra,
-});
+const msg = messageMaker(NOW, 'telegraf/0/1');
 const plain = (p: InfluxPoint) => JSON.parse(JSON.stringify(p)) as unknown;
 const lp = (text: string, precision?: InfluxPrecision) => parseLineProtocol(text, precision).map(plain);
 
@@ -321,7 +315,7 @@ describe('line protocol on generated input', () => {
             expect(column).toBeGreaterThanOrEqual(1);
             expect(column).toBeLessThanOrEqual(lines[line - 1]!.length + 1);
           }
-          const d = f.decode(enc(s));
+          const d = f.decode(payloadBytes(s));
           if (!d.ok) expect(d.reason).toMatch(/^not line protocol: line \d+, column \d+: /);
         },
       ),

@@ -10,10 +10,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { createKafkaIngestActivities } from '../src/activities/kafka-ingest';
-import { createMqttIngestActivities } from '../src/activities/mqtt-ingest';
 import { registerModelCommands } from '../src/cli/models';
 import { kafkaBrokers, mqttUrl, ROOT_DIR } from '../src/config/env';
 import { createTopic, listTopics } from '../src/ingest/kafka-client';
@@ -22,11 +20,11 @@ import { publishRaw } from '../src/simulator/sensor-replay';
 import { redriveDeadLetters } from '../src/ingest/redrive';
 import { applySources, streamsOf } from '../src/sources/apply';
 import { loadDeclaration, loadSources, type LoadedSource } from '../src/sources/load';
-import { WORKER_TUNING, WORKFLOWS_PATH } from '../src/workers/worker';
 import { status } from '../src/workflows/messages';
 import { queryWorkflow } from '../src/client/query';
 import { testPool, uniqueSuffix } from './support/db';
 import { waitFor } from './support/processes';
+import { endStreams, sourceWorkerOptions, stopStream } from './support/sources';
 import { recordHistory, withWorker } from './support/temporal';
 
 const pool = testPool();
@@ -39,31 +37,6 @@ afterAll(async () => {
   await pool.end();
 });
 
-function workerOptions() {
-  return {
-    workflowsPath: WORKFLOWS_PATH,
-    activities: {
-      ...createMqttIngestActivities({ pool, mqttUrl: mqttUrl() }),
-      ...(KAFKA ? createKafkaIngestActivities({ pool, kafkaBrokers: kafkaBrokers() }) : {}),
-    },
-    ...WORKER_TUNING,
-  };
-}
-
-/** Ends what an earlier run of the tests left running for these sources, so apply starts them on this test's task queue. */
-async function endStreams(client: Client, sources: LoadedSource[]): Promise<void> {
-  for (const s of sources) {
-    for (const w of streamsOf(s)) {
-      await client.workflow
-        .getHandle(w.workflowId)
-        .terminate('test clean-up')
-        .catch((e: unknown) => {
-          if (!(e instanceof WorkflowNotFoundError) && !/already completed|not found/i.test(String(e))) throw e;
-        });
-    }
-  }
-}
-
 async function rows<T>(sql: string, params: unknown[] = []): Promise<T[]> {
   return (await pool.query(sql, params)).rows as T[];
 }
@@ -72,13 +45,6 @@ async function rows<T>(sql: string, params: unknown[] = []): Promise<T[]> {
 function variant(base: string, changes: Record<string, unknown>): LoadedSource {
   const d = structuredClone(shipped.get(base)!.declaration) as Record<string, unknown>;
   return loadDeclaration({ ...d, ...changes }, 'test');
-}
-
-/** Cancels a stream and waits until it has ended, while this test's worker still runs it (else it stays running, unanswered). */
-async function stopStream(client: Client, workflowId: string): Promise<void> {
-  const handle = client.workflow.getHandle(workflowId);
-  await handle.cancel().catch(() => undefined);
-  await handle.result().catch(() => undefined);
 }
 
 /** Publishes probes until one lands: the consumer's persistent session then exists. */
@@ -105,7 +71,7 @@ describe('declared sources on the real stack', () => {
     async () => {
       const s = shipped.get('mqtt-sensor-data')!;
       const device = `sensor_${uniqueSuffix()}`;
-      await withWorker(workerOptions(), async ({ client, taskQueue }) => {
+      await withWorker(sourceWorkerOptions(pool, KAFKA), async ({ client, taskQueue }) => {
         await endStreams(client, [s]);
         const [r] = await applySources(new Map([[s.name, s]]), { client, pool, taskQueue });
         expect(r!.error).toBeUndefined();
@@ -203,7 +169,7 @@ describe('declared sources on the real stack', () => {
         device_id: { topic: 'device' },
         measurements: { ...v1.declaration.measurements, pressure: { type: 'double', unit: 'hPa', range: [300, 1100] } },
       });
-      await withWorker(workerOptions(), async ({ client, taskQueue }) => {
+      await withWorker(sourceWorkerOptions(pool, KAFKA), async ({ client, taskQueue }) => {
         const [r1] = await applySources(new Map([[name, v1]]), { client, pool, taskQueue });
         expect(r1!.table.action).toBe('create');
         const workflowId = `ingest-mqtt-${name}`;
@@ -305,7 +271,7 @@ describe('declared sources on the real stack', () => {
         mqtt: { topic, qos: 1 },
         measurements: { ...m, temperature: { ...m.temperature, coerce: true } },
       });
-      await withWorker(workerOptions(), async ({ client, taskQueue }) => {
+      await withWorker(sourceWorkerOptions(pool, KAFKA), async ({ client, taskQueue }) => {
         await applySources(new Map([[name, strict]]), { client, pool, taskQueue });
         try {
           await waitForRow(table, 'probe', () =>
@@ -344,7 +310,7 @@ describe('declared sources on the real stack', () => {
     const name = `conflict-${uniqueSuffix()}`;
     dropTables.push(name.replaceAll('-', '_'));
     const s = variant('mqtt-sensor-data', { name, mqtt: { topic: `test/${name}`, qos: 1 } });
-    await withWorker(workerOptions(), async ({ client, taskQueue }) => {
+    await withWorker(sourceWorkerOptions(pool, KAFKA), async ({ client, taskQueue }) => {
       const workflowId = `ingest-mqtt-${name}`;
       await client.workflow.start('mqttIngest', { workflowId, taskQueue, args: [{ source: name }] });
       try {
@@ -380,7 +346,7 @@ describe('declared sources on the real stack', () => {
       },
       'test',
     );
-    await withWorker(workerOptions(), async ({ client, taskQueue }) => {
+    await withWorker(sourceWorkerOptions(pool, KAFKA), async ({ client, taskQueue }) => {
       await applySources(new Map([[name, s]]), { client, pool, taskQueue });
       try {
         await waitForRow(table, 'probe', () =>
@@ -425,7 +391,7 @@ describe('declared sources on the real stack', () => {
       const modem = shipped.get('modem-evg')!;
       const suffix = uniqueSuffix();
       for (const t of ['sensor_data_topic', 'modem-events']) await createTopic(kafkaBrokers(), t, 3).catch(() => undefined);
-      await withWorker(workerOptions(), async ({ client, taskQueue }) => {
+      await withWorker(sourceWorkerOptions(pool, KAFKA), async ({ client, taskQueue }) => {
         await endStreams(client, [sensor, modem]);
         const results = await applySources(
           new Map([
@@ -533,7 +499,7 @@ describe('declared sources on the real stack', () => {
       'test',
     );
     const listKafkaTopics = () => listTopics(kafkaBrokers());
-    await withWorker(workerOptions(), async ({ client, taskQueue }) => {
+    await withWorker(sourceWorkerOptions(pool, KAFKA), async ({ client, taskQueue }) => {
       const [r] = await applySources(new Map([[name, s]]), { client, pool, taskQueue, listKafkaTopics });
       expect(r!.streams).toEqual(topics.map((t) => ({ workflowId: `ingest-kafka-g-${suffix}-${t}`, action: 'start' })));
       try {

@@ -16,15 +16,10 @@ import type { SourceMessage } from '../src/sources/compile';
 import { createStatements } from '../src/sources/table';
 import { compileTimeParser } from '../src/sources/timestamps';
 import { loadSources, parseSourceFile, SourceFileError, type LoadedSource } from '../src/sources/load';
+import { messageMaker, payloadBytes } from './support/source-messages';
 
-const enc = (o: unknown) => new TextEncoder().encode(typeof o === 'string' ? o : JSON.stringify(o));
 const NOW = Date.parse('2026-12-03T12:00:00Z');
-const msg = (payload: unknown, extra: Partial<SourceMessage> = {}): SourceMessage => ({
-  payload: enc(payload),
-  arrivalTime: NOW - 1000,
-  identity: 'sensor_data_topic/0/42',
-  ...extra,
-});
+const msg = messageMaker(NOW, 'sensor_data_topic/0/42');
 async function mapOne(s: LoadedSource, m: SourceMessage) {
   return s.map([m], NOW);
 }
@@ -392,7 +387,7 @@ describe('CSV without quotes', () => {
         (delimiter, width, lines) => {
           const header = Array.from({ length: width }, (_, i) => `c${i}`);
           const text = [header.join(delimiter), ...lines.map((l) => (l === null ? '   ' : l.slice(0, width).join(delimiter)))].join('\n');
-          const decoded = compileFormat({ type: 'csv', delimiter, header: true, columns: undefined }).decode(enc(text));
+          const decoded = compileFormat({ type: 'csv', delimiter, header: true, columns: undefined }).decode(payloadBytes(text));
           const rows: string[][] = parse(text, { delimiter, skip_empty_lines: true, trim: true, bom: true });
           const body = rows.slice(1);
           if (!body.length) {

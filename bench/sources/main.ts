@@ -1,13 +1,13 @@
 /**
  * Sources benchmark: committed rows per second of declared sources (`sources/*.yaml`: JSON mapped,
- * JSON with one JSONata field, CSV) beside today's fixed kinds and the raw limits, on MQTT and on
+ * JSON with one JSONata field, CSV, InfluxDB line protocol) beside today's fixed kinds and the raw limits, on MQTT and on
  * Kafka, in one run with the streams bench's measurements (bench/streams/main.ts):
  *
  * - MQTT → PostgreSQL (`mqttToPg`): the fixed `sensor` kind, then a declared source of each format,
  *   all fed the same real UCI Occupancy readings by the bench publisher process (bench/mqtt-publisher.ts,
  *   `dataset-copies`), beside the QoS 1 pass-through of the same messages (`mqttPassThrough`);
  * - Kafka → PostgreSQL (`kafkaToPg`): the fixed `modem` kind, then a declared source of each format
- *   reading the streams bench's telemetry records (a JSON topic and a CSV topic, produced once), beside
+ *   reading the streams bench's telemetry records (a JSON, a CSV and a line protocol topic, produced once), beside
  *   one COPY of the same rows straight into PostgreSQL (`copyRate`).
  *
  * The declared sources are in payloads.ts; each run's source has a name and table of its own
@@ -34,6 +34,7 @@ import {
   TELEMETRY_EXPRESSION,
   telemetryCsvLine,
   telemetryDeclaration,
+  telemetryInfluxLine,
   type DeclaredFormat,
 } from './payloads';
 import {
@@ -86,11 +87,13 @@ const FORMAT_LABELS: Record<Transport, Record<DeclaredFormat, string>> = {
     json: 'declared JSON, mapped (device_id, ISO `ts`, 5 doubles)',
     'json-expr': `declared JSON + 1 JSONata field (\`temperature_f: ${SENSOR_EXPRESSION}\`)`,
     csv: 'declared CSV, one line per message (declared columns)',
+    influx: 'declared line protocol, one line per message (tag device_id, 5 float fields, ns time; as Telegraf sends)',
   },
   kafka: {
     json: 'declared JSON, mapped (the telemetry fields, modem-evg style)',
     'json-expr': `declared JSON + 1 JSONata field (\`memory_free: ${TELEMETRY_EXPRESSION}\`)`,
     csv: 'declared CSV, one line per record (declared columns)',
+    influx: 'declared line protocol, one line per record (3 tags, a string and 2 float fields; as Telegraf sends)',
   },
 };
 
@@ -144,7 +147,7 @@ export async function runSourcesBench(o: SourcesBenchOptions = {}): Promise<Sour
   const url = mqttUrl(settings);
   const pool = createPool(databaseUrl(settings), 10);
   const runId = Date.now().toString(36);
-  const topics = { json: `bench-sources-json-${runId}`, csv: `bench-sources-csv-${runId}` };
+  const topics = { json: `bench-sources-json-${runId}`, csv: `bench-sources-csv-${runId}`, influx: `bench-sources-influx-${runId}` };
   try {
     const start = Date.UTC(2024, 0, 1);
     for (const [format, topic] of Object.entries(topics)) {
@@ -152,11 +155,12 @@ export async function runSourcesBench(o: SourcesBenchOptions = {}): Promise<Sour
       await produceRecords({ brokers, topic }, (i) => {
         if (i >= n) return undefined;
         const r = telemetryRecord(i, DEVICES, start);
-        return { key: r.deviceId, value: format === 'csv' ? telemetryCsvLine(r) : encodeTelemetry(r) };
+        const value = format === 'csv' ? telemetryCsvLine(r) : format === 'influx' ? telemetryInfluxLine(r) : encodeTelemetry(r);
+        return { key: r.deviceId, value };
       });
     }
     const sensorJob =
-      (format: 'json' | 'csv', count: number) =>
+      (format: 'json' | 'csv' | 'influx', count: number) =>
       (prefix: string): PublisherJob => ({ kind: 'dataset-copies', url, prefix, dataset: 'uci-occupancy', count, format });
 
     /** Runs `measure` with a declared source of its own, created before and dropped after. */
@@ -176,7 +180,9 @@ export async function runSourcesBench(o: SourcesBenchOptions = {}): Promise<Sour
         await dropSource(pool, s);
       }
     };
-    const formats: DeclaredFormat[] = ['json', 'json-expr', 'csv'];
+    const formats: DeclaredFormat[] = ['json', 'json-expr', 'csv', 'influx'];
+    /** What the producers send for a declared format (`json-expr` reads the JSON). */
+    const wire = (format: DeclaredFormat) => (format === 'json-expr' ? 'json' : format);
     const mqttVariants: Variant[] = [
       {
         transport: 'mqtt',
@@ -197,7 +203,7 @@ export async function runSourcesBench(o: SourcesBenchOptions = {}): Promise<Sour
         run: (count, tag) => {
           const name = `bench-mqtt-${format}-${runId}-${tag}`;
           return declared(name, sensorDeclaration(name, format), count, (s) =>
-            mqttToPg(pool, url, count, { declared: s, job: sensorJob(format === 'csv' ? 'csv' : 'json', count) }),
+            mqttToPg(pool, url, count, { declared: s, job: sensorJob(wire(format), count) }),
           );
         },
       })),
@@ -221,7 +227,7 @@ export async function runSourcesBench(o: SourcesBenchOptions = {}): Promise<Sour
         label: FORMAT_LABELS.kafka[format],
         run: (count, tag) => {
           const name = `bench-kafka-${format}-${runId}-${tag}`;
-          const topic = format === 'csv' ? topics.csv : topics.json;
+          const topic = topics[wire(format)];
           return declared(name, telemetryDeclaration(name, format, topic), count, (s) =>
             kafkaToPg(pool, topic, count, { declared: s, fromFirstFetch: true }),
           );

@@ -2,21 +2,27 @@
  * What the sources benchmark sends, and the declared sources that read it (bench/sources/main.ts):
  *
  * - MQTT: the real UCI Occupancy readings, each as the sensor reading's JSON (`encodeReading`, the
- *   fixed `sensor` kind's wire format) or as one CSV line of {@link SENSOR_CSV_COLUMNS};
+ *   fixed `sensor` kind's wire format), as one CSV line of {@link SENSOR_CSV_COLUMNS}, or as one line
+ *   of line protocol ({@link sensorInfluxLine});
  * - Kafka: the streams bench's modem telemetry (`telemetryRecord`), each as the fixed `modem` kind's
  *   JSON (`encodeTelemetry`, unpadded: a `padding` field would be an undeclared field, kept in
- *   `attributes` by a declared source) or as one CSV line of {@link TELEMETRY_CSV_COLUMNS}.
+ *   `attributes` by a declared source), as one CSV line of {@link TELEMETRY_CSV_COLUMNS}, or as one
+ *   line of line protocol ({@link telemetryInfluxLine}).
  *
  * Each declared source maps the same fields into the same columns as the fixed kind: `json` reads
  * them as they are, `json-expr` adds one measurement computed by JSONata, `csv` reads the CSV line
- * with declared columns (no header row; every value is text, read as its declared type).
+ * with declared columns (no header row; every value is text, read as its declared type), `influx`
+ * reads the line as Telegraf's `outputs.mqtt` / `outputs.kafka` send one metric (one line a message or
+ * record; the device and the text values as tags, the numbers as fields, ns timestamps), mapped as
+ * `sources/telegraf-*.yaml` are, so each row also keeps the measurement name in `attributes`.
  */
 import type { ModemTelemetry } from '../../src/simulator/payloads';
 import type { DeviceReading } from '../../src/simulator/sensor-files';
 import type { SourceDeclarationInput } from '../../src/sources/declaration';
+import { serializeLineProtocol, type InfluxFieldValue } from '../../src/sources/formats/influx';
 
 /** Declared-source formats the benchmark compares with the fixed kinds. */
-export const DECLARED_FORMATS = ['json', 'json-expr', 'csv'] as const;
+export const DECLARED_FORMATS = ['json', 'json-expr', 'csv', 'influx'] as const;
 /** One of {@link DECLARED_FORMATS}. */
 export type DeclaredFormat = (typeof DECLARED_FORMATS)[number];
 
@@ -58,47 +64,104 @@ export function telemetryCsvLine(r: Omit<ModemTelemetry, 'source'>): string {
   return [r.model, r.deviceId, r.interface, r.interfaceStatus, r.cpuUsage, r.memoryUsage, new Date(r.eventTime).toISOString()].join(',');
 }
 
+/** Measurement names of the line protocol payloads. */
+export const SENSOR_MEASUREMENT = 'sensor';
+/** See {@link SENSOR_MEASUREMENT}. */
+export const TELEMETRY_MEASUREMENT = 'modem';
+
+/** The fields of `values` that are present (line protocol has no null: a missing value is no field). */
+function present(values: Record<string, InfluxFieldValue | null>): Record<string, InfluxFieldValue> {
+  return Object.fromEntries(Object.entries(values).filter((e): e is [string, InfluxFieldValue] => e[1] !== null));
+}
+
+/** A reading as one line of line protocol: `sensor,device_id=… temperature=…,… <ns>` (the project's serializer). */
+export function sensorInfluxLine(r: DeviceReading): string {
+  return serializeLineProtocol([
+    {
+      measurement: SENSOR_MEASUREMENT,
+      tags: { device_id: r.deviceId },
+      fields: present({
+        temperature: r.temperature,
+        humidity: r.humidity,
+        light: r.light,
+        co2: r.co2,
+        humidity_ratio: r.humidityRatio,
+      }),
+      timestamp: r.eventTime,
+    },
+  ]);
+}
+
+/** A telemetry record as one line: `modem,deviceid=…,model=…,interface=… interfacestatus="…",cpuusage=…,memoryusage=… <ns>`. */
+export function telemetryInfluxLine(r: Omit<ModemTelemetry, 'source'>): string {
+  return serializeLineProtocol([
+    {
+      measurement: TELEMETRY_MEASUREMENT,
+      tags: { deviceid: r.deviceId, model: r.model, interface: r.interface },
+      fields: { interfacestatus: r.interfaceStatus, cpuusage: r.cpuUsage, memoryusage: r.memoryUsage },
+      timestamp: r.eventTime,
+    },
+  ]);
+}
+
+/** How each format's source finds a field: plain names, or the line protocol record's paths. */
+const influxPath = (part: 'tags' | 'fields', name: string) => `${part}.${name}`;
+
 /**
  * The declared source of the MQTT rows in `format`, named `name`, on topic `sensors/<name>/+` (the
  * topic the fixed `sensor` kind's consumer subscribes to; the unnamed level is not kept).
  */
 export function sensorDeclaration(name: string, format: DeclaredFormat): SourceDeclarationInput {
+  const influx = format === 'influx';
+  const field = (name: string) => (influx ? { field: influxPath('fields', name) } : {});
   const measurements: SourceDeclarationInput['measurements'] = {
-    temperature: { type: 'double', unit: 'degC' },
-    humidity: { type: 'double', unit: 'percent' },
-    light: { type: 'double', unit: 'lux' },
-    co2: { type: 'double', unit: 'ppm' },
-    humidity_ratio: { type: 'double', unit: 'kg/kg' },
+    temperature: { ...field('temperature'), type: 'double', unit: 'degC' },
+    humidity: { ...field('humidity'), type: 'double', unit: 'percent' },
+    light: { ...field('light'), type: 'double', unit: 'lux' },
+    co2: { ...field('co2'), type: 'double', unit: 'ppm' },
+    humidity_ratio: { ...field('humidity_ratio'), type: 'double', unit: 'kg/kg' },
   };
   if (format === 'json-expr') measurements.temperature_f = { expression: SENSOR_EXPRESSION, type: 'double', unit: 'degF' };
   return {
     name,
     description: `sources benchmark: sensor readings as ${format}`,
     mqtt: { topic: `sensors/${name}/+` },
-    format: format === 'csv' ? { type: 'csv', header: false, columns: [...SENSOR_CSV_COLUMNS] } : 'json',
-    device_id: { field: 'device_id' },
-    event_time: { field: 'ts', format: 'iso8601' },
+    format:
+      format === 'csv'
+        ? { type: 'csv', header: false, columns: [...SENSOR_CSV_COLUMNS] }
+        : influx
+          ? { type: 'influx', namepass: [SENSOR_MEASUREMENT] }
+          : 'json',
+    device_id: { field: influx ? influxPath('tags', 'device_id') : 'device_id' },
+    event_time: influx ? { field: 'timestamp', format: 'epoch_ms' } : { field: 'ts', format: 'iso8601' },
     measurements,
   };
 }
 
 /** The declared source of the Kafka rows in `format`, named `name`, reading `topic`: the telemetry fields (modem-evg style). */
 export function telemetryDeclaration(name: string, format: DeclaredFormat, topic: string): SourceDeclarationInput {
+  const influx = format === 'influx';
+  const at = (part: 'tags' | 'fields', name: string) => (influx ? influxPath(part, name) : name);
   const measurements: SourceDeclarationInput['measurements'] = {
-    model: { type: 'text' },
-    interface: { type: 'text' },
-    interface_status: { field: 'interfacestatus', type: 'text' },
-    cpu_usage: { field: 'cpuusage', type: 'double', unit: 'percent', range: [0, 100] },
-    memory_usage: { field: 'memoryusage', type: 'double', unit: 'percent', range: [0, 100] },
+    model: { field: at('tags', 'model'), type: 'text' },
+    interface: { field: at('tags', 'interface'), type: 'text' },
+    interface_status: { field: at('fields', 'interfacestatus'), type: 'text' },
+    cpu_usage: { field: at('fields', 'cpuusage'), type: 'double', unit: 'percent', range: [0, 100] },
+    memory_usage: { field: at('fields', 'memoryusage'), type: 'double', unit: 'percent', range: [0, 100] },
   };
   if (format === 'json-expr') measurements.memory_free = { expression: TELEMETRY_EXPRESSION, type: 'double', unit: 'percent' };
   return {
     name,
     description: `sources benchmark: modem telemetry as ${format}`,
     kafka: { topics: [topic], group: name },
-    format: format === 'csv' ? { type: 'csv', header: false, columns: [...TELEMETRY_CSV_COLUMNS] } : 'json',
-    device_id: { field: 'deviceid' },
-    event_time: { field: 'event_time', format: 'iso8601' },
+    format:
+      format === 'csv'
+        ? { type: 'csv', header: false, columns: [...TELEMETRY_CSV_COLUMNS] }
+        : influx
+          ? { type: 'influx', namepass: [TELEMETRY_MEASUREMENT] }
+          : 'json',
+    device_id: { field: at('tags', 'deviceid') },
+    event_time: influx ? { field: 'timestamp', format: 'epoch_ms' } : { field: 'event_time', format: 'iso8601' },
     measurements,
   };
 }

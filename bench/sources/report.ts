@@ -135,10 +135,10 @@ export function renderSources(s: SourcesSummary, c: SourcesContext): string {
     `${c.startedAt.slice(0, 16).replace('T', ' ')} UTC, ${c.cpus} × ${c.cpuModel}; 1-minute load average ${c.loadAverage.start.toFixed(1)} at the start, ` +
       `${c.loadAverage.end.toFixed(1)} at the end; took ${c.durationSeconds} s. The machine is shared: absolute rates are noisy, the ratios (paths of a transport measured interleaved, round by round) are what to compare. ` +
       `MQTT: ${int(c.mqttMessages)} real UCI Occupancy readings (replayed with shifted event times) per run, QoS 1 from the bench publisher process, ` +
-      `as the sensor reading's JSON or one CSV line per message, \`MqttBatchConsumer\` batches of 5,000, PUBACK after commit. ` +
-      `Kafka: ${int(c.kafkaRecords)} modem telemetry records per run (JSON, or one CSV line per record) on 4 partitions, ` +
+      `as the sensor reading's JSON, one CSV line or one line of line protocol per message, \`MqttBatchConsumer\` batches of 5,000, PUBACK after commit. ` +
+      `Kafka: ${int(c.kafkaRecords)} modem telemetry records per run (JSON, one CSV line or one line of line protocol per record) on 4 partitions, ` +
       '`KafkaBatchConsumer` from the start of the topic with a new group, transactions of up to 10,000 records. ' +
-      'Each declared source is equivalent to its fixed kind (the same fields into the same columns) and gets a name and table of its own per run, created with `applyTable` and dropped afterwards. ' +
+      'Each declared source is equivalent to its fixed kind (the same fields into the same columns; line protocol also keeps its measurement name in `attributes`, as the shipped Telegraf sources do) and gets a name and table of its own per run, created with `applyTable` and dropped afterwards. ' +
       `Rows/s: committed rows, median of ${c.repeats} rounds after a warm-up round of ${int(c.warmupMessages.mqtt)} MQTT / ${int(c.warmupMessages.kafka)} Kafka messages per path (range in brackets; the order of the paths rotates each round). ` +
       'Ratio: rows/s over the fixed kind’s in the same round, median over the rounds (each round in brackets). ' +
       'Node.js CPU: this process (consumer, parsing and mapping, PostgreSQL client; for the fixed Kafka kind also its encoder thread) per row, median.',

@@ -9,6 +9,7 @@
  * only the named plugins: without it every plugin is compiled). Measured on this 2-core machine with a
  * warm module cache of the dependencies: see the README section "Connect your own devices".
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -21,10 +22,11 @@ export const TELEGRAF_VERSION = '1.37.2';
 export const TELEGRAF_MODULE = `github.com/influxdata/telegraf@v${TELEGRAF_VERSION}`;
 
 /**
- * Plugins compiled in, as Telegraf's build tags (`plugins/<category>/all/*.go` name them): the inputs
- * of the tests (own CPU and memory metrics, a replayed file), the outputs to the brokers and to a file
- * (the test's independent record of what was sent), the CSV and JSON parsers of the replay, and the
- * line protocol serializer (`data_format = "influx"`).
+ * Plugins compiled in, as Telegraf's build tags (`plugins/<category>/all/*.go` name them), those
+ * `test/telegraf-influx.test.ts` configures: the inputs (own CPU and memory metrics, a data set
+ * replayed with `inputs.file`), the outputs to the brokers and to files (the test's own record of what
+ * was sent), the CSV parser of the replay, and the serializers of line protocol (`data_format =
+ * "influx"`) and JSON (the second, independent record).
  */
 export const TELEGRAF_PLUGINS = [
   'inputs.cpu',
@@ -34,16 +36,37 @@ export const TELEGRAF_PLUGINS = [
   'outputs.kafka',
   'outputs.file',
   'parsers.csv',
-  'parsers.json',
   'serializers.influx',
+  'serializers.json',
 ] as const;
 
 /** The `-tags` value of the build: `custom` and {@link TELEGRAF_PLUGINS}. */
 export const TELEGRAF_BUILD_TAGS = ['custom', ...TELEGRAF_PLUGINS].join(',');
 
-/** Where the binary is kept: version and plugin set in the name, so a build with other plugins (the bench's) does not collide. */
+/**
+ * Where the binary is kept: `telegraf-<version>-influx-<8 hex digits of the SHA-256 of the build tags>`,
+ * so a build with other plugins (the bench's `telegraf`, or this one before a plugin was added) is
+ * never taken for it.
+ */
 export function telegrafBinaryPath(stackDir: string): string {
-  return path.join(stackDir, 'bin', `telegraf-${TELEGRAF_VERSION}-influx`);
+  const tags = createHash('sha256').update(TELEGRAF_BUILD_TAGS).digest('hex').slice(0, 8);
+  return path.join(stackDir, 'bin', `telegraf-${TELEGRAF_VERSION}-influx-${tags}`);
+}
+
+/**
+ * The plugins of {@link TELEGRAF_PLUGINS} a Telegraf binary lacks, from its own list (`telegraf plugins`,
+ * one `<category>.<name>` a line).
+ * @throws TelegrafUnavailableError when the binary cannot list its plugins
+ */
+export function missingTelegrafPlugins(bin: string): string[] {
+  const r = spawnSync(bin, ['plugins'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) {
+    throw new TelegrafUnavailableError(
+      `\`${commandLine(bin, ['plugins'])}\` ${r.error ? `could not run (${r.error.message})` : `failed:\n${indentedTail(`${r.stdout}\n${r.stderr}`)}`}`,
+    );
+  }
+  const has = new Set(r.stdout.split('\n').map((l) => l.trim()));
+  return TELEGRAF_PLUGINS.filter((p) => !has.has(p));
 }
 
 /** Telegraf cannot be built here (no Go). The build's own failures are `CommandFailedError`s with the command line and output. */
@@ -69,18 +92,21 @@ export interface TelegrafBinary {
 
 /**
  * Returns the Telegraf binary of {@link telegrafBinaryPath}, building it first when it is missing
- * (`TELEGRAF_PATH` names a binary of your own instead; it must have the plugins of {@link TELEGRAF_PLUGINS}).
+ * (`TELEGRAF_PATH` names a binary of your own instead; it must have the plugins of {@link TELEGRAF_PLUGINS},
+ * which is checked).
  * The build writes to a temporary name and renames at the end, so an interrupted build leaves nothing
  * that looks complete; it runs at `nice 10` so the machine stays usable (a few minutes on 2 cores).
  * @param stackDir the stack folder (`settings.stackDir`)
  * @param log progress lines (the start of a build and its duration)
- * @throws TelegrafUnavailableError when `TELEGRAF_PATH` does not exist, or no binary exists and Go is not installed
+ * @throws TelegrafUnavailableError when `TELEGRAF_PATH` does not exist or lacks a plugin, or no binary exists and Go is not installed
  * @throws CommandFailedError (from `./process`) with the shell-quoted command line and the last lines of its output when `go mod download` or `go build` fails
  */
 export async function ensureTelegraf(stackDir: string, log: (msg: string) => void = console.log): Promise<TelegrafBinary> {
   const fromEnv = process.env.TELEGRAF_PATH;
   if (fromEnv) {
     if (!fs.existsSync(fromEnv)) throw new TelegrafUnavailableError(`TELEGRAF_PATH=${fromEnv} does not exist`);
+    const missing = missingTelegrafPlugins(fromEnv);
+    if (missing.length) throw new TelegrafUnavailableError(`TELEGRAF_PATH=${fromEnv} lacks the plugins ${missing.join(', ')}`);
     return { bin: fromEnv, built: false, buildMs: 0 };
   }
   const bin = telegrafBinaryPath(stackDir);

@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { isPortOpen } from '../../src/stack/process';
+import { commandLine, isPortOpen } from '../../src/stack/process';
 import path from 'node:path';
 import { ROOT_DIR } from '../../src/config/env';
 
@@ -16,6 +16,50 @@ export function spawnCli(args: string[], env: Record<string, string>): ChildProc
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
   return Object.assign(child, { output: () => out });
+}
+
+/** A command that ran to its exit (see {@link runToExit}). */
+export interface FinishedProcess {
+  /** The command line, shell-quoted to paste back. */
+  commandLine: string;
+  /** Exit code, or null when a signal ended it. */
+  code: number | null;
+  /** The signal that ended it, or null. */
+  signal: NodeJS.Signals | null;
+  /** Standard output and error, interleaved as written. */
+  output: string;
+  /** Wall time from spawn to exit, ms. */
+  ms: number;
+}
+
+/**
+ * Runs a command to its exit without blocking the event loop (a worker in this process keeps
+ * polling), keeping its output. Killed with SIGKILL after `timeoutMs`; the result then says so
+ * (`signal`), it does not throw.
+ * @throws Error when the command cannot be started, with its command line
+ */
+export function runToExit(
+  command: string,
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {},
+): Promise<FinishedProcess> {
+  const line = commandLine(command, args);
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(new Error(`\`${line}\` could not be started: ${e.message}`));
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ commandLine: line, code, signal, output, ms: Date.now() - t0 });
+    });
+  });
 }
 
 /**

@@ -154,6 +154,151 @@ export function compileNamepass(patterns: readonly string[] | undefined): ((name
 }
 
 /**
+ * Where the parser is: the text, the offset of the next character, and the line being read (for
+ * errors). The readers below are module functions over it, not closures made per call: a payload of
+ * one line (one Telegraf metric a message) costs no function allocations.
+ */
+interface Cursor {
+  readonly text: string;
+  readonly n: number;
+  i: number;
+  /** 1-based line number at `i`. */
+  line: number;
+  /** Offset where that line starts. */
+  lineStart: number;
+}
+
+function fail(c: Cursor, element: string, problem: string, at = c.i): never {
+  throw new LineProtocolError(c.line, at - c.lineStart + 1, element, problem);
+}
+
+function isBlank(ch: number): boolean {
+  return ch === SP || ch === TAB;
+}
+
+/**
+ * Reads a name (measurement, tag key/value, field key) up to an unescaped stop character.
+ * `specials` are the characters a backslash escapes here (besides the backslash itself).
+ */
+function readName(c: Cursor, element: string, stopEq: boolean, specials: string): string {
+  const { text, n } = c;
+  const start = c.i;
+  let i = start;
+  let out = '';
+  let from = i;
+  while (i < n) {
+    const ch = text.charCodeAt(i);
+    if (ch === BSL) {
+      const next = text[i + 1];
+      if (next !== undefined && (next === '\\' || specials.includes(next))) {
+        out += text.slice(from, i) + next;
+        i += 2;
+        from = i;
+        continue;
+      }
+      i++;
+      continue;
+    }
+    if (ch === SP || ch === TAB || ch === COMMA || ch === NL || ch === CR || (stopEq && ch === EQ)) break;
+    if (ch === 0) {
+      c.i = i;
+      fail(c, element, 'contains U+0000 (NUL), which PostgreSQL text cannot store');
+    }
+    i++;
+  }
+  c.i = i;
+  if (i === start) fail(c, element, 'is empty');
+  return from === start ? text.slice(start, i) : out + text.slice(from, i);
+}
+
+/** Reads a string field value at the opening quote at `c.i`; it may span lines. */
+function readString(c: Cursor, element: string): string {
+  const { text, n } = c;
+  const open = c.i;
+  const openLine = c.line;
+  const openLineStart = c.lineStart;
+  let i = open + 1;
+  let out = '';
+  let from = i;
+  for (;;) {
+    if (i >= n) {
+      // Point at the opening quote, on its own line (the string may have crossed newlines).
+      c.line = openLine;
+      c.lineStart = openLineStart;
+      fail(c, element, 'the string has no closing double quote', open);
+    }
+    const ch = text.charCodeAt(i);
+    if (ch === QUOTE) break;
+    if (ch === BSL && (text[i + 1] === '"' || text[i + 1] === '\\')) {
+      out += text.slice(from, i) + text[i + 1]!;
+      i += 2;
+      from = i;
+      continue;
+    }
+    if (ch === 0) {
+      c.i = i;
+      fail(c, element, 'contains U+0000 (NUL), which PostgreSQL text cannot store');
+    }
+    if (ch === NL) {
+      // A string may span lines; the line count follows.
+      c.line++;
+      c.lineStart = i + 1;
+    }
+    i++;
+  }
+  c.i = i + 1;
+  return out + text.slice(from, i);
+}
+
+/** Reads one field value at `c.i` (after `=`). */
+function readValue(c: Cursor, key: string): InfluxFieldValue {
+  const element = `field ${key}`;
+  const { text, n } = c;
+  if (text.charCodeAt(c.i) === QUOTE) return readString(c, element);
+  const start = c.i;
+  let i = start;
+  while (i < n) {
+    const ch = text.charCodeAt(i);
+    if (ch === COMMA || ch === SP || ch === TAB || ch === NL || ch === CR) break;
+    i++;
+  }
+  c.i = i;
+  const tok = text.slice(start, i);
+  if (!tok) return fail(c, element, 'has no value', start);
+  const last = tok[tok.length - 1];
+  if (last === 'i') {
+    const d = tok.slice(0, -1);
+    if (!INTEGER.test(d)) return fail(c, element, `${JSON.stringify(tok)} is not an integer (digits, then i)`, start);
+    const v = Number(d);
+    if (Number.isSafeInteger(v)) return v;
+    const b = BigInt(d);
+    if (b > INT64_MAX || b < INT64_MIN) return fail(c, element, `${tok} is outside the signed 64-bit range`, start);
+    return v;
+  }
+  if (last === 'u') {
+    const d = tok.slice(0, -1);
+    if (!UNSIGNED.test(d)) return fail(c, element, `${JSON.stringify(tok)} is not an unsigned integer (digits, then u)`, start);
+    const v = Number(d);
+    if (Number.isSafeInteger(v)) return v;
+    if (BigInt(d) > UINT64_MAX) return fail(c, element, `${tok} is outside the unsigned 64-bit range`, start);
+    return v;
+  }
+  const b = BOOLEANS[tok];
+  if (b !== undefined) return b;
+  if (!FLOAT.test(tok)) {
+    return fail(
+      c,
+      element,
+      `${JSON.stringify(tok)} is not a field value (a float, an integer with i, an unsigned with u, a "string", or t/f/true/false)`,
+      start,
+    );
+  }
+  const v = Number(tok);
+  if (!Number.isFinite(v)) return fail(c, element, `${tok} is outside the range of a 64-bit float`, start);
+  return v;
+}
+
+/**
  * Parses line protocol text into points (see the module comment for the grammar).
  * @param text the payload as text
  * @param precision unit of the timestamps. @default 'ns'
@@ -163,182 +308,68 @@ export function compileNamepass(patterns: readonly string[] | undefined): ((name
 export function parseLineProtocol(text: string, precision: InfluxPrecision = 'ns', pass?: (measurement: string) => boolean): InfluxPoint[] {
   const points: InfluxPoint[] = [];
   const n = text.length;
-  let i = 0;
-  let line = 1;
-  let lineStart = 0;
-  const fail = (element: string, problem: string, at = i): never => {
-    throw new LineProtocolError(line, at - lineStart + 1, element, problem);
-  };
-  const isBlank = (c: number) => c === SP || c === TAB;
-
-  /**
-   * Reads a name (measurement, tag key/value, field key) up to an unescaped stop character.
-   * `specials` are the characters a backslash escapes here (besides the backslash itself).
-   */
-  const readName = (element: string, stopEq: boolean, specials: string): string => {
-    const start = i;
-    let out = '';
-    let from = i;
-    while (i < n) {
-      const c = text.charCodeAt(i);
-      if (c === BSL) {
-        const next = text[i + 1];
-        if (next !== undefined && (next === '\\' || specials.includes(next))) {
-          out += text.slice(from, i) + next;
-          i += 2;
-          from = i;
-          continue;
-        }
-        i++;
-        continue;
-      }
-      if (c === SP || c === TAB || c === COMMA || c === NL || c === CR || (stopEq && c === EQ)) break;
-      if (c === 0) fail(element, 'contains U+0000 (NUL), which PostgreSQL text cannot store');
-      i++;
-    }
-    out += text.slice(from, i);
-    if (i === start) fail(element, 'is empty');
-    return out;
-  };
-
-  /** Reads one field value at `i` (after `=`). */
-  const readValue = (key: string): InfluxFieldValue => {
-    const element = `field ${key}`;
-    if (text.charCodeAt(i) === QUOTE) {
-      const open = i;
-      const openLine = line;
-      const openLineStart = lineStart;
-      i++;
-      let out = '';
-      let from = i;
-      for (;;) {
-        if (i >= n) {
-          // Point at the opening quote, on its own line (the string may have crossed newlines).
-          line = openLine;
-          lineStart = openLineStart;
-          fail(element, 'the string has no closing double quote', open);
-        }
-        const c = text.charCodeAt(i);
-        if (c === QUOTE) break;
-        if (c === BSL && (text[i + 1] === '"' || text[i + 1] === '\\')) {
-          out += text.slice(from, i) + text[i + 1]!;
-          i += 2;
-          from = i;
-          continue;
-        }
-        if (c === 0) fail(element, 'contains U+0000 (NUL), which PostgreSQL text cannot store');
-        if (c === NL) {
-          // A string may span lines; the line count follows.
-          line++;
-          lineStart = i + 1;
-        }
-        i++;
-      }
-      out += text.slice(from, i);
-      i++;
-      return out;
-    }
-    const start = i;
-    while (i < n) {
-      const c = text.charCodeAt(i);
-      if (c === COMMA || c === SP || c === TAB || c === NL || c === CR) break;
-      i++;
-    }
-    const tok = text.slice(start, i);
-    if (!tok) return fail(element, 'has no value', start);
-    const last = tok[tok.length - 1];
-    if (last === 'i') {
-      const d = tok.slice(0, -1);
-      if (!INTEGER.test(d)) return fail(element, `${JSON.stringify(tok)} is not an integer (digits, then i)`, start);
-      const v = Number(d);
-      if (Number.isSafeInteger(v)) return v;
-      const b = BigInt(d);
-      if (b > INT64_MAX || b < INT64_MIN) return fail(element, `${tok} is outside the signed 64-bit range`, start);
-      return v;
-    }
-    if (last === 'u') {
-      const d = tok.slice(0, -1);
-      if (!UNSIGNED.test(d)) return fail(element, `${JSON.stringify(tok)} is not an unsigned integer (digits, then u)`, start);
-      const v = Number(d);
-      if (Number.isSafeInteger(v)) return v;
-      if (BigInt(d) > UINT64_MAX) return fail(element, `${tok} is outside the unsigned 64-bit range`, start);
-      return v;
-    }
-    const b = BOOLEANS[tok];
-    if (b !== undefined) return b;
-    if (!FLOAT.test(tok)) {
-      return fail(
-        element,
-        `${JSON.stringify(tok)} is not a field value (a float, an integer with i, an unsigned with u, a "string", or t/f/true/false)`,
-        start,
-      );
-    }
-    const v = Number(tok);
-    if (!Number.isFinite(v)) return fail(element, `${tok} is outside the range of a 64-bit float`, start);
-    return v;
-  };
-
-  while (i < n) {
+  const c: Cursor = { text, n, i: 0, line: 1, lineStart: 0 };
+  while (c.i < n) {
     // Start of a line: skip blanks; blank lines and comments.
-    while (i < n && isBlank(text.charCodeAt(i))) i++;
-    if (i >= n) break;
-    let c = text.charCodeAt(i);
-    if (c === NL || (c === CR && text.charCodeAt(i + 1) === NL)) {
-      i += c === CR ? 2 : 1;
-      line++;
-      lineStart = i;
+    while (c.i < n && isBlank(text.charCodeAt(c.i))) c.i++;
+    if (c.i >= n) break;
+    let ch = text.charCodeAt(c.i);
+    if (ch === NL || (ch === CR && text.charCodeAt(c.i + 1) === NL)) {
+      c.i += ch === CR ? 2 : 1;
+      c.line++;
+      c.lineStart = c.i;
       continue;
     }
-    if (c === 0x23 /* # */) {
-      while (i < n && text.charCodeAt(i) !== NL) i++;
+    if (ch === 0x23 /* # */) {
+      while (c.i < n && text.charCodeAt(c.i) !== NL) c.i++;
       continue;
     }
-    const measurement = readName('measurement', false, ', ');
+    const measurement = readName(c, 'measurement', false, ', ');
     const tags = Object.create(null) as Record<string, string>;
-    while (text.charCodeAt(i) === COMMA) {
-      i++;
-      const key = readName('tag key', true, ', =');
-      if (text.charCodeAt(i) !== EQ) fail(`tag ${key}`, 'expected = and a value');
-      i++;
-      tags[key] = readName(`tag ${key}`, true, ', =');
+    while (text.charCodeAt(c.i) === COMMA) {
+      c.i++;
+      const key = readName(c, 'tag key', true, ', =');
+      if (text.charCodeAt(c.i) !== EQ) fail(c, `tag ${key}`, 'expected = and a value');
+      c.i++;
+      tags[key] = readName(c, `tag ${key}`, true, ', =');
     }
-    c = text.charCodeAt(i);
-    if (!isBlank(c)) {
-      if (c === EQ) fail('tag set', 'unexpected = (escape it as \\= in a tag key or value)');
-      fail('field set', 'missing: a line needs at least one field after a space');
+    ch = text.charCodeAt(c.i);
+    if (!isBlank(ch)) {
+      if (ch === EQ) fail(c, 'tag set', 'unexpected = (escape it as \\= in a tag key or value)');
+      fail(c, 'field set', 'missing: a line needs at least one field after a space');
     }
-    while (isBlank(text.charCodeAt(i))) i++;
-    c = text.charCodeAt(i);
-    if (i >= n || c === NL || c === CR) fail('field set', 'missing: a line needs at least one field after a space');
+    while (isBlank(text.charCodeAt(c.i))) c.i++;
+    ch = text.charCodeAt(c.i);
+    if (c.i >= n || ch === NL || ch === CR) fail(c, 'field set', 'missing: a line needs at least one field after a space');
     const fields = Object.create(null) as Record<string, InfluxFieldValue>;
     for (;;) {
-      const key = readName('field key', true, ', =');
-      if (text.charCodeAt(i) !== EQ) fail(`field ${key}`, 'expected = and a value');
-      i++;
-      fields[key] = readValue(key);
-      if (text.charCodeAt(i) !== COMMA) break;
-      i++;
+      const key = readName(c, 'field key', true, ', =');
+      if (text.charCodeAt(c.i) !== EQ) fail(c, `field ${key}`, 'expected = and a value');
+      c.i++;
+      fields[key] = readValue(c, key);
+      if (text.charCodeAt(c.i) !== COMMA) break;
+      c.i++;
     }
     let timestamp: number | undefined;
-    c = text.charCodeAt(i);
-    if (isBlank(c)) {
-      while (isBlank(text.charCodeAt(i))) i++;
-      const start = i;
-      while (i < n && !isBlank(text.charCodeAt(i)) && text.charCodeAt(i) !== NL && text.charCodeAt(i) !== CR) i++;
-      if (i > start) {
-        const t = influxTimestampToMs(text.slice(start, i), precision);
-        if (typeof t === 'string') fail('timestamp', t, start);
-        timestamp = t as number;
+    ch = text.charCodeAt(c.i);
+    if (isBlank(ch)) {
+      while (isBlank(text.charCodeAt(c.i))) c.i++;
+      const start = c.i;
+      while (c.i < n && !isBlank(text.charCodeAt(c.i)) && text.charCodeAt(c.i) !== NL && text.charCodeAt(c.i) !== CR) c.i++;
+      if (c.i > start) {
+        const t = influxTimestampToMs(text.slice(start, c.i), precision);
+        if (typeof t === 'string') fail(c, 'timestamp', t, start);
+        timestamp = t;
       }
-      while (isBlank(text.charCodeAt(i))) i++;
+      while (isBlank(text.charCodeAt(c.i))) c.i++;
     }
-    c = text.charCodeAt(i);
-    if (i < n) {
-      if (c === CR && text.charCodeAt(i + 1) === NL) i++;
-      else if (c !== NL) fail(timestamp === undefined ? 'field set' : 'timestamp', `unexpected ${JSON.stringify(text[i])}`);
-      i++;
-      line++;
-      lineStart = i;
+    ch = text.charCodeAt(c.i);
+    if (c.i < n) {
+      if (ch === CR && text.charCodeAt(c.i + 1) === NL) c.i++;
+      else if (ch !== NL) fail(c, timestamp === undefined ? 'field set' : 'timestamp', `unexpected ${JSON.stringify(text[c.i])}`);
+      c.i++;
+      c.line++;
+      c.lineStart = c.i;
     }
     if (pass && !pass(measurement)) continue;
     const p: InfluxPoint = { measurement, tags, fields };
