@@ -193,7 +193,7 @@ export async function runSourcesBench(o: SourcesBenchOptions = {}): Promise<Sour
       {
         transport: 'mqtt',
         path: 'fixed',
-        label: 'fixed `sensor` kind → ingest.sensor_readings (today)',
+        label: 'shipped `sensor` source file (strict, ISO times) → ingest.sensor_readings',
         run: async (count) => toRun(await mqttToPg(pool, url, count, { job: sensorJob('json', count) })),
       },
       ...formats.map((format): Variant => ({
@@ -218,7 +218,7 @@ export async function runSourcesBench(o: SourcesBenchOptions = {}): Promise<Sour
       {
         transport: 'kafka',
         path: 'fixed',
-        label: 'fixed `modem` kind → ingest.modem_telemetry (today)',
+        label: 'shipped `modem` source file (strict, ranges) → ingest.modem_telemetry',
         run: async (count) => toRun(await kafkaToPg(pool, topics.json, count, { fromFirstFetch: true })),
       },
       ...formats.map((format): Variant => ({
