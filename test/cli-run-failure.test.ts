@@ -6,19 +6,13 @@
 import { randomUUID } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exitOf, killHard, spawnCli, waitFor } from './support/processes';
+import { exitOf, killHard, spawnCli, startCliWorker } from './support/processes';
 
 const TASK_QUEUE = `cli-run-failure-${randomUUID()}`;
 let worker: (ChildProcess & { output: () => string }) | undefined;
 
 beforeAll(async () => {
-  worker = spawnCli(['worker'], { TASK_QUEUE });
-  await waitFor(
-    'the compiled worker to poll',
-    () => worker!.output().includes('Worker polling task queue') || worker!.exitCode !== null,
-    120_000,
-  );
-  expect(worker.exitCode, worker.output()).toBeNull();
+  worker = await startCliWorker({ TASK_QUEUE });
 });
 
 afterAll(async () => {

@@ -23,7 +23,7 @@ import {
   TemporalProfileError,
 } from '../src/config/temporal-connection';
 import { LAUNCH_SNAPSHOTS, startLaunchServer, type LaunchServer } from '../src/simulator/launch-server';
-import { exitOf, killHard, spawnCli, waitFor } from './support/processes';
+import { exitOf, killHard, spawnCli, startCliWorker, waitFor } from './support/processes';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iot-profile-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -198,13 +198,7 @@ describe('the compiled CLI, a worker and schedules through a config-file profile
       `[profile.other]\naddress = "127.0.0.1:1"\n\n[profile.stack]\naddress = "${settings.temporalAddress}"\nnamespace = "${namespace}"\n`,
     );
     launchServer = await startLaunchServer({ snapshotFile: LAUNCH_SNAPSHOTS['2024-03-30'] });
-    worker = spawnCli(['worker'], env);
-    await waitFor(
-      'the compiled worker to poll',
-      () => worker!.output().includes('Worker polling task queue') || worker!.exitCode !== null,
-      120_000,
-    );
-    expect(worker.exitCode, worker.output()).toBeNull();
+    worker = await startCliWorker(env);
   });
 
   afterAll(async () => {

@@ -15,7 +15,7 @@ import { loadSettings } from '../src/config/env';
 import { connectClient } from '../src/cli/client';
 import { LAUNCH_SNAPSHOTS, startLaunchServer, type LaunchServer } from '../src/simulator/launch-server';
 import type { launchImages } from '../src/workflows/launches';
-import { exitOf, killHard, spawnCli, waitFor } from './support/processes';
+import { exitOf, killHard, startCliWorker, waitFor } from './support/processes';
 
 /** How long SIGTERM may take to a clean exit: an in-flight download (2 s here) plus the stop itself. */
 const SHUTDOWN_BOUND_MS = 10_000;
@@ -29,10 +29,8 @@ let closeClient: (() => Promise<void>) | undefined;
 
 /** Starts `iot-pipelines worker` on the shared task queue and waits until it polls. */
 async function startWorkerProcess(): Promise<ChildProcess & { output: () => string }> {
-  const w = spawnCli(['worker'], env);
+  const w = await startCliWorker(env);
   workers.push(w);
-  await waitFor('the compiled worker to poll', () => w.output().includes('Worker polling task queue') || w.exitCode !== null, 120_000, 100);
-  expect(w.exitCode, w.output()).toBeNull();
   return w;
 }
 

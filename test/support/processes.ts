@@ -18,6 +18,28 @@ export function spawnCli(args: string[], env: Record<string, string>): ChildProc
   return Object.assign(child, { output: () => out });
 }
 
+/**
+ * Spawns the compiled `iot-pipelines worker` with extra environment and waits until it polls its task
+ * queue (up to 120 s: the first start may bundle the workflows).
+ * @throws Error when it exits first or does not poll in time (it is then killed), with its output
+ */
+export async function startCliWorker(env: Record<string, string>): Promise<ChildProcess & { output: () => string }> {
+  const w = spawnCli(['worker'], env);
+  try {
+    await waitFor(
+      'the compiled worker to poll',
+      () => w.output().includes('Worker polling task queue') || w.exitCode !== null,
+      120_000,
+      100,
+    );
+  } catch (e) {
+    w.kill('SIGKILL');
+    throw new Error(`${(e as Error).message}; its output:\n${w.output()}`);
+  }
+  if (w.exitCode !== null) throw new Error(`iot-pipelines worker exited with ${w.exitCode} before polling:\n${w.output()}`);
+  return w;
+}
+
 /** A command that ran to its exit (see {@link runToExit}). */
 export interface FinishedProcess {
   /** The command line, shell-quoted to paste back. */
