@@ -107,6 +107,13 @@ export function telemetryInfluxLine(r: Omit<ModemTelemetry, 'source'>): string {
 /** How each format's source finds a field: plain names, or the line protocol record's paths. */
 const influxPath = (part: 'tags' | 'fields', name: string) => `${part}.${name}`;
 
+/** The `format:` of a bench source: CSV in `columns` order, line protocol of `measurement`, or JSON. */
+function formatDeclaration(format: DeclaredFormat, columns: readonly string[], measurement: string): SourceDeclarationInput['format'] {
+  if (format === 'csv') return { type: 'csv', header: false, columns: [...columns] };
+  if (format === 'influx') return { type: 'influx', namepass: [measurement] };
+  return 'json';
+}
+
 /**
  * The declared source of the MQTT rows in `format`, named `name`, on topic `sensors/<name>/+` (the
  * topic the fixed `sensor` kind's consumer subscribes to; the unnamed level is not kept).
@@ -126,12 +133,7 @@ export function sensorDeclaration(name: string, format: DeclaredFormat): SourceD
     name,
     description: `sources benchmark: sensor readings as ${format}`,
     mqtt: { topic: `sensors/${name}/+` },
-    format:
-      format === 'csv'
-        ? { type: 'csv', header: false, columns: [...SENSOR_CSV_COLUMNS] }
-        : influx
-          ? { type: 'influx', namepass: [SENSOR_MEASUREMENT] }
-          : 'json',
+    format: formatDeclaration(format, SENSOR_CSV_COLUMNS, SENSOR_MEASUREMENT),
     device_id: { field: influx ? influxPath('tags', 'device_id') : 'device_id' },
     event_time: influx ? { field: 'timestamp', format: 'epoch_ms' } : { field: 'ts', format: 'iso8601' },
     measurements,
@@ -154,12 +156,7 @@ export function telemetryDeclaration(name: string, format: DeclaredFormat, topic
     name,
     description: `sources benchmark: modem telemetry as ${format}`,
     kafka: { topics: [topic], group: name },
-    format:
-      format === 'csv'
-        ? { type: 'csv', header: false, columns: [...TELEMETRY_CSV_COLUMNS] }
-        : influx
-          ? { type: 'influx', namepass: [TELEMETRY_MEASUREMENT] }
-          : 'json',
+    format: formatDeclaration(format, TELEMETRY_CSV_COLUMNS, TELEMETRY_MEASUREMENT),
     device_id: { field: at('tags', 'deviceid') },
     event_time: influx ? { field: 'timestamp', format: 'epoch_ms' } : { field: 'event_time', format: 'iso8601' },
     measurements,

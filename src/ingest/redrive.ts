@@ -39,7 +39,7 @@ export interface DeadLetterFilter {
 export interface DeadLetterRow {
   id: number;
   source: string;
-  /** A message kind, `source:<name>` (a declared source), or null (older letters). */
+  /** The source file that rejected it, `source:<name>`, or null (letters from before kinds were recorded). */
   kind: string | null;
   errorCode: string;
   reason: string;
@@ -145,11 +145,8 @@ function toRow(r: RawRow): DeadLetterRow {
   return {
     id: Number(r.id),
     source: r.source,
-    kind: r.kind?.startsWith('source:')
-      ? r.kind
-      : (BUILT_IN_KINDS as readonly (string | null)[]).includes(r.kind)
-        ? `source:${r.kind}`
-        : null,
+    // Every kind is `source:<name>` since migration 090; older NULLs stay null.
+    kind: r.kind,
     errorCode: r.error_code,
     reason: r.reason,
     origin: r.origin,
@@ -301,9 +298,7 @@ async function redrivePage(
         }
         r.source = source;
       }
-      const kind = r.kind?.startsWith('source:')
-        ? r.kind.slice('source:'.length)
-        : (((BUILT_IN_KINDS as readonly (string | null)[]).includes(r.kind) ? r.kind : undefined) ?? o.kind ?? kindFromOrigin(r.origin));
+      const kind = r.kind?.startsWith('source:') ? r.kind.slice('source:'.length) : (o.kind ?? kindFromOrigin(r.origin));
       const file = kind === undefined ? undefined : o.sources?.get(kind);
       if (!file) {
         result.unknownKind.push(Number(r.id));
