@@ -16,7 +16,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   table { border-collapse: collapse; background: #fff; margin-bottom: .5rem; }
   th, td { border: 1px solid #ddd; padding: .25rem .5rem; text-align: left; vertical-align: top; }
   th { background: #f0f0f0; } .muted { color: #777; } .grid { display: grid; grid-template-columns: 1fr 1fr; gap: 0 2rem; }
-  .ok { color: #17692e; } .silent, .alerting, .error { color: #b3261e; font-weight: 600; } .warning { color: #a15c00; }
+  .ok { color: #17692e; } .silent, .alerting, .offline, .error { color: #b3261e; font-weight: 600; } .warning { color: #a15c00; }
   .acknowledged { color: #555; font-style: italic; } #conn { float: right; } button { cursor: pointer; }
 </style>
 </head>

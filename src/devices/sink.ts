@@ -6,10 +6,11 @@
  * - `came-back`: its previous data arrived longer ago than its expected interval (it had been silent);
  * - `out-of-range`: its latest values violate a rule of `config/quality-rules.yaml` while the previous
  *   ones did not.
- * Everything else (a device that keeps sending normally) causes no signal at all.
+ * Everything else (a device that keeps sending normally) causes no signal at all. Births and deaths
+ * (`onConnection`) are signalled as `reportConnection`, one signal per change, in order per device.
  */
 import type { Client } from '@temporalio/client';
-import type { DeviceActivity, DeviceActivitySink } from '../ingest/device-activity';
+import type { DeviceActivity, DeviceActivitySink, DeviceConnectionChange } from '../ingest/device-activity';
 import { expectedIntervalMs, outOfRangeValues, type QualityRules } from '../quality/rules';
 import type { ActivityReport } from '../workflows/device-messages';
 import { deviceWorkflowId, type DeviceKind } from './state';
@@ -37,6 +38,8 @@ export class DeviceWorkflowSink implements DeviceActivitySink {
   private readonly known = new Map<string, Known>();
   /** Signals sent, by change (for status displays and tests). */
   readonly sent: Record<ActivityReport['change'], number> = { 'first-seen': 0, 'came-back': 0, 'out-of-range': 0 };
+  /** Births and deaths signalled. */
+  readonly connections = { online: 0, offline: 0 };
 
   constructor(private readonly o: DeviceWorkflowSinkOptions) {}
 
@@ -88,6 +91,37 @@ export class DeviceWorkflowSink implements DeviceActivitySink {
           // Forget the device so the next batch reports it again.
           this.known.delete(`${d.source}\u0000${d.deviceId}`);
           (this.o.onError ?? ((dev, err) => console.warn(`device sink: ${dev.source}/${dev.deviceId}: ${(err as Error).message}`)))(d, e);
+        }
+      }),
+    );
+  }
+
+  /** Signals each birth or death to its device's workflow (started when new), one device's changes in order. */
+  async onConnection(changes: DeviceConnectionChange[]): Promise<void> {
+    const byDevice = new Map<string, DeviceConnectionChange[]>();
+    for (const c of changes) {
+      const k = `${c.source}\u0000${c.deviceId}`;
+      byDevice.set(k, [...(byDevice.get(k) ?? []), c]);
+    }
+    await Promise.all(
+      [...byDevice.values()].map(async (list) => {
+        for (const c of list) {
+          const d: DeviceActivity = { source: c.source, deviceId: c.deviceId, count: 0, firstEventTime: c.at, lastEventTime: c.at };
+          const kind = this.kind(d);
+          try {
+            await this.o.client.workflow.signalWithStart('deviceEntity', {
+              workflowId: deviceWorkflowId(c.source, c.deviceId),
+              taskQueue: this.o.taskQueue,
+              args: [
+                { source: c.source, deviceId: c.deviceId, kind, expectedIntervalMs: expectedIntervalMs(this.o.rules, c.source, kind) },
+              ],
+              signal: 'reportConnection',
+              signalArgs: [{ online: c.online, at: c.at, cause: c.cause }],
+            });
+            this.connections[c.online ? 'online' : 'offline']++;
+          } catch (e) {
+            (this.o.onError ?? ((dev, err) => console.warn(`device sink: ${dev.source}/${dev.deviceId}: ${(err as Error).message}`)))(d, e);
+          }
         }
       }),
     );

@@ -22,6 +22,19 @@ export interface DeviceAlert extends AlertRef {
   acknowledgedBy?: string;
 }
 
+/**
+ * The device's session as its transport declares it: a Sparkplug B birth certificate (`NBIRTH`,
+ * `DBIRTH`) takes it online, a death certificate (`NDEATH` matched by `bdSeq`, `DDEATH`) offline.
+ * Devices whose transport has no sessions never have one.
+ */
+export interface DeviceConnection {
+  online: boolean;
+  /** Time of the birth or death, epoch ms. */
+  since: number;
+  /** What said so, e.g. `NBIRTH`, `NDEATH`. */
+  cause: string;
+}
+
 /** Serializable state (workflow input on continue-as-new). */
 export interface DeviceStateData {
   source: string;
@@ -42,6 +55,8 @@ export interface DeviceStateData {
   silenceAlertId?: number;
   /** Changes reported by ingest (first seen, came back, out of range) over the whole life. */
   reports: number;
+  /** Online or offline, for devices whose transport has sessions (Sparkplug B). */
+  connection?: DeviceConnection;
 }
 
 /** What the `deviceState` query returns (times ISO 8601). */
@@ -49,7 +64,8 @@ export interface DeviceStateView {
   source: string;
   deviceId: string;
   kind: DeviceKind;
-  status: 'ok' | 'alerting' | 'silent' | 'unknown';
+  /** `offline` after a death certificate, until the next birth; else from the alerts and the silence timer. */
+  status: 'ok' | 'alerting' | 'silent' | 'offline' | 'unknown';
   expectedIntervalMs: number;
   firstSeen?: string;
   lastSeen?: string;
@@ -58,6 +74,8 @@ export interface DeviceStateView {
   openAlerts: DeviceAlert[];
   muted: Record<string, string>;
   reports: number;
+  /** Online or offline since (ISO), and why; absent for devices without sessions. */
+  connection?: { online: boolean; since: string; cause: string };
 }
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
@@ -116,12 +134,25 @@ export class DeviceState {
     if (this.d.silenceAlertId === id) this.d.silenceAlertId = undefined;
   }
 
+  /**
+   * Records a birth (`online`) or death. A report older than the current one (signals can arrive out of
+   * order across batches) is ignored. @returns true when the connection changed
+   */
+  connect(online: boolean, at: number, cause: string): boolean {
+    const c = this.d.connection;
+    if (c && at < c.since) return false;
+    if (c && c.online === online && c.cause === cause && c.since === at) return false;
+    this.d.connection = { online, since: at, cause };
+    return true;
+  }
+
   isMuted(rule: string, now: number): boolean {
     const until = this.d.muted[rule];
     return until !== undefined && until > now;
   }
 
   status(): DeviceStateView['status'] {
+    if (this.d.connection && !this.d.connection.online) return 'offline';
     if (this.d.silenceAlertId !== undefined) return 'silent';
     if (this.d.alerts.some((a) => a.status === 'open')) return 'alerting';
     return this.d.lastSeen === undefined ? 'unknown' : 'ok';
@@ -141,6 +172,15 @@ export class DeviceState {
       openAlerts: this.d.alerts.map((a) => ({ ...a })),
       muted: Object.fromEntries(Object.entries(this.d.muted).map(([k, v]) => [k, new Date(v).toISOString()])),
       reports: this.d.reports,
+      ...(this.d.connection
+        ? {
+            connection: {
+              online: this.d.connection.online,
+              since: new Date(this.d.connection.since).toISOString(),
+              cause: this.d.connection.cause,
+            },
+          }
+        : {}),
     };
   }
 }

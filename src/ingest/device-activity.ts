@@ -17,7 +17,20 @@ export interface DeviceActivity {
   latest?: Record<string, number | string | null>;
 }
 
+/** A device that came online or went offline (a Sparkplug B birth or death certificate), after its batch committed. */
+export interface DeviceConnectionChange {
+  source: string;
+  deviceId: string;
+  online: boolean;
+  /** Time of the birth or death, epoch ms. */
+  at: number;
+  /** `NBIRTH`, `DBIRTH`, `NDEATH` or `DDEATH`. */
+  cause: string;
+}
+
 /** Receives per-device summaries after each committed batch. Must not throw for a single bad device. */
 export interface DeviceActivitySink {
   onCommitted(devices: DeviceActivity[]): Promise<void>;
+  /** Births and deaths, in the order they were received (for transports with sessions). */
+  onConnection?(changes: DeviceConnectionChange[]): Promise<void>;
 }

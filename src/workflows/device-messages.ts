@@ -22,6 +22,15 @@ export interface ActivityReport {
   violations?: string[];
 }
 
+/** What ingest reports of a device's session: a birth or death certificate (Sparkplug B). */
+export interface ConnectionReport {
+  online: boolean;
+  /** Time of the birth or death, epoch ms. */
+  at: number;
+  /** `NBIRTH`, `DBIRTH`, `NDEATH` or `DDEATH`. */
+  cause: string;
+}
+
 /** Input of `acknowledgeAlert`. */
 export interface AcknowledgeInput {
   alertId: number;
@@ -46,6 +55,8 @@ export interface ThresholdsInput {
 
 /** Ingest reports a change of the device (first seen, came back, values out of range). */
 export const reportActivity = defineSignal<[ActivityReport]>('reportActivity');
+/** Ingest saw the device's birth or death certificate: it is online or offline. */
+export const reportConnection = defineSignal<[ConnectionReport]>('reportConnection');
 /** The quality checks raised alerts for this device. */
 export const reportAlerts = defineSignal<[AlertRef[]]>('reportAlerts');
 /** The device's state. */

@@ -7,6 +7,8 @@
  *   first asks the ingest tables (`lastArrival`: ingest reports only changes, so data may have kept
  *   arriving) and, if the device really is silent, raises a `device_silent` alert; the alert is resolved
  *   when data returns (a `came-back` report, or a later arrival found by the same check).
+ * - Connection: `reportConnection` (a Sparkplug B birth or death certificate) takes the device online
+ *   or offline; its status is `offline` until the next birth.
  * - `deviceState` query; `acknowledgeAlert`, `muteRule`, `setThresholds` updates with validators.
  * - Continues-as-new with its state when Temporal suggests it (or after {@link MAX_EVENTS_PER_RUN} events).
  */
@@ -20,9 +22,11 @@ import {
   muteRule,
   reportActivity,
   reportAlerts,
+  reportConnection,
   setThresholds,
   type AcknowledgeInput,
   type ActivityReport,
+  type ConnectionReport,
   type MuteInput,
   type ThresholdsInput,
 } from './device-messages';
@@ -120,6 +124,7 @@ export async function deviceEntity(input: DeviceInput): Promise<void> {
   const workflowId = deviceWorkflowId(d.source, d.deviceId);
   const inbox: ActivityReport[] = [];
   const alertInbox: AlertRef[] = [];
+  const connectionInbox: ConnectionReport[] = [];
   let woken = false;
 
   const save = () => act.saveDeviceStatus({ ...state.view(), workflowId });
@@ -130,6 +135,9 @@ export async function deviceEntity(input: DeviceInput): Promise<void> {
 
   setHandler(reportActivity, (r) => {
     inbox.push(r);
+  });
+  setHandler(reportConnection, (r) => {
+    connectionInbox.push(r);
   });
   setHandler(reportAlerts, (alerts) => {
     alertInbox.push(...alerts);
@@ -207,7 +215,10 @@ export async function deviceEntity(input: DeviceInput): Promise<void> {
     const waitMs = due === undefined ? undefined : Math.max(d.silenceAlertId !== undefined ? d.expectedIntervalMs : due - Date.now(), 1);
     const suggested = () =>
       workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > (input.maxEventsPerRun ?? MAX_EVENTS_PER_RUN);
-    const signalled = await condition(() => inbox.length > 0 || alertInbox.length > 0 || woken || suggested(), waitMs ?? '365 days');
+    const signalled = await condition(
+      () => inbox.length > 0 || alertInbox.length > 0 || connectionInbox.length > 0 || woken || suggested(),
+      waitMs ?? '365 days',
+    );
     woken = false;
     let changed = false;
 
@@ -232,6 +243,10 @@ export async function deviceEntity(input: DeviceInput): Promise<void> {
         if (created) await notify(alert, 'raised');
       }
       changed = true;
+    }
+    while (connectionInbox.length > 0) {
+      const c = connectionInbox.shift()!;
+      if (state.connect(c.online, c.at, c.cause)) changed = true;
     }
     if (alertInbox.length > 0) {
       const fresh = state.addAlerts(alertInbox.splice(0));
@@ -258,7 +273,7 @@ export async function deviceEntity(input: DeviceInput): Promise<void> {
 
     if (suggested()) {
       await condition(allHandlersFinished);
-      if (inbox.length === 0 && alertInbox.length === 0) {
+      if (inbox.length === 0 && alertInbox.length === 0 && connectionInbox.length === 0) {
         await continueAsNew<typeof deviceEntity>({
           source: d.source,
           deviceId: d.deviceId,
