@@ -135,12 +135,13 @@ export class DeviceState {
   }
 
   /**
-   * Records a birth (`online`) or death. A report older than the current one (signals can arrive out of
-   * order across batches) is ignored. @returns true when the connection changed
+   * Records a birth (`online`) or death, in the order received: ingest signals a device's births and
+   * deaths in the order its transport delivered them (the edge node's own clock may be off, so `at` is
+   * shown, not used to order them). A repeat of the current report changes nothing.
+   * @returns true when the connection changed
    */
   connect(online: boolean, at: number, cause: string): boolean {
     const c = this.d.connection;
-    if (c && at < c.since) return false;
     if (c && c.online === online && c.cause === cause && c.since === at) return false;
     this.d.connection = { online, since: at, cause };
     return true;

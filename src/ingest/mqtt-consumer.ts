@@ -19,6 +19,8 @@ import { mqttSecurity } from '../config/mqtt-security';
 import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import { isTransientDbError } from '../db/errors';
 import type { Pool } from '../db/pool';
+import type { MappedBatch } from '../sources/compile';
+import type { MqttOutgoing } from '../sources/formats/index';
 import type { LoadedSource } from '../sources/load';
 import { insertEncoded, nextBatchIds, withTransaction, type BatchResult, type DeadLetter } from './batch-writer';
 import type { DeviceActivitySink } from './device-activity';
@@ -118,8 +120,12 @@ export class MqttBatchConsumer {
   private assumeNew = true;
   /** The source the messages are mapped through (set by `start`). */
   private declared: LoadedSource | undefined;
+  /** The device sink's connection signals, one batch after the other. */
+  private connectionSignals: Promise<void> = Promise.resolve();
+  /** A session format's presence messages (Sparkplug host STATE), set by `start`. */
+  private presence: { online: MqttOutgoing; offline: () => MqttOutgoing } | undefined;
   /** Totals since start. */
-  readonly stats = { received: 0, committed: 0, inserted: 0, duplicates: 0, deadLettered: 0, batches: 0 };
+  readonly stats = { received: 0, committed: 0, inserted: 0, duplicates: 0, deadLettered: 0, batches: 0, published: 0 };
   /** Committed messages per second. */
   readonly rate = new RateWindow(60);
   /** Why the consumer is waiting (e.g. the database is unreachable), or undefined. */
@@ -143,6 +149,16 @@ export class MqttBatchConsumer {
   /** Connects, subscribes with QoS 1 and starts batching. @throws when the broker refuses the connection or subscription. */
   async start(): Promise<void> {
     this.declared = this.options.declared ?? (await resolveSource(this.options.kind ?? 'sensor', this.options.source, this.options.topic));
+    const session = this.declared.session;
+    if (session) {
+      // A session format (Sparkplug B) resumes where the last committed batch left it.
+      const { rows } = await this.pool.query<{ state: unknown }>('SELECT state FROM ingest.source_state WHERE source = $1 ORDER BY key', [
+        this.declared.source,
+      ]);
+      session.restore(rows.map((r) => r.state));
+    }
+    const presence = session?.mqtt?.start(Date.now());
+    this.presence = presence && session?.mqtt ? { online: presence.online, offline: session.mqtt.offline } : undefined;
     const client = mqtt.connect(this.options.url, {
       ...mqttSecurity(),
       clientId: this.options.clientId,
@@ -156,6 +172,16 @@ export class MqttBatchConsumer {
         receiveMaximum: 65535,
       },
       customHandleAcks: (_topic, _message, _packet, done) => done(0),
+      ...(presence
+        ? {
+            will: {
+              topic: presence.will.topic,
+              payload: Buffer.from(presence.will.payload),
+              qos: presence.will.qos,
+              retain: presence.will.retain,
+            },
+          }
+        : {}),
     });
     this.client = client;
     // A resumed session delivers its queued messages right after CONNACK: hold acknowledgements and
@@ -173,9 +199,15 @@ export class MqttBatchConsumer {
       // messages are kept).
       if (connections++ > 0) {
         // `resubscribe: true` makes MQTT.js send the SUBSCRIBE although it believes it is subscribed.
-        client.subscribeAsync({ [this.options.topic]: { qos: 1 }, resubscribe: true } as unknown as string).catch((e: unknown) => {
-          this.lastError = `resubscribe: ${(e as Error).message}`;
-        });
+        client
+          .subscribeAsync({ [this.options.topic]: { qos: 1 }, resubscribe: true } as unknown as string)
+          .then(() => {
+            // The session's presence again (Sparkplug's host STATE): the will has said offline meanwhile.
+            if (this.presence) this.publishAll([this.presence.online]);
+          })
+          .catch((e: unknown) => {
+            this.lastError = `resubscribe: ${(e as Error).message}`;
+          });
       }
     });
     client.on('close', () => {
@@ -201,6 +233,11 @@ export class MqttBatchConsumer {
     const granted = await client.subscribeAsync(this.options.topic, { qos: 1 });
     const bad = granted.find((g) => g.qos !== 1);
     if (bad) throw new Error(`Broker refused the QoS 1 subscription to ${this.options.topic} (granted ${bad.qos}).`);
+    // Subscribed first, then present (Sparkplug 3.0 §5.2: a host publishes its STATE online once it can receive).
+    if (this.presence) {
+      const m = this.presence.online;
+      await client.publishAsync(m.topic, Buffer.from(m.payload), { qos: m.qos, retain: m.retain });
+    }
   }
 
   private holdPubacks(client: MqttClient): void {
@@ -257,8 +294,11 @@ export class MqttBatchConsumer {
     return this.flushing;
   }
 
-  /** Maps a batch through the source; the returned function writes it in one transaction. */
-  private async mapBatch(declared: LoadedSource, batch: Pending[]): Promise<() => Promise<BatchResult>> {
+  /**
+   * Maps a batch through the source; the returned `write` writes it in one transaction (with a session
+   * format's state), `after` publishes the session's messages and reports its connection changes.
+   */
+  private async mapBatch(declared: LoadedSource, batch: Pending[]): Promise<{ write: () => Promise<BatchResult>; after?: () => void }> {
     const messages = batch.map((m) => ({
       payload: m.payload,
       topic: m.topic,
@@ -271,10 +311,11 @@ export class MqttBatchConsumer {
     }));
     const mapped = await declared.map(messages, Date.now());
     const deadLetters = mapped.rejected.map((r) => this.deadLetter(batch[r.index]!, r.code, r.reason));
-    return () =>
+    const session = mapped.session;
+    const write = () =>
       withTransaction(this.pool, async (client) => {
         const [batchId] = await nextBatchIds(client, 1);
-        return insertEncoded(client, {
+        const result = await insertEncoded(client, {
           source: declared.source,
           consumer: this.options.clientId,
           batchId: batchId!,
@@ -282,25 +323,66 @@ export class MqttBatchConsumer {
           deadLetters,
           assumeNew: this.assumeNew,
         });
+        if (session?.state.length) {
+          await client.query(
+            `INSERT INTO ingest.source_state (source, key, state, batch_id)
+             SELECT $1, k, s, $4 FROM unnest($2::text[], $3::jsonb[]) AS t(k, s)
+             ON CONFLICT (source, key) DO UPDATE SET state = EXCLUDED.state, batch_id = EXCLUDED.batch_id, updated_at = now()`,
+            [declared.source, session.state.map((x) => x.key), session.state.map((x) => JSON.stringify(x.value)), batchId],
+          );
+        }
+        return result;
       });
+    return session ? { write, after: () => this.afterSession(declared, session) } : { write };
+  }
+
+  /** After a session format's batch committed: its commands (Sparkplug rebirth requests) and connection changes. */
+  private afterSession(declared: LoadedSource, session: NonNullable<MappedBatch['session']>): void {
+    if (session.publish.length) this.publishAll(session.publish);
+    const sink = this.options.deviceSink;
+    if (sink?.onConnection && session.connections.length) {
+      const changes = session.connections.map((c) => ({ source: declared.source, ...c }));
+      // In order across batches: a device's birth and death signals must not overtake each other.
+      this.connectionSignals = this.connectionSignals
+        .then(() => sink.onConnection!(changes))
+        .catch((e: unknown) => {
+          this.lastError = `device sink: ${(e as Error).message}`;
+        });
+    }
+  }
+
+  /** Publishes `messages` in order; a failure is recorded, not thrown (commands are re-sent when asked again). */
+  private publishAll(messages: MqttOutgoing[]): void {
+    const client = this.client;
+    if (!client) return;
+    for (const m of messages) {
+      client
+        .publishAsync(m.topic, Buffer.from(m.payload), { qos: m.qos, retain: m.retain })
+        .then(() => {
+          this.stats.published++;
+        })
+        .catch((e: unknown) => {
+          this.lastError = `publish ${m.topic}: ${(e as Error).message}`;
+        });
+    }
   }
 
   private async commit(batch: Pending[]): Promise<void> {
     const declared = this.declared;
     if (!declared) throw new Error('MqttBatchConsumer: start() first');
-    let write: () => Promise<BatchResult>;
+    let mapped: { write: () => Promise<BatchResult>; after?: () => void };
     try {
-      write = await this.mapBatch(declared, batch);
+      mapped = await this.mapBatch(declared, batch);
     } catch (e) {
       // A mapping that throws (instead of rejecting a message) is a bug: end the run, unacknowledged.
       this.fatal = e as Error;
       throw e;
     }
-    return this.commitWith(batch, write);
+    return this.commitWith(batch, mapped.write, mapped.after);
   }
 
-  /** Runs `write` until it commits (retrying while PostgreSQL is unavailable), then acknowledges `batch`. */
-  private async commitWith(batch: Pending[], write: () => Promise<BatchResult>): Promise<void> {
+  /** Runs `write` until it commits (retrying while PostgreSQL is unavailable), then acknowledges `batch` and runs `after`. */
+  private async commitWith(batch: Pending[], write: () => Promise<BatchResult>, after?: () => void): Promise<void> {
     let delay = 500;
     for (;;) {
       try {
@@ -308,6 +390,7 @@ export class MqttBatchConsumer {
         this.assumeNew = result.duplicates === 0;
         this.setWaiting(undefined);
         this.ackAll(batch);
+        after?.();
         this.rate.add(batch.length);
         if (this.options.deviceSink && result.devices.length) {
           // A sink failure must not undo or block ingest: the rows are committed and acknowledged.
@@ -397,6 +480,11 @@ export class MqttBatchConsumer {
     }
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.presence && this.client?.connected) {
+      // A clean stop says so itself (Sparkplug 3.0 §5.2: the host's STATE offline, before disconnecting).
+      const m = this.presence.offline();
+      await this.client.publishAsync(m.topic, Buffer.from(m.payload), { qos: m.qos, retain: m.retain }).catch(() => undefined);
+    }
     await this.client?.endAsync(!flush).catch(() => {});
   }
 }

@@ -18,7 +18,12 @@ export type DeadLetterCode =
   | 'future_timestamp'
   | 'topic'
   /** A declared source with `out_of_range: dead_letter` received a value outside a measurement's range. */
-  | 'out_of_range';
+  | 'out_of_range'
+  /**
+   * A Sparkplug B message the host cannot place in its edge node's session (sequence gap, unknown
+   * alias, data before its birth): a rebirth is requested, nothing is guessed.
+   */
+  | 'sparkplug_session';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 

@@ -18,7 +18,14 @@ import jsonata from 'jsonata';
 import type { Rejected } from '../ingest/payload';
 import { MAX_FUTURE_SKEW_MS, type DeadLetterCode } from '../ingest/payload';
 import { sourceKind, sourceTable, type MeasurementDeclaration, type MeasurementType, type SourceDeclaration } from './declaration';
-import { compileFormat, type PayloadFormat, type PayloadRecord } from './formats/index';
+import {
+  compileFormat,
+  type FormatSession,
+  type MqttOutgoing,
+  type PayloadFormat,
+  type PayloadRecord,
+  type SessionEffects,
+} from './formats/index';
 import { compileTimeParser, TimeFormatError, type TimeParser } from './timestamps';
 import { compileTopic, TopicTemplateError, type TopicTemplate } from './topic';
 import { describeValue, kindOf } from './values';
@@ -56,11 +63,26 @@ export interface SourceRow {
   outOfRange: string[] | null;
 }
 
+/** A device that came online or went offline (a session format's birth or death), by the source's device id. */
+export interface MappedConnection {
+  deviceId: string;
+  online: boolean;
+  /** Epoch ms. */
+  at: number;
+  /** What said so, e.g. `NBIRTH`, `NDEATH`. */
+  cause: string;
+}
+
 /** What mapping a batch gives. */
 export interface MappedBatch {
   rows: SourceRow[];
   /** Messages to dead-letter, by index into the batch. */
   rejected: Rejected[];
+  /**
+   * For a format with a session (Sparkplug B): state to store in the batch's transaction, messages to
+   * publish after it commits, and connection changes; see `formats/index.ts` `FormatSession`.
+   */
+  session?: { state: SessionEffects['state']; publish: MqttOutgoing[]; connections: MappedConnection[] };
 }
 
 /** A measurement as compiled. */
@@ -90,6 +112,8 @@ export interface CompiledSource {
   async: boolean;
   /** Maps a batch (synchronously when {@link async} is false: the returned value is then not a promise). */
   map(messages: SourceMessage[], now: number): MappedBatch | Promise<MappedBatch>;
+  /** The format's session, for formats that are protocols with sessions (Sparkplug B): restore its state before the first batch. */
+  session?: FormatSession;
 }
 
 /** A part of a declaration that cannot be compiled: `path` names the field, as in the file. */
@@ -441,7 +465,7 @@ export function compileSource(d: SourceDeclaration, o: { source?: string } = {})
       rejected.push({ index, ...t });
       return undefined;
     }
-    const dec = format.decode(m.payload);
+    const dec = format.decode(m.payload, m);
     if (!dec.ok) {
       rejected.push({ index, code: dec.code, reason: dec.reason });
       return undefined;
@@ -515,6 +539,33 @@ export function compileSource(d: SourceDeclaration, o: { source?: string } = {})
     return { rows, rejected };
   };
 
+  const session = format.session;
+  /** Takes the session's effects of the batch just mapped, its connections by the source's device id. */
+  const withSession = (b: MappedBatch): MappedBatch => {
+    if (!session) return b;
+    const e = session.takeEffects();
+    const connections: MappedConnection[] = [];
+    for (const c of e.connections) {
+      const id = device.get({
+        record: c.record,
+        message: { payload: new Uint8Array(), arrivalTime: c.at, identity: '' },
+        topic: {},
+        expr: [],
+      });
+      const deviceId = typeof id === 'number' ? String(id) : id;
+      if (typeof deviceId === 'string' && deviceId) connections.push({ deviceId, online: c.online, at: c.at, cause: c.cause });
+    }
+    b.session = { state: e.state, publish: e.publish, connections };
+    return b;
+  };
+  let map: CompiledSource['map'] = usesExpr ? mapAsync : mapSync;
+  if (session) {
+    const inner = map;
+    map = usesExpr
+      ? async (messages, now) => withSession(await inner(messages, now))
+      : (messages, now) => withSession(inner(messages, now) as MappedBatch);
+  }
+
   return {
     declaration: d,
     name: d.name,
@@ -524,6 +575,7 @@ export function compileSource(d: SourceDeclaration, o: { source?: string } = {})
     measurements,
     mqttFilter: topic?.filter,
     async: usesExpr,
-    map: usesExpr ? mapAsync : mapSync,
+    map,
+    ...(session ? { session } : {}),
   };
 }

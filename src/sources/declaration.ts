@@ -7,7 +7,7 @@
  * mqtt:
  *   topic: sensors/{site}/{device}/data  # {name} matches one level (+), a trailing {name...} the rest (#)
  *   share_group: ingest                  # optional MQTT 5 shared subscription
- * format: json                           # json | csv | influx (see formats/)
+ * format: json                           # json | csv | influx | sparkplug_b (see formats/)
  * device_id: { field: sensor_id }        # or { topic: device }, { key: true }, { expression: "…" }
  * event_time: { field: timestamp, format: epoch_s }   # absent: arrival time
  * measurements:
@@ -124,6 +124,21 @@ const influxFormat = z.strictObject({
   namepass: z.array(z.string().min(1)).min(1).optional(),
 });
 
+/**
+ * Sparkplug B 3.0 (`formats/sparkplug.ts`): the consumer is a Sparkplug host application. Each message
+ * gives one record per metric timestamp, `{ group_id, edge_node_id, device_id?, device_path,
+ * message_type, seq, timestamp, is_historical, "<metric name>": value }`. MQTT only, one consumer (no
+ * `share_group`: sequence numbers are checked in order).
+ */
+const sparkplugFormat = z.strictObject({
+  type: z.literal('sparkplug_b'),
+  /** The host application id: its retained `spBv1.0/STATE/<host_id>` presence. @default iot-pipelines */
+  host_id: z
+    .string()
+    .regex(/^[^/+#]+$/, { message: 'is one MQTT topic level: no /, + or #' })
+    .default('iot-pipelines'),
+});
+
 /** The zod schema of a source file. */
 export const sourceDeclarationSchema = z
   .strictObject({
@@ -186,9 +201,11 @@ export const sourceDeclarationSchema = z
           precision: 'ns' as 'ns' | 'us' | 'ms' | 's',
           namepass: undefined as string[] | undefined,
         })),
+        z.literal('sparkplug_b').transform(() => ({ type: 'sparkplug_b' as const, host_id: 'iot-pipelines' })),
         jsonFormat,
         csvFormat,
         influxFormat,
+        sparkplugFormat,
       ])
       .default({ type: 'json' }),
     device_id: valueFrom,
@@ -280,6 +297,21 @@ export const sourceDeclarationSchema = z
         path: ['key'],
         message: 'a template serves several sources in one table: its key must include source, e.g. key: [source, device_id, event_time]',
       });
+    }
+    if (d.format.type === 'sparkplug_b') {
+      if (!d.mqtt) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['format'],
+          message: 'Sparkplug B is an MQTT specification: declare mqtt: { topic: "spBv1.0/#" }',
+        });
+      } else if (d.mqtt.share_group) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['mqtt', 'share_group'],
+          message: 'a Sparkplug B host reads each edge node in order (sequence numbers): remove share_group',
+        });
+      }
     }
     if (d.format.type === 'csv' && d.format.header === false && !d.format.columns) {
       ctx.addIssue({ code: 'custom', path: ['format', 'columns'], message: 'a CSV without a header row needs columns: [ … ]' });

@@ -48,7 +48,7 @@ export interface EdgeNodeState {
   rebirthRequestedAt?: number;
   /** Alias (decimal) → metric. */
   aliases: Record<string, KnownMetric>;
-  /** `<device>\u0000<name>` (device empty for the node) → datatype. */
+  /** `<device>/<name>` (`/<name>` for the node's own metrics) → datatype. */
   names: Record<string, number>;
   /** Device id → online. */
   devices: Record<string, boolean>;
@@ -86,7 +86,8 @@ export type HostOutcome =
   | { kind: 'ignored'; why: string };
 
 const nodeKey = (g: string, e: string) => `${g}\u0000${e}`;
-const nameKey = (device: string | undefined, name: string) => `${device ?? ''}\u0000${name}`;
+/** `<device>/<name>`, `/<name>` for the node's own (device ids are one topic level: no `/`); jsonb keys cannot hold U+0000. */
+const nameKey = (device: string | undefined, name: string) => `${device ?? ''}/${name}`;
 
 /** A bdSeq as text, for comparing a death with its birth. */
 function seqText(v: unknown): string {
@@ -109,6 +110,11 @@ export class SparkplugHost {
   private readonly changed = new Set<string>();
 
   constructor(states: readonly EdgeNodeState[] = []) {
+    this.restore(states);
+  }
+
+  /** Replaces what is known of these edge nodes with stored states (a restarted consumer's). */
+  restore(states: readonly EdgeNodeState[]): void {
     for (const s of states) this.nodes.set(nodeKey(s.groupId, s.edgeNodeId), structuredClone(s));
   }
 
@@ -232,10 +238,11 @@ export class SparkplugHost {
     if (device !== undefined) {
       // A device's rebirth replaces its definitions.
       for (const [a, m] of Object.entries(s.aliases)) if (m.device === device) delete s.aliases[a];
-      for (const k of Object.keys(s.names)) if (k.startsWith(`${device}\u0000`)) delete s.names[k];
+      for (const k of Object.keys(s.names)) if (k.startsWith(`${device}/`)) delete s.names[k];
     }
     for (const [i, m] of payload.metrics.entries()) {
       if (!m.name) return `metric ${i + 1} has no name (a birth certificate names every metric)`;
+      if (m.name.includes('\u0000')) return `metric ${i + 1}: its name contains U+0000, which PostgreSQL cannot store`;
       if (!m.datatype || !columnOf(m.datatype)) return `metric ${m.name} has no known datatype (${m.datatype ?? 'none'})`;
       s.names[nameKey(device, m.name)] = m.datatype;
       const alias = longNumber(m.alias);
