@@ -50,7 +50,8 @@ interface TahuClient {
   publishNodeData(p: TahuPayload): void;
   stop(): void;
 }
-const newClient = (sparkplug as unknown as { newClient(c: Record<string, unknown>): TahuClient }).newClient;
+const newClient = (config: Record<string, unknown>): TahuClient =>
+  (sparkplug as unknown as { newClient(c: Record<string, unknown>): TahuClient }).newClient(config);
 
 /** The edge node's clock: an hour ago, on the second (payload timestamps are what the rows carry). */
 const T0 = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;

@@ -158,7 +158,8 @@ export class MqttBatchConsumer {
       session.restore(rows.map((r) => r.state));
     }
     const presence = session?.mqtt?.start(Date.now());
-    this.presence = presence && session?.mqtt ? { online: presence.online, offline: session.mqtt.offline } : undefined;
+    const mqttPresence = session?.mqtt;
+    this.presence = presence && mqttPresence ? { online: presence.online, offline: () => mqttPresence.offline() } : undefined;
     const client = mqtt.connect(this.options.url, {
       ...mqttSecurity(),
       clientId: this.options.clientId,
