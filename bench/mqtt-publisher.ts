@@ -10,8 +10,9 @@
  *   (`replayReadings`, topic `sensors/<source>/<device>`);
  * - `dataset-copies`: the first `count` readings of a real data set's shifted copies to
  *   `<prefix>/<device>`, each as its JSON reading (`encodeReading`), as one CSV line (`sensorCsvLine`,
- *   bench/sources/payloads.ts) or as one line of line protocol (`sensorInfluxLine`), at most
- *   {@link PUBLISH_WINDOW} in flight.
+ *   bench/sources/payloads.ts), as one line of line protocol (`sensorInfluxLine`), or as Sparkplug B
+ *   (`sensorSparkplugMessages`: births first, then data by alias; `<prefix>` is `spBv1.0/<group_id>`),
+ *   at most {@link PUBLISH_WINDOW} in flight.
  *
  * Protocol on stdio: prepares the messages (and, for `readings` and `dataset-copies`, connects), prints `ready`, waits for a
  * line `go` on stdin, publishes, prints `done <ms>` (publish time, first PUBLISH to last PUBACK), exits.
@@ -26,7 +27,7 @@ import mqtt from 'mqtt';
 import { encodeReading } from '../src/simulator/payloads';
 import { loadDataset, type DeviceReading, type SensorDataset } from '../src/simulator/sensor-files';
 import { replayReadings } from '../src/simulator/sensor-replay';
-import { sensorCsvLine, sensorInfluxLine } from './sources/payloads';
+import { sensorCsvLine, sensorInfluxLine, sensorSparkplugMessages } from './sources/payloads';
 
 /** Unacknowledged QoS 1 PUBLISHes a `readings` or `dataset-copies` job keeps in flight. */
 export const PUBLISH_WINDOW = 1000;
@@ -35,7 +36,14 @@ export const PUBLISH_WINDOW = 1000;
 export type PublisherJob =
   | { kind: 'readings'; url: string; prefix: string; count: number }
   | { kind: 'dataset'; url: string; source: string; dataset: SensorDataset; rounds: number; window: number }
-  | { kind: 'dataset-copies'; url: string; prefix: string; dataset: SensorDataset; count: number; format: 'json' | 'csv' | 'influx' };
+  | {
+      kind: 'dataset-copies';
+      url: string;
+      prefix: string;
+      dataset: SensorDataset;
+      count: number;
+      format: 'json' | 'csv' | 'influx' | 'sparkplug';
+    };
 
 /** `rounds` copies of `rows`, each shifted by the data set's span (+1 min) so no two copies share a key. */
 export function shiftedCopies(rows: readonly DeviceReading[], rounds: number): DeviceReading[] {
@@ -103,13 +111,19 @@ async function prepare(job: PublisherJob): Promise<() => Promise<void>> {
   }
   const pub = await mqtt.connectAsync(job.url, { ...mqttSecurity(), clientId: `bench-pub-${process.pid}-${Date.now()}`, clean: true });
   let topics: string[];
-  let payloads: string[];
+  let payloads: Array<string | Buffer>;
   if (job.kind === 'dataset-copies') {
     const rows = loadDataset(job.dataset);
     const readings = shiftedCopies(rows, Math.ceil(job.count / Math.max(1, rows.length))).slice(0, job.count);
-    topics = readings.map((r) => `${job.prefix}/${r.deviceId}`);
-    const encode = { json: encodeReading, csv: sensorCsvLine, influx: sensorInfluxLine }[job.format];
-    payloads = readings.map((r) => encode(r));
+    if (job.format === 'sparkplug') {
+      const messages = sensorSparkplugMessages(readings, job.prefix);
+      topics = messages.map((m) => m.topic);
+      payloads = messages.map((m) => Buffer.from(m.payload));
+    } else {
+      topics = readings.map((r) => `${job.prefix}/${r.deviceId}`);
+      const encode = { json: encodeReading, csv: sensorCsvLine, influx: sensorInfluxLine }[job.format];
+      payloads = readings.map((r) => encode(r));
+    }
   } else {
     const start = Date.UTC(2024, 0, 1);
     topics = Array.from({ length: job.count }, (_, i) => `${job.prefix}/d${i % 100}`);

@@ -16,6 +16,9 @@ import {
   sensorCsvLine,
   sensorDeclaration,
   sensorInfluxLine,
+  sensorSparkplugDeclaration,
+  sensorSparkplugMessages,
+  SPARKPLUG_EDGE_NODE,
   TELEMETRY_MEASUREMENT,
   telemetryCsvLine,
   telemetryDeclaration,
@@ -57,6 +60,33 @@ describe('sources bench: declared sources', () => {
       });
       const values = [f.temperature, f.humidity, f.light, f.co2, f.humidityRatio];
       expect(row.values).toEqual(format === 'json-expr' ? [...values, (f.temperature! * 9) / 5 + 32] : values);
+    }
+  });
+
+  it('MQTT sparkplug: the births and data by alias of one edge node map to every real reading, values as sent', async () => {
+    const name = 'bench-mqtt-sparkplug-test';
+    const s = loadDeclaration(sensorSparkplugDeclaration(name), name);
+    expect(s.mqttFilter).toBe(`spBv1.0/${name}/#`);
+    const sent = sensorSparkplugMessages(readings, `spBv1.0/${name}`);
+    expect(sent).toHaveLength(readings.length + 1);
+    expect(sent.slice(0, 3).map((m) => m.topic)).toEqual([
+      `spBv1.0/${name}/NBIRTH/${SPARKPLUG_EDGE_NODE}`,
+      `spBv1.0/${name}/DBIRTH/${SPARKPLUG_EDGE_NODE}/office-room-1`,
+      `spBv1.0/${name}/DDATA/${SPARKPLUG_EDGE_NODE}/office-room-1`,
+    ]);
+    const messages: SourceMessage[] = sent.map((m, i) => ({ payload: m.payload, topic: m.topic, arrivalTime: NOW, identity: String(i) }));
+    const mapped = await s.map(messages, NOW);
+    expect(mapped.rejected).toEqual([]);
+    expect(mapped.rows).toHaveLength(readings.length);
+    for (const i of [0, 1, 255, 256, readings.length - 1]) {
+      const f = readings[i]!;
+      const row = mapped.rows[i]!;
+      expect({ deviceId: row.deviceId, eventTime: row.eventTime, attributes: row.attributes }).toEqual({
+        deviceId: f.deviceId,
+        eventTime: f.eventTime,
+        attributes: null,
+      });
+      expect(row.values).toEqual([f.temperature, f.humidity, f.light, f.co2, f.humidityRatio]);
     }
   });
 

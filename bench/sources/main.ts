@@ -1,7 +1,8 @@
 /**
  * Sources benchmark: committed rows per second of declared sources (`sources/*.yaml`: JSON mapped,
- * JSON with one JSONata field, CSV, InfluxDB line protocol) beside today's fixed kinds and the raw limits, on MQTT and on
- * Kafka, in one run with the streams bench's measurements (bench/streams/main.ts):
+ * JSON with one JSONata field, CSV, InfluxDB line protocol, and on MQTT Sparkplug B) beside today's fixed
+ * kinds and the raw limits, on MQTT and on Kafka, in one run with the streams bench's measurements
+ * (bench/streams/main.ts):
  *
  * - MQTT → PostgreSQL (`mqttToPg`): the fixed `sensor` kind, then a declared source of each format,
  *   all fed the same real UCI Occupancy readings by the bench publisher process (bench/mqtt-publisher.ts,
@@ -31,6 +32,7 @@ import { copyRate, kafkaToPg, mqttPassThrough, mqttToPg, type StreamsBenchRow } 
 import {
   SENSOR_EXPRESSION,
   sensorDeclaration,
+  sensorSparkplugDeclaration,
   TELEMETRY_EXPRESSION,
   telemetryCsvLine,
   telemetryDeclaration,
@@ -125,7 +127,7 @@ async function checkRows(pool: Pool, s: LoadedSource, n: number): Promise<void> 
 async function dropSource(pool: Pool, s: LoadedSource): Promise<void> {
   await pool.query(`DROP TABLE IF EXISTS ingest.${quoteIdent(s.table)}`);
   await pool.query('DELETE FROM ops.schema_migrations WHERE source = $1', [s.name]);
-  for (const t of ['ingest.batches', 'ingest.device_status', 'ingest.dead_letters']) {
+  for (const t of ['ingest.batches', 'ingest.device_status', 'ingest.dead_letters', 'ingest.source_state']) {
     await pool.query(`DELETE FROM ${t} WHERE source = $1`, [s.name]);
   }
 }
@@ -160,7 +162,7 @@ export async function runSourcesBench(o: SourcesBenchOptions = {}): Promise<Sour
       });
     }
     const sensorJob =
-      (format: 'json' | 'csv' | 'influx', count: number) =>
+      (format: 'json' | 'csv' | 'influx' | 'sparkplug', count: number) =>
       (prefix: string): PublisherJob => ({ kind: 'dataset-copies', url, prefix, dataset: 'uci-occupancy', count, format });
 
     /** Runs `measure` with a declared source of its own, created before and dropped after. */
@@ -207,6 +209,24 @@ export async function runSourcesBench(o: SourcesBenchOptions = {}): Promise<Sour
           );
         },
       })),
+      {
+        transport: 'mqtt',
+        path: 'sparkplug',
+        label:
+          'declared Sparkplug B (`sparkplug_b`: one edge node, births then DDATA by alias, seq checked, Tahu-encoded protobuf; 5 Double metrics)',
+        run: (count, tag) => {
+          const name = `bench-mqtt-sparkplug-${runId}-${tag}`;
+          return declared(name, sensorSparkplugDeclaration(name), count, (s) =>
+            mqttToPg(pool, url, count, {
+              declared: s,
+              job: sensorJob('sparkplug', count),
+              topics: { prefix: `spBv1.0/${name}`, filter: `spBv1.0/${name}/#` },
+              // The NBIRTH (the UCI data set is one device, whose first reading is its DBIRTH).
+              messages: count + 1,
+            }),
+          );
+        },
+      },
     ];
     const kafkaVariants: Variant[] = [
       {

@@ -15,7 +15,13 @@
  * reads the line as Telegraf's `outputs.mqtt` / `outputs.kafka` send one metric (one line a message or
  * record; the device and the text values as tags, the numbers as fields, ns timestamps), mapped as
  * `sources/telegraf-*.yaml` are, so each row also keeps the measurement name in `attributes`.
+ *
+ * MQTT only (Sparkplug B is an MQTT specification): `sparkplug` sends the same readings as one edge
+ * node's Sparkplug B messages ({@link sensorSparkplugMessages}), encoded by Eclipse Tahu's
+ * `sparkplug-payload`: an NBIRTH, then each device's first reading as its DBIRTH (names, aliases,
+ * Double datatypes and values) and every later one as a DDATA by alias, `seq` counting every message.
  */
+import { encodePayload } from 'sparkplug-payload/lib/sparkplugbpayload';
 import type { ModemTelemetry } from '../../src/simulator/payloads';
 import type { DeviceReading } from '../../src/simulator/sensor-files';
 import type { SourceDeclarationInput } from '../../src/sources/declaration';
@@ -160,5 +166,91 @@ export function telemetryDeclaration(name: string, format: DeclaredFormat, topic
     device_id: { field: at('tags', 'deviceid') },
     event_time: influx ? { field: 'timestamp', format: 'epoch_ms' } : { field: 'event_time', format: 'iso8601' },
     measurements,
+  };
+}
+
+/** The Sparkplug edge node the bench's readings come from. */
+export const SPARKPLUG_EDGE_NODE = 'bench-edge';
+/** The sensor reading's metrics, in alias order (alias = index + 1). */
+const SPARKPLUG_METRICS = ['temperature', 'humidity', 'light', 'co2', 'humidity_ratio'] as const;
+
+function sparkplugValues(r: DeviceReading): Array<number | null> {
+  return [r.temperature, r.humidity, r.light, r.co2, r.humidityRatio];
+}
+
+/**
+ * The readings as one edge node's Sparkplug B messages under `prefix` (`spBv1.0/<group_id>`), in
+ * publish order: NBIRTH (bdSeq 0, seq 0), each device's first reading as its DBIRTH with every metric
+ * named and aliased, every later reading as a DDATA with its metrics by alias only (null values left
+ * out). The payload timestamp is the reading's time. The messages are {@link readings.length} + 1.
+ */
+export function sensorSparkplugMessages(readings: readonly DeviceReading[], prefix: string): Array<{ topic: string; payload: Uint8Array }> {
+  let seq = 0;
+  const next = () => {
+    const s = seq;
+    seq = (seq + 1) % 256;
+    return s;
+  };
+  const first = readings[0]?.eventTime ?? 0;
+  const out = [
+    {
+      topic: `${prefix}/NBIRTH/${SPARKPLUG_EDGE_NODE}`,
+      payload: encodePayload({
+        timestamp: first,
+        seq: next(),
+        metrics: [
+          { name: 'Node Control/Rebirth', type: 'Boolean', value: false },
+          { name: 'bdSeq', type: 'UInt64', value: 0 },
+        ],
+      }),
+    },
+  ];
+  const born = new Set<string>();
+  for (const r of readings) {
+    const values = sparkplugValues(r);
+    if (!born.has(r.deviceId)) {
+      born.add(r.deviceId);
+      const metrics = SPARKPLUG_METRICS.flatMap((name, i) =>
+        values[i] === null ? [] : [{ name, alias: i + 1, type: 'Double' as const, value: values[i]! }],
+      );
+      out.push({
+        topic: `${prefix}/DBIRTH/${SPARKPLUG_EDGE_NODE}/${r.deviceId}`,
+        payload: encodePayload({ timestamp: r.eventTime, seq: next(), metrics }),
+      });
+      continue;
+    }
+    const metrics = SPARKPLUG_METRICS.flatMap((_, i) =>
+      values[i] === null ? [] : [{ alias: i + 1, type: 'Double' as const, value: values[i]! }],
+    );
+    out.push({
+      topic: `${prefix}/DDATA/${SPARKPLUG_EDGE_NODE}/${r.deviceId}`,
+      payload: encodePayload({ timestamp: r.eventTime, seq: next(), metrics }),
+    });
+  }
+  return out;
+}
+
+/**
+ * The declared source of the readings as Sparkplug B, named `name`, on `spBv1.0/<name>/#` (the group
+ * is the source's name): the device is the Sparkplug device id, the time the payload's.
+ */
+export function sensorSparkplugDeclaration(name: string): SourceDeclarationInput {
+  return {
+    name,
+    description: 'sources benchmark: sensor readings as Sparkplug B',
+    mqtt: { topic: `spBv1.0/${name}/#` },
+    format: { type: 'sparkplug_b', host_id: name },
+    device_id: { field: 'device_id' },
+    event_time: { field: 'timestamp', format: 'epoch_ms' },
+    ignore: ['group_id', 'edge_node_id', 'device_path', 'message_type', 'seq', 'is_historical'],
+    measurements: Object.fromEntries(
+      SPARKPLUG_METRICS.map((m) => [
+        m,
+        {
+          type: 'double' as const,
+          unit: { temperature: 'degC', humidity: 'percent', light: 'lux', co2: 'ppm', humidity_ratio: 'kg/kg' }[m],
+        },
+      ]),
+    ),
   };
 }

@@ -8,7 +8,7 @@ import type { DeclaredFormat } from './payloads';
 /** Transports the benchmark measures. */
 export type Transport = 'mqtt' | 'kafka';
 /** A path of one transport: its raw limit, today's fixed kind, or a declared-source format. */
-export type SourcesPathId = 'raw' | 'fixed' | DeclaredFormat;
+export type SourcesPathId = 'raw' | 'fixed' | DeclaredFormat | 'sparkplug';
 
 /** How far below the fixed-kind path (as a fraction of its rows/s) mapped JSON may be. */
 export const WITHIN = 0.1;

@@ -232,10 +232,18 @@ export async function mqttToPg(
   pool: Pool,
   url: string,
   n: number,
-  o: { job?: (prefix: string) => PublisherJob; declared?: LoadedSource; name?: string } = {},
+  o: {
+    job?: (prefix: string) => PublisherJob;
+    declared?: LoadedSource;
+    name?: string;
+    /** Topic prefix of the publisher and the consumer's filter. @default sensors/<source> and sensors/<source>/+ */
+    topics?: { prefix: string; filter: string };
+    /** Messages the publisher sends (births included). @default n */
+    messages?: number;
+  } = {},
 ): Promise<StreamsBenchRow> {
   const source = o.declared?.name ?? `bench-mqtt-${Date.now()}`;
-  const topic = `sensors/${source}/+`;
+  const topic = o.topics?.filter ?? `sensors/${source}/+`;
   if (o.declared && o.declared.mqttFilter !== topic) {
     throw new Error(`declared source ${source} subscribes to ${o.declared.mqttFilter}, not ${topic}`);
   }
@@ -249,11 +257,11 @@ export async function mqttToPg(
     flushIntervalMs: 50,
   });
   await c.start();
-  const publisher = await startPublisher((o.job ?? readingsJob(url, n))(`sensors/${source}`));
+  const publisher = await startPublisher((o.job ?? readingsJob(url, n))(o.topics?.prefix ?? `sensors/${source}`));
   const cpu = startCpuSplit();
   const t0 = performance.now();
   await publisher.go();
-  await waitUntil(() => c.stats.committed >= n, 300_000);
+  await waitUntil(() => c.stats.committed >= (o.messages ?? n), 300_000);
   const ms = performance.now() - t0;
   const used = cpu();
   await c.stop();
