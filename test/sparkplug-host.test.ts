@@ -12,10 +12,10 @@ import { parseSparkplugTopic } from '../src/sparkplug/topic';
 const T0 = 1764744000000;
 
 /** Sends one message through `host` as the consumer would: topic parsed, payload decoded from Tahu's bytes. */
-function send(host: SparkplugHost, topic: string, p: UPayload, arrival = T0): HostOutcome {
+function send(host: SparkplugHost, topic: string, p: UPayload, arrival = T0, redelivered = false): HostOutcome {
   const t = parseSparkplugTopic(topic);
   if (!t.ok) throw new Error(t.reason);
-  return host.handle(t.topic, decodeSparkplugPayload(encodePayload(p)), arrival);
+  return host.handle(t.topic, decodeSparkplugPayload(encodePayload(p)), arrival, redelivered);
 }
 
 const nbirth = (seq = 0, bdSeq = 0): UPayload => ({
@@ -217,6 +217,22 @@ describe('Sparkplug B host', () => {
       name: 'Inputs/Running',
       value: false,
     });
+  });
+
+  it('ignores a redelivered message it applied before (committed, PUBACK lost in a crash), but not a new one out of sequence', () => {
+    const host = new SparkplugHost();
+    send(host, `${N}/NBIRTH/Edge-A`, nbirth());
+    send(host, `${N}/DBIRTH/Edge-A/pump-3`, dbirth(1));
+    const ddata = (seq: number): UPayload => ({ timestamp: T0 + seq, seq, metrics: [{ alias: 10, type: 'Double', value: seq }] });
+    metricsOf(send(host, `${N}/DDATA/Edge-A/pump-3`, ddata(2)));
+    // The broker re-sends seq 1 and 2 with DUP after a restart: already applied, no gap, no rebirth.
+    expect(send(host, `${N}/DBIRTH/Edge-A/pump-3`, dbirth(1), T0, true)).toMatchObject({ kind: 'ignored' });
+    expect(send(host, `${N}/DDATA/Edge-A/pump-3`, ddata(2), T0, true)).toMatchObject({ kind: 'ignored' });
+    expect(host.node('Plant1', 'Edge-A')!.awaitingRebirth).toBeUndefined();
+    // The next new message is in sequence.
+    expect(metricsOf(send(host, `${N}/DDATA/Edge-A/pump-3`, ddata(3))).metrics[0]!.value).toBe(3);
+    // Not redelivered and out of sequence: a gap.
+    expect(send(host, `${N}/DDATA/Edge-A/pump-3`, ddata(2))).toMatchObject({ kind: 'rejected', rebirth: true });
   });
 
   it('ignores commands and STATE messages', () => {

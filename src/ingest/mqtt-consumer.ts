@@ -62,6 +62,8 @@ interface Pending {
   messageId: number | undefined;
   /** When the consumer received it, epoch ms (a declared source's arrival time). */
   receivedAt: number;
+  /** MQTT `DUP`: the broker re-sent it (delivered before, never acknowledged). */
+  dup: boolean;
 }
 
 type SendPacket = (packet: { cmd: string; messageId?: number }, cb?: (err?: Error) => void) => void;
@@ -259,7 +261,13 @@ export class MqttBatchConsumer {
   private onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {
     if (this.stopped) return;
     this.stats.received++;
-    this.buffer.push({ topic, payload, messageId: packet.qos > 0 ? packet.messageId : undefined, receivedAt: Date.now() });
+    this.buffer.push({
+      topic,
+      payload,
+      messageId: packet.qos > 0 ? packet.messageId : undefined,
+      receivedAt: Date.now(),
+      dup: packet.dup === true,
+    });
     // A flush that fails for good records its error in `error` (the run loop ends the run with it);
     // the rejection itself is handled here, or it would end the whole worker process.
     if (this.buffer.length >= this.batchSize) this.flush().catch(() => undefined);
@@ -304,6 +312,7 @@ export class MqttBatchConsumer {
       payload: m.payload,
       topic: m.topic,
       arrivalTime: m.receivedAt,
+      redelivered: m.dup,
       // MQTT carries no message identity: arrival-time rows are keyed by the payload's hash and time
       // (computed only for those rows).
       get identity() {

@@ -41,6 +41,8 @@ export interface SourceMessage {
   headers?: Record<string, string>;
   /** Arrival time, epoch ms: receipt by the MQTT consumer, or the Kafka record timestamp. */
   arrivalTime: number;
+  /** The broker re-sent it after an unacknowledged delivery (MQTT `DUP`); read by session formats. */
+  redelivered?: boolean;
   /**
    * Transport identity of the message (Kafka `topic/partition/offset`; MQTT a hash of topic and
    * payload), for `record_key`; read only for rows whose time is the arrival time (may be a getter).

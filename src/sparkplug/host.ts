@@ -134,8 +134,11 @@ export class SparkplugHost {
   /**
    * Applies one message of an edge node or device.
    * @param arrival epoch ms, for metrics and payloads without a timestamp and for rebirth pacing
+   * @param redelivered the broker re-sent it (MQTT `DUP`: it was delivered before, unacknowledged).
+   *   Such a message out of sequence was already applied by the batch that committed before a restart
+   *   (whose PUBACK never left): it is ignored, not taken for a gap.
    */
-  handle(topic: SparkplugTopic, payload: DecodedPayload, arrival: number): HostOutcome {
+  handle(topic: SparkplugTopic, payload: DecodedPayload, arrival: number, redelivered = false): HostOutcome {
     if (topic.kind === 'state') return { kind: 'ignored', why: `STATE of host ${topic.hostId}` };
     const { groupId, edgeNodeId, messageType: type, deviceId } = topic;
     if (type === 'NCMD' || type === 'DCMD') return { kind: 'ignored', why: `${type} is a command, not data` };
@@ -166,6 +169,9 @@ export class SparkplugHost {
     }
     if (s.awaitingRebirth) return this.refuse(key, groupId, edgeNodeId, arrival, s.awaitingRebirth, true);
     if (payload.seq === undefined || payload.seq !== s.nextSeq) {
+      if (redelivered && payload.seq !== undefined) {
+        return { kind: 'ignored', why: `redelivered ${type} of ${where} with seq ${payload.seq}: applied before (next is ${s.nextSeq})` };
+      }
       return this.refuse(
         key,
         groupId,

@@ -28,6 +28,8 @@ export interface FormatMessage {
   topic?: string;
   /** Arrival time, epoch ms. */
   arrivalTime: number;
+  /** The broker re-sent it after an unacknowledged delivery (MQTT `DUP`). */
+  redelivered?: boolean;
 }
 
 /** An MQTT message a format's session publishes. */

@@ -110,7 +110,7 @@ export const sparkplugFormat: FormatFactory = (format) => {
         throw e;
       }
       const { groupId, edgeNodeId, deviceId, messageType } = t.topic;
-      const outcome = host.handle(t.topic, decoded, message.arrivalTime);
+      const outcome = host.handle(t.topic, decoded, message.arrivalTime, message.redelivered === true);
       if (outcome.kind === 'ignored') return { ok: true, records: [] };
       if (outcome.kind === 'rejected') {
         if (outcome.rebirth) {
