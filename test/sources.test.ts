@@ -410,13 +410,20 @@ describe('README examples', () => {
     const readme = fs.readFileSync(path.join(ROOT_DIR, 'README.md'), 'utf8');
     const section = readme.slice(readme.indexOf('## Connect your own devices'), readme.indexOf('## From Airflow'));
     const blocks = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
-    expect(blocks.length).toBe(3);
+    expect(blocks.length).toBe(4);
     const loaded = blocks.map((b, i) => parseSourceFile(`README.md block ${i + 1}`, b));
     // The shipped files are the ones the README shows.
     const withoutDescriptions = (v: unknown) =>
       JSON.parse(JSON.stringify(v, (k, x: unknown) => (k === 'description' ? undefined : x))) as unknown;
     expect(withoutDescriptions(loaded[0]!.declaration)).toEqual(withoutDescriptions(shipped.get('mqtt-sensor-data')!.declaration));
     expect(withoutDescriptions(loaded[2]!.declaration)).toEqual(withoutDescriptions(shipped.get('modem-evg')!.declaration));
+    // The Sparkplug one is the shipped file abridged: the same stream, format, mapping and key, some of its measurements.
+    const sparkplug = loaded[3]!.declaration;
+    const full = shipped.get('sparkplug-plant')!.declaration;
+    for (const k of ['name', 'mqtt', 'format', 'device_id', 'event_time', 'key'] as const) expect(sparkplug[k]).toEqual(full[k]);
+    for (const [name, m] of Object.entries(sparkplug.measurements)) {
+      expect(withoutDescriptions(m)).toEqual(withoutDescriptions(full.measurements[name]));
+    }
     const csv = loaded[1]!;
     const r = await mapOne(csv, msg('station,time,CO(GT),T,RH\nrome-1,2004-03-10 18:00,2.6,13.6,48.9\n', { topic: 'stations/rome/csv' }));
     expect(r.rejected).toEqual([]);

@@ -5,7 +5,7 @@
  * batch; state restored into a new compile resumes the session; bad declarations are refused.
  */
 import path from 'node:path';
-import { decodePayload, encodePayload, type UPayload } from 'sparkplug-payload/lib/sparkplugbpayload';
+import { decodePayload, encodePayload, type UPayload } from 'sparkplug-payload/lib/sparkplugbpayload.js';
 import { describe, expect, it } from 'vitest';
 import { ROOT_DIR } from '../src/config/env';
 import type { MappedBatch, SourceMessage } from '../src/sources/compile';

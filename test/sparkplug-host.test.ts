@@ -3,7 +3,7 @@
  * payloads written by Eclipse Tahu's encoder (`sparkplug-payload`) in the order Tahu's edge node client
  * publishes them (its `seq` resets to 0 on NBIRTH and counts every later message; bdSeq on birth and death).
  */
-import { encodePayload, type UPayload } from 'sparkplug-payload/lib/sparkplugbpayload';
+import { encodePayload, type UPayload } from 'sparkplug-payload/lib/sparkplugbpayload.js';
 import { describe, expect, it } from 'vitest';
 import { REBIRTH_RETRY_MS, SparkplugHost, type EdgeNodeState, type HostOutcome } from '../src/sparkplug/host';
 import { decodeSparkplugPayload } from '../src/sparkplug/payload';

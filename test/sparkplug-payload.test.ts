@@ -6,7 +6,7 @@
 import zlib from 'node:zlib';
 import fc from 'fast-check';
 import Long from 'long';
-import { encodePayload } from 'sparkplug-payload/lib/sparkplugbpayload';
+import { encodePayload } from 'sparkplug-payload/lib/sparkplugbpayload.js';
 import { describe, expect, it } from 'vitest';
 import { columnOf, decodeSparkplugPayload, metricValue, SparkplugPayloadError } from '../src/sparkplug/payload';
 import { hostStateTopic, nodeCommandTopic, parseSparkplugTopic } from '../src/sparkplug/topic';

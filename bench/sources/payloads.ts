@@ -21,7 +21,7 @@
  * `sparkplug-payload`: an NBIRTH, then each device's first reading as its DBIRTH (names, aliases,
  * Double datatypes and values) and every later one as a DDATA by alias, `seq` counting every message.
  */
-import { encodePayload } from 'sparkplug-payload/lib/sparkplugbpayload';
+import { encodePayload } from 'sparkplug-payload/lib/sparkplugbpayload.js';
 import type { ModemTelemetry } from '../../src/simulator/payloads';
 import type { DeviceReading } from '../../src/simulator/sensor-files';
 import type { SourceDeclarationInput } from '../../src/sources/declaration';

@@ -8,6 +8,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from '../db/pool';
 import type { DeviceActivitySink } from '../ingest/device-activity';
 import { KafkaBatchConsumer } from '../ingest/kafka-consumer';
+import { hostPort, tcpCheck, useDependency } from '../observability/dependencies';
+import { setStreamState } from '../observability/metrics';
 import {
   checkSecuritySettings,
   heartbeatEvery,
@@ -132,7 +134,16 @@ export function createKafkaIngestActivities({ pool, kafkaBrokers, deviceSink }: 
         positions: { ...consumer.positions },
         inFlight: Math.max(0, consumer.stats.received - consumer.stats.committed),
       });
-      const stopHeartbeats = heartbeatEvery(details);
+      const source = declared.source;
+      const stopHeartbeats = heartbeatEvery(() => {
+        const d = details();
+        setStreamState(source, 'kafka', d.waitingReason ? 'waiting' : 'running');
+        return d;
+      });
+      const releaseBrokers = kafkaBrokers.map((b) => {
+        const { host, port } = hostPort(b, 9092);
+        return useDependency(tcpCheck(`kafka ${host}:${port}`, host, port));
+      });
       const lagTimer = setInterval(() => {
         consumer.refreshLag().catch(() => undefined);
       }, 5_000);
@@ -155,6 +166,8 @@ export function createKafkaIngestActivities({ pool, kafkaBrokers, deviceSink }: 
       } finally {
         clearInterval(lagTimer);
         stopHeartbeats();
+        for (const release of releaseBrokers) release();
+        setStreamState(source, 'kafka', 'stopped');
       }
     },
   };

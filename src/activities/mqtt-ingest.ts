@@ -8,6 +8,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from '../db/pool';
 import type { DeviceActivitySink } from '../ingest/device-activity';
 import { MqttBatchConsumer, sharedTopic } from '../ingest/mqtt-consumer';
+import { hostPort, tcpCheck, useDependency } from '../observability/dependencies';
+import { metrics, setStreamState } from '../observability/metrics';
 import {
   checkSecuritySettings,
   heartbeatEvery,
@@ -122,11 +124,25 @@ export function createMqttIngestActivities({ pool, mqttUrl, deviceSink }: MqttIn
         lastBatchId,
         inFlight: Math.max(0, consumer.stats.received - consumer.stats.committed),
       });
-      const stopHeartbeats = heartbeatEvery(details);
+      const source = declared.source;
+      const stopHeartbeats = heartbeatEvery(() => {
+        const d = details();
+        setStreamState(source, 'mqtt', d.waitingReason ? 'waiting' : 'running');
+        metrics.mqttInFlight.set({ source }, d.inFlight ?? 0);
+        return d;
+      });
+      const broker = hostPort(mqttUrl, 1883);
+      const releaseBroker = useDependency(tcpCheck(`mqtt ${broker.host}:${broker.port}`, broker.host, broker.port));
+      const ended = () => {
+        releaseBroker();
+        setStreamState(source, 'mqtt', 'stopped');
+        metrics.mqttInFlight.set({ source }, 0);
+      };
       try {
         await consumer.start();
       } catch (e) {
         stopHeartbeats();
+        ended();
         await consumer.stop({ flush: false });
         throw runFailure(e, { ...details(), endedAt: new Date().toISOString() });
       }
@@ -154,6 +170,7 @@ export function createMqttIngestActivities({ pool, mqttUrl, deviceSink }: MqttIn
         throw runFailure(e, { ...details(), endedAt: new Date().toISOString() });
       } finally {
         stopHeartbeats();
+        ended();
       }
     },
   };

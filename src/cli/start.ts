@@ -231,6 +231,7 @@ export async function runMainJob(untilSignal: () => Promise<string>): Promise<vo
     log('\n══ Where to look ══');
     log(`  Dashboard:     ${dashboard.url}`);
     log(`  Temporal UI:   ${ui}`);
+    if (worker.opsUrl) log(`  Metrics:       ${worker.opsUrl}/metrics  (health: /healthz, /readyz)`);
     log(`  Workflows:     ${workflowIds.mqttIngest('uci-occupancy')}, ${sensorId}, ${launchId}`);
     log('  CLI:           npx iot-pipelines ingest status uci-occupancy   |   temporal workflow list   |   temporal schedule list');
     log(`  PostgreSQL:    ${databaseUrl(settings)}  (ingest.sensor_readings, analytics.sensor_readings_10min, ml.occupancy_predictions)`);

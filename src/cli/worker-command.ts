@@ -16,6 +16,7 @@ export function registerWorkerCommand(program: Command): void {
       const settings = loadSettings();
       const w = await startWorker(settings);
       console.log(`Worker polling task queue ${settings.taskQueue} on ${describeTemporalConnection(settings)}.`);
+      if (w.opsUrl) console.log(`Metrics at ${w.opsUrl}/metrics, health at ${w.opsUrl}/healthz and ${w.opsUrl}/readyz.`);
       const signal = await Promise.race([untilSignal(), w.done.then(() => undefined)]);
       if (signal) console.log(`${signal}: stopping the worker (polling stopped; in-flight activities finish or commit and return)…`);
       const t0 = Date.now();

@@ -93,6 +93,18 @@ export interface Settings {
   lakeDir: string;
   /** Webhook receiving notifications as JSON POSTs; unset = log only. */
   notifyWebhookUrl: string | undefined;
+  /**
+   * Port of the process's operations endpoint (`/metrics`, `/healthz`, `/readyz`;
+   * src/observability/server.ts): `METRICS_PORT`; unset = no endpoint (`npm start` defaults it to 9464).
+   */
+  metricsPort: number | undefined;
+  /** Address the operations endpoint binds: `METRICS_HOST`. @default 127.0.0.1 */
+  metricsHost: string;
+  /**
+   * Loopback port where the Temporal SDK serves its runtime metrics, fetched by `/metrics` per scrape:
+   * `TEMPORAL_METRICS_PORT`. @default metricsPort + 1
+   */
+  temporalMetricsPort: number | undefined;
 }
 
 /**
@@ -129,6 +141,13 @@ export function loadSettings(): Settings {
     outputDir: path.resolve(env('OUTPUT_DIR', path.join(ROOT_DIR, 'output'))),
     lakeDir: path.resolve(env('LAKE_DIR', path.join(ROOT_DIR, 'lake'))),
     notifyWebhookUrl: process.env.NOTIFY_WEBHOOK_URL || undefined,
+    metricsPort: process.env.METRICS_PORT ? intEnv('METRICS_PORT', 0) : undefined,
+    metricsHost: env('METRICS_HOST', '127.0.0.1'),
+    temporalMetricsPort: process.env.TEMPORAL_METRICS_PORT
+      ? intEnv('TEMPORAL_METRICS_PORT', 0)
+      : process.env.METRICS_PORT
+        ? intEnv('METRICS_PORT', 0) + 1
+        : undefined,
   };
 }
 

@@ -65,6 +65,8 @@ export interface BatchResult {
   /** Records already present (redeliveries or repeated device sends) plus skipped messages. */
   duplicates: number;
   deadLettered: number;
+  /** Dead letters written (not already stored), by error code. */
+  deadLettersByCode: Record<string, number>;
   /** One summary per device of the batch, for a {@link DeviceActivitySink}. */
   devices: DeviceActivity[];
 }
@@ -160,13 +162,17 @@ export async function insertEncoded(client: PoolClient, batch: EncodedBatch): Pr
   let inserted = 0;
   for (const t of records.tables) inserted += await insertRecords(client, t.target, t.data, assumeNew);
   const d = batch.deadLetters;
+  const deadLettersByCode: Record<string, number> = {};
   const deadLettered = d.length
-    ? ((
-        await client.query(
-          `INSERT INTO ingest.dead_letters (source, origin, payload, error_code, reason, dedupe_key, kind, batch_id)
-           SELECT s, o::jsonb, p, c, r, k, ki, $8
-             FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u(s, o, p, c, r, k, ki)
-           ON CONFLICT (dedupe_key) DO NOTHING`,
+    ? (
+        await client.query<{ error_code: string; n: string }>(
+          `WITH written AS (
+             INSERT INTO ingest.dead_letters (source, origin, payload, error_code, reason, dedupe_key, kind, batch_id)
+             SELECT s, o::jsonb, p, c, r, k, ki, $8
+               FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::text[]) AS u(s, o, p, c, r, k, ki)
+             ON CONFLICT (dedupe_key) DO NOTHING
+             RETURNING error_code)
+           SELECT error_code, count(*) AS n FROM written GROUP BY error_code`,
           [
             d.map((x) => x.source),
             d.map((x) => JSON.stringify(x.origin)),
@@ -178,7 +184,10 @@ export async function insertEncoded(client: PoolClient, batch: EncodedBatch): Pr
             batchId,
           ],
         )
-      ).rowCount ?? 0)
+      ).rows.reduce((sum, r) => {
+        deadLettersByCode[r.error_code] = Number(r.n);
+        return sum + Number(r.n);
+      }, 0)
     : 0;
   const devices = records.devices;
   if (devices.length && batch.deviceStatus !== false) {
@@ -223,6 +232,7 @@ export async function insertEncoded(client: PoolClient, batch: EncodedBatch): Pr
     skipped,
     duplicates: valid - inserted + skipped,
     deadLettered,
+    deadLettersByCode,
     devices: devices.map(({ kind: _kind, ...rest }) => rest),
   };
 }

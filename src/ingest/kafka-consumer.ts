@@ -18,6 +18,7 @@ import type { Pool } from '../db/pool';
 import { insertEncoded, nextBatchIds, withTransaction, type BatchResult, type DeadLetter } from './batch-writer';
 import type { DeviceActivitySink } from './device-activity';
 import { subscriptionRoundRobinAssigner } from './kafka-assigner';
+import { metrics, observeCommittedBatch } from '../observability/metrics';
 import { createKafka, highWatermarks } from './kafka-client';
 import { lockOffset, pinStartOffsets, storedOffsets, storeOffset } from './kafka-offsets';
 import { EncoderUnavailableError, sharedEncoderPool, type EncoderPool } from './encoder-pool';
@@ -419,6 +420,7 @@ export class KafkaBatchConsumer implements StreamConsumer {
     let delay = 500;
     for (;;) {
       try {
+        const t0 = performance.now();
         const result = await withTransaction(this.pool, async (client) => {
           const stored = await lockOffset(client, groupId, topic, partition);
           // Messages below the stored position were written by an earlier owner of the partition:
@@ -443,6 +445,15 @@ export class KafkaBatchConsumer implements StreamConsumer {
           });
           if (nextOffset > stored) await storeOffset(client, groupId, topic, partition, nextOffset);
           return { ...r, position: Math.max(stored, nextOffset) };
+        });
+        observeCommittedBatch({
+          source,
+          transport: 'kafka',
+          messages: result.messages,
+          inserted: result.inserted,
+          duplicates: result.duplicates,
+          deadLettersByCode: result.deadLettersByCode,
+          seconds: (performance.now() - t0) / 1000,
         });
         this.positions[`${topic}/${partition}`] = result.position;
         this.setWaiting(undefined);
@@ -495,7 +506,11 @@ export class KafkaBatchConsumer implements StreamConsumer {
       storedOffsets(this.pool, this.o.groupId, this.o.topic),
     ]);
     const lag: Record<string, number> = {};
-    for (const [p, h] of high) lag[`${this.o.topic}/${p}`] = Math.max(0, h - (stored.get(p) ?? 0));
+    for (const [p, h] of high) {
+      const n = Math.max(0, h - (stored.get(p) ?? 0));
+      lag[`${this.o.topic}/${p}`] = n;
+      metrics.kafkaLag.set({ group: this.o.groupId, topic: this.o.topic, partition: String(p) }, n);
+    }
     this.lag = lag;
     return lag;
   }

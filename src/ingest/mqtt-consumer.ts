@@ -24,6 +24,7 @@ import type { MqttOutgoing } from '../sources/formats/index';
 import type { LoadedSource } from '../sources/load';
 import { insertEncoded, nextBatchIds, withTransaction, type BatchResult, type DeadLetter } from './batch-writer';
 import type { DeviceActivitySink } from './device-activity';
+import { observeCommittedBatch } from '../observability/metrics';
 import { RateWindow } from './rate';
 
 /** Options of {@link MqttBatchConsumer}. */
@@ -396,7 +397,17 @@ export class MqttBatchConsumer {
     let delay = 500;
     for (;;) {
       try {
+        const t0 = performance.now();
         const result = await write();
+        observeCommittedBatch({
+          source: this.declared?.source ?? this.options.source,
+          transport: 'mqtt',
+          messages: batch.length,
+          inserted: result.inserted,
+          duplicates: result.duplicates,
+          deadLettersByCode: result.deadLettersByCode,
+          seconds: (performance.now() - t0) / 1000,
+        });
         this.assumeNew = result.duplicates === 0;
         this.setWaiting(undefined);
         this.ackAll(batch);

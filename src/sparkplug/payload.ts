@@ -16,11 +16,17 @@
  */
 import zlib from 'node:zlib';
 import Long from 'long';
-import { org } from 'sparkplug-payload/lib/sparkplugPayloadProto';
+import * as sparkplugProto from 'sparkplug-payload/lib/sparkplugPayloadProto.js';
 
-type ProtoPayload = org.eclipse.tahu.protobuf.Payload;
+/**
+ * The generated protobuf code is CommonJS without named exports Node can detect: under Node's ESM
+ * loader (the compiled CLI and worker) its exports are the default export, under a bundler's interop
+ * the namespace itself.
+ */
+const { org } = (sparkplugProto as unknown as { default?: typeof sparkplugProto }).default ?? sparkplugProto;
+type ProtoPayload = sparkplugProto.org.eclipse.tahu.protobuf.Payload;
 /** A metric as protobuf decodes it. */
-export type ProtoMetric = org.eclipse.tahu.protobuf.Payload.IMetric;
+export type ProtoMetric = sparkplugProto.org.eclipse.tahu.protobuf.Payload.IMetric;
 const Payload = org.eclipse.tahu.protobuf.Payload;
 
 /** Datatype names by number (Sparkplug 3.0 §6.4.16). */
@@ -280,7 +286,7 @@ export function metricValue(m: ProtoMetric, datatype: number): MetricValue {
 }
 
 /** A DataSet as `{ columns, types, rows }` (types as names, cells by the column's type). */
-function datasetValue(ds: org.eclipse.tahu.protobuf.Payload.IDataSet): Record<string, unknown> {
+function datasetValue(ds: sparkplugProto.org.eclipse.tahu.protobuf.Payload.IDataSet): Record<string, unknown> {
   const types = (ds.types ?? []).map((t) => t);
   const rows = (ds.rows ?? []).map((r) =>
     (r.elements ?? []).map((e, i) => {

@@ -63,6 +63,8 @@ export const WORKER_SHUTDOWN_FORCE_TIME = '30 seconds';
 /** A running worker and what it holds. */
 export interface RunningWorker {
   worker: Worker;
+  /** The operations endpoint's URL (`METRICS_PORT`), if it has one. */
+  opsUrl?: string;
   /** Resolves when the worker has stopped and its clients are closed. */
   done: Promise<void>;
   shutdown(): Promise<void>;
@@ -104,7 +106,30 @@ export async function startWorker(settings: Settings = loadSettings(), extra: Pa
     shutdownForceTime: WORKER_SHUTDOWN_FORCE_TIME,
     ...extra,
   });
+  // The operations endpoint (/metrics, /healthz, /readyz) when METRICS_PORT is set.
+  const ops =
+    settings.metricsPort === undefined
+      ? undefined
+      : await (async () => {
+          const { startOpsServer } = await import('../observability/server');
+          const { postgresCheck } = await import('../observability/dependencies');
+          return startOpsServer({
+            port: settings.metricsPort!,
+            host: settings.metricsHost,
+            temporalMetricsUrl: settings.temporalMetricsPort ? `http://127.0.0.1:${settings.temporalMetricsPort}/metrics` : undefined,
+            checks: [
+              postgresCheck(pool),
+              {
+                name: 'temporal',
+                check: async () => {
+                  await clientConnection.workflowService.getSystemInfo({});
+                },
+              },
+            ],
+          });
+        })();
   const done = worker.run().finally(async () => {
+    await ops?.close();
     await connection.close();
     await clientConnection.close();
     await pool.end();
@@ -112,6 +137,7 @@ export async function startWorker(settings: Settings = loadSettings(), extra: Pa
   });
   return {
     worker,
+    ...(ops ? { opsUrl: ops.url } : {}),
     done,
     shutdown: async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();

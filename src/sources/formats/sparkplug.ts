@@ -25,7 +25,7 @@
  * reported as connection changes, and the host's per-edge-node state is stored with each batch
  * (`ingest.source_state`) so a restarted consumer keeps its alias tables and sequence numbers.
  */
-import { encodePayload } from 'sparkplug-payload/lib/sparkplugbpayload';
+import { encodePayload } from 'sparkplug-payload/lib/sparkplugbpayload.js';
 import { MAX_PAYLOAD_BYTES } from '../../ingest/payload';
 import { BDSEQ_METRIC, REBIRTH_METRIC, SparkplugHost, type EdgeNodeState, type ResolvedMetric } from '../../sparkplug/host';
 import { decodeSparkplugPayload, SparkplugPayloadError } from '../../sparkplug/payload';
