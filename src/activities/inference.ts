@@ -3,6 +3,7 @@
  * them in one batch with the ONNX model (src/ml/occupancy-model.ts) and replaces that interval's
  * predictions for that model version in ONE transaction, so re-running a window never duplicates.
  */
+import { metrics } from '../observability/metrics';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from '../db/pool';
 import { isTransientDbError } from '../db/errors';
@@ -118,6 +119,7 @@ export function createInferenceActivities({ pool, model, predictionsTable = DEFA
      *   deadlocks and serialization failures.
      */
     async predictOccupancy(input: PredictOccupancyInput): Promise<PredictOccupancyResult> {
+      const t0 = performance.now();
       try {
         const start = parseInstant('dataIntervalStart', input?.dataIntervalStart);
         const end = parseInstant('dataIntervalEnd', input?.dataIntervalEnd);
@@ -174,6 +176,8 @@ export function createInferenceActivities({ pool, model, predictionsTable = DEFA
           // A client whose connection broke must not go back to the pool.
           client.release(clientError !== undefined && isTransientDbError(clientError) ? clientError : undefined);
         }
+        metrics.inferenceRows.inc({ model_version: model.modelVersion }, usable.length);
+        metrics.inferenceSeconds.observe({ model_version: model.modelVersion }, (performance.now() - t0) / 1000);
         return { windows: rows.length, predicted: usable.length, skipped: rows.length - usable.length, modelVersion: model.modelVersion };
       } catch (e) {
         throw toFailure(e);

@@ -1,4 +1,7 @@
 /** Lake activities: export one hour of raw events and dead letters to Parquet (src/lake). */
+import fs from 'node:fs';
+import path from 'node:path';
+import { metrics } from '../observability/metrics';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from '../db/pool';
 import { exportHour, LAKE_DATASETS, type LakePartition } from '../lake/export';
@@ -53,7 +56,14 @@ export function createLakeActivities({ pool, lakeDir, writer }: LakeDeps) {
         );
       }
       try {
-        return await exportHour({ pool, writer: w, hour, datasets: input.datasets, sources: input.sources });
+        const partitions = await exportHour({ pool, writer: w, hour, datasets: input.datasets, sources: input.sources });
+        for (const p of partitions) {
+          if (p.status !== 'written') continue;
+          metrics.lakeFiles.inc({ source: p.source }, p.files.length);
+          const bytes = p.files.reduce((sum, f) => sum + (fs.statSync(path.join(lakeDir, f), { throwIfNoEntry: false })?.size ?? 0), 0);
+          metrics.lakeBytes.inc({ source: p.source }, bytes);
+        }
+        return partitions;
       } catch (e) {
         if (e instanceof LakeSourceNameError) {
           throw ApplicationFailure.create({

@@ -7,6 +7,7 @@
  * non-retryable ApplicationFailures naming the node; connection loss, server shutdown, deadlocks are
  * retryable (the workflow's retry policy backs off).
  */
+import { observeModelNode } from '../observability/metrics';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from '../db/pool';
@@ -148,7 +149,12 @@ export function createModelActivities({ pool, projectDir, targetDir, defaultSche
      */
     async runModelNode(input: RunModelNodeInput): Promise<NodeResult> {
       try {
-        return await executeNode(pool, manifestFor(input.vars), input.uniqueId, { threadId: 'activity', fullRefresh: input.fullRefresh });
+        const r = await executeNode(pool, manifestFor(input.vars), input.uniqueId, {
+          threadId: 'activity',
+          fullRefresh: input.fullRefresh,
+        });
+        observeModelNode(r);
+        return r;
       } catch (e) {
         throw toModelFailure(e, input.uniqueId);
       }

@@ -4,6 +4,7 @@
  * the device entity workflows (signal-with-start), the sensor pipeline's quality gate, and the run
  * summary notification (de-duplicated per window).
  */
+import { metrics } from '../observability/metrics';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import type { Pool } from '../db/pool';
@@ -104,6 +105,7 @@ export function createQualityActivities(deps: QualityActivityDeps): QualityActiv
     try {
       findings = await runChecks(pool, { start: i.start, end: i.end, source: i.source }, r, i.groups);
       const { inserted, refreshed } = await upsertFindings(pool, { start: i.start, end: i.end }, findings);
+      for (const f of findings) metrics.qualityFindings.inc({ rule: f.rule });
       return {
         findings: findings.length,
         byRule: summarize(findings),
@@ -128,6 +130,7 @@ export function createQualityActivities(deps: QualityActivityDeps): QualityActiv
       let signalled = 0;
       let notifiedDirectly = 0;
       const r = rules();
+      for (const a of alerts) metrics.qualityAlerts.inc({ rule: a.rule });
       for (const [workflowId, list] of byDevice) {
         const first = list[0]!;
         if (deps.client) {

@@ -82,6 +82,71 @@ export const metrics = {
     labelNames: ['source', 'transport', 'state'] as const,
     registers,
   }),
+  /** Time of one model node (model, seed or data test), compile + execute, as run_results.json gives it. */
+  modelNodeSeconds: new Histogram({
+    name: 'iot_pipelines_model_node_duration_seconds',
+    help: 'Duration of one node of the SQL-model project (model build, seed load or data test), compile + execute.',
+    labelNames: ['node', 'resource_type', 'status'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers,
+  }),
+  /** Rows the last build of a model or load of a seed affected. */
+  modelNodeRows: new Gauge({
+    name: 'iot_pipelines_model_node_rows',
+    help: 'Rows affected by the last run of a model or seed (the adapter response).',
+    labelNames: ['node'] as const,
+    registers,
+  }),
+  /** Failing rows of the last run of a data test (0 when it passed). */
+  modelTestFailures: new Gauge({
+    name: 'iot_pipelines_model_test_failures',
+    help: 'Failing rows of the last run of a data test (0 = passed).',
+    labelNames: ['node'] as const,
+    registers,
+  }),
+  /** Rows predicted and written, per model version. */
+  inferenceRows: new Counter({
+    name: 'iot_pipelines_inference_rows_total',
+    help: 'Rows predicted and written by the ONNX model, per model version.',
+    labelNames: ['model_version'] as const,
+    registers,
+  }),
+  /** Time of one inference activity (read features, predict, write in one transaction). */
+  inferenceSeconds: new Histogram({
+    name: 'iot_pipelines_inference_duration_seconds',
+    help: 'Duration of one inference run over a data interval (read features, predict, write).',
+    labelNames: ['model_version'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers,
+  }),
+  /** Parquet files written to the lake, per source. */
+  lakeFiles: new Counter({
+    name: 'iot_pipelines_lake_files_total',
+    help: 'Parquet files written to the data lake (hourly partitions, replaced whole on re-run).',
+    labelNames: ['source'] as const,
+    registers,
+  }),
+  /** Bytes of the Parquet files written to the lake, per source. */
+  lakeBytes: new Counter({
+    name: 'iot_pipelines_lake_bytes_total',
+    help: 'Bytes of Parquet files written to the data lake.',
+    labelNames: ['source'] as const,
+    registers,
+  }),
+  /** Data-quality findings, per rule. */
+  qualityFindings: new Counter({
+    name: 'iot_pipelines_quality_findings_total',
+    help: 'Data-quality findings of the checks (config/quality-rules.yaml), per rule.',
+    labelNames: ['rule'] as const,
+    registers,
+  }),
+  /** Alerts handed to device workflows or notified, per rule. */
+  qualityAlerts: new Counter({
+    name: 'iot_pipelines_quality_alerts_total',
+    help: 'Data-quality alerts dispatched (to device workflows, or notified directly), per rule.',
+    labelNames: ['rule'] as const,
+    registers,
+  }),
 };
 
 /** What a consumer reports of one committed batch. */
@@ -115,4 +180,19 @@ export const STREAM_STATES = ['running', 'waiting', 'stopped'] as const;
 /** Sets a stream consumer's state (1 for `state`, 0 for the others). */
 export function setStreamState(source: string, transport: 'mqtt' | 'kafka', state: (typeof STREAM_STATES)[number]): void {
   for (const s of STREAM_STATES) metrics.streamState.set({ source, transport, state: s }, s === state ? 1 : 0);
+}
+
+/** Records one model node's result (`run_results.json` shape: unique id, status, seconds, rows, failures). */
+export function observeModelNode(r: {
+  unique_id: string;
+  status: string;
+  execution_time: number;
+  adapter_response: { rows_affected?: number };
+  failures: number | null;
+}): void {
+  const resourceType = r.unique_id.split('.')[0] ?? 'model';
+  metrics.modelNodeSeconds.observe({ node: r.unique_id, resource_type: resourceType, status: r.status }, r.execution_time);
+  if (resourceType === 'test') metrics.modelTestFailures.set({ node: r.unique_id }, r.failures ?? 0);
+  else if (r.adapter_response.rows_affected !== undefined)
+    metrics.modelNodeRows.set({ node: r.unique_id }, r.adapter_response.rows_affected);
 }
