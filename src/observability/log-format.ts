@@ -21,7 +21,7 @@ export function describeError(e: unknown): string {
       parts.push(`${cur.name}: ${cur.message.replace(/\s*\n\s*/g, ' ')}${tags ? ` (${tags})` : ''}`);
       cur = cur.cause;
     } else {
-      parts.push(String(cur));
+      parts.push(typeof cur === 'string' ? cur : value(cur));
       break;
     }
   }
@@ -66,8 +66,8 @@ export function formatLogEntry(entry: Pick<LogEntry, 'level' | 'message' | 'meta
   const fields = Object.entries(meta)
     .filter(([k, v]) => !DROPPED.has(k) && v !== undefined && k !== 'error' && k !== 'failure')
     .map(([k, v]) => `${k}=${value(v)}`);
-  const error = meta.error ?? meta.failure;
-  if (error !== undefined) fields.push(`error=${value(error instanceof Error ? error : String(error))}`);
+  const error: unknown = meta.error ?? meta.failure;
+  if (error !== undefined) fields.push(`error=${value(error instanceof Error ? error : describeError(error))}`);
   const line = `${time} [${entry.level}] ${entry.message}${fields.length ? ` ${fields.join(' ')}` : ''}`;
   return withStacks && error instanceof Error ? `${line}\n${stacks(error)}` : line;
 }
