@@ -26,9 +26,12 @@ describe('log format', () => {
   it('puts an entry on one line: time, level, message, fields, then the error and its causes', () => {
     expect(formatLogEntry(entry, false)).toBe(
       '2026-12-07T04:00:00.000Z [WARN] Activity failed activityType=downloadImage attempt=2 workflowId=launch-images-2024-03-30 durationMs=12 ' +
-        'error="ApplicationFailure: Network error for http://x/a.jpg (type=NetworkError) ← caused by Error: connect ECONNREFUSED 127.0.0.1:9 second line"',
+        'error="NetworkError: Network error for http://x/a.jpg ← caused by Error: connect ECONNREFUSED 127.0.0.1:9 second line"',
     );
     expect(describeError('plain')).toBe('plain');
+    // A failure wrapping an error of the same message (the SDK's conversion) is said once; non-retryable is said.
+    const same = ApplicationFailure.create({ message: 'HTTP 404', type: 'HttpNotFound', nonRetryable: true, cause: new Error('HTTP 404') });
+    expect(describeError(same)).toBe('HttpNotFound: HTTP 404 (non-retryable)');
   });
 
   it('prints the stacks of the error and its causes after the line only at DEBUG and TRACE', () => {

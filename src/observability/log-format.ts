@@ -10,15 +10,20 @@ import type { LogEntry, LogLevel } from '@temporalio/worker';
 /** Meta keys that are noise on a line (an opaque task token, the namespace every line shares). */
 const DROPPED = new Set(['taskToken', 'namespace', 'sdkComponent', 'isLocal']);
 
-/** `Name: message` of an error and its causes, `type=` and `nonRetryable` of a Temporal failure included. */
+/**
+ * `Type: message` of an error and its causes (a Temporal failure's `type` as its name, `non-retryable`
+ * when so), a cause that only repeats its parent's message left out.
+ */
 export function describeError(e: unknown): string {
   const parts: string[] = [];
   let cur: unknown = e;
+  let previous: string | undefined;
   for (let depth = 0; cur && depth < 5; depth++) {
     if (cur instanceof Error) {
       const f = cur as Error & { type?: string | null; nonRetryable?: boolean | null };
-      const tags = [f.type ? `type=${f.type}` : '', f.nonRetryable ? 'non-retryable' : ''].filter(Boolean).join(' ');
-      parts.push(`${cur.name}: ${cur.message.replace(/\s*\n\s*/g, ' ')}${tags ? ` (${tags})` : ''}`);
+      const message = cur.message.replace(/\s*\n\s*/g, ' ');
+      if (message !== previous) parts.push(`${f.type ?? cur.name}: ${message}${f.nonRetryable ? ' (non-retryable)' : ''}`);
+      previous = message;
       cur = cur.cause;
     } else {
       parts.push(typeof cur === 'string' ? cur : value(cur));
