@@ -9,13 +9,15 @@
  *   instead of dozens, no CommonJS export scan; every other package stays in node_modules (external).
  * - `dist/encoder-thread.js`: the encoder thread's entry (src/ingest/encoder-pool.ts starts it).
  * - `dist/workflow-bundle.js`: the workflow code bundled once by the Temporal SDK's
- *   `bundleWorkflowCode` (webpack), loaded at worker start with `workflowBundle: { codePath }`
+ *   `bundleWorkflowCode` (webpack), loaded at worker start with `workflowBundle: { codePath }`; and
+ *   `dist/workflow-bundle-traced.js`, the same with the OpenTelemetry workflow interceptors (workers that trace)
  *   instead of being bundled at every start.
  * `node scripts/build.mjs [--no-workflows] [--analyze]` (`--analyze`: print what each output file
  * holds, biggest inputs first).
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -23,6 +25,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const DIST_DIR = path.join(ROOT, 'dist');
 /** The prebuilt workflow bundle. */
 export const WORKFLOW_BUNDLE = path.join(DIST_DIR, 'workflow-bundle.js');
+/** The OpenTelemetry workflow interceptors module (`@temporalio/interceptors-opentelemetry`). */
+export const WORKFLOW_TRACING_INTERCEPTORS = createRequire(import.meta.url).resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors');
 
 /**
  * Packages (or single entry points of one, `zod/mini`) bundled into dist/ with what they import,
@@ -125,6 +129,14 @@ export async function buildDist(options = {}) {
         logger: quietLogger(options.quiet),
       });
       fs.writeFileSync(path.join(next, 'workflow-bundle.js'), code);
+      // The same code with the OpenTelemetry workflow interceptors, for workers that trace
+      // (OTEL_EXPORTER_OTLP_ENDPOINT set; src/observability/tracing.ts).
+      const traced = await bundleWorkflowCode({
+        workflowsPath: path.join(ROOT, 'src', 'workflows', 'index.ts'),
+        workflowInterceptorModules: [WORKFLOW_TRACING_INTERCEPTORS],
+        logger: quietLogger(options.quiet),
+      });
+      fs.writeFileSync(path.join(next, 'workflow-bundle-traced.js'), traced.code);
     }
     fs.rmSync(DIST_DIR, { recursive: true, force: true });
     fs.renameSync(next, DIST_DIR);

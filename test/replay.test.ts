@@ -4,6 +4,7 @@
  * such a change must be guarded with `patched()`.
  */
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
@@ -31,6 +32,29 @@ describe('workflow determinism', () => {
     const failures: string[] = [];
     for await (const result of Worker.runReplayHistories(
       { workflowsPath: path.join(ROOT_DIR, 'src', 'workflows', 'index.ts') },
+      histories,
+    )) {
+      if (result.error) failures.push(`${result.workflowId}: ${String(result.error)}`);
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('replays every recorded history with the OpenTelemetry workflow interceptors of a tracing worker', async () => {
+    // A worker turned to tracing (OTEL_EXPORTER_OTLP_ENDPOINT) takes over running workflows: its
+    // interceptors must not change what they do (src/workers/worker.ts tracingOptions).
+    const histories = files.map((f) => ({
+      workflowId: path.basename(f, '.json'),
+      history: historyFromJSON(JSON.parse(fs.readFileSync(path.join(HISTORIES_DIR, f), 'utf8'))),
+    }));
+    const failures: string[] = [];
+    for await (const result of Worker.runReplayHistories(
+      {
+        workflowsPath: path.join(ROOT_DIR, 'src', 'workflows', 'index.ts'),
+        interceptors: {
+          workflowModules: [createRequire(import.meta.url).resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors')],
+        },
+        sinks: { exporter: { export: { fn: () => undefined } } },
+      },
       histories,
     )) {
       if (result.error) failures.push(`${result.workflowId}: ${String(result.error)}`);

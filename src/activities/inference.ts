@@ -3,6 +3,7 @@
  * them in one batch with the ONNX model (src/ml/occupancy-model.ts) and replaces that interval's
  * predictions for that model version in ONE transaction, so re-running a window never duplicates.
  */
+import { trace } from '@opentelemetry/api';
 import { metrics } from '../observability/metrics';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from '../db/pool';
@@ -176,6 +177,13 @@ export function createInferenceActivities({ pool, model, predictionsTable = DEFA
           // A client whose connection broke must not go back to the pool.
           client.release(clientError !== undefined && isTransientDbError(clientError) ? clientError : undefined);
         }
+        trace
+          .getActiveSpan()
+          ?.setAttributes({
+            'iot.model_version': model.modelVersion,
+            'iot.rows': usable.length,
+            'iot.skipped': rows.length - usable.length,
+          });
         metrics.inferenceRows.inc({ model_version: model.modelVersion }, usable.length);
         metrics.inferenceSeconds.observe({ model_version: model.modelVersion }, (performance.now() - t0) / 1000);
         return { windows: rows.length, predicted: usable.length, skipped: rows.length - usable.length, modelVersion: model.modelVersion };

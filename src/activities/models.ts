@@ -8,6 +8,7 @@
  * retryable (the workflow's retry policy backs off).
  */
 import { observeModelNode } from '../observability/metrics';
+import { ownSpan } from '../observability/tracing';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from '../db/pool';
@@ -149,9 +150,18 @@ export function createModelActivities({ pool, projectDir, targetDir, defaultSche
      */
     async runModelNode(input: RunModelNodeInput): Promise<NodeResult> {
       try {
-        const r = await executeNode(pool, manifestFor(input.vars), input.uniqueId, {
-          threadId: 'activity',
-          fullRefresh: input.fullRefresh,
+        const r = await ownSpan('model.node', { 'iot.node': input.uniqueId }, async (span) => {
+          const result = await executeNode(pool, manifestFor(input.vars), input.uniqueId, {
+            threadId: 'activity',
+            fullRefresh: input.fullRefresh,
+          });
+          span.setAttributes({
+            'iot.status': result.status,
+            ...(result.adapter_response.rows_affected !== undefined ? { 'iot.rows': result.adapter_response.rows_affected } : {}),
+            ...(result.failures !== null ? { 'iot.failures': result.failures } : {}),
+            ...(result.relation_name ? { 'iot.relation': result.relation_name } : {}),
+          });
+          return result;
         });
         observeModelNode(r);
         return r;

@@ -3,6 +3,7 @@
  * are already classified (webhook 4xx non-retryable; 5xx/connection retryable) and are mapped to
  * `ApplicationFailure` here, so the activity's retry policy does the retrying.
  */
+import { ownSpan } from '../observability/tracing';
 import type { Notification, Notifier } from '../notify/index';
 import { atActivityBoundary } from './http';
 
@@ -25,7 +26,9 @@ export interface NotifyActivities {
 export function createNotifyActivities(deps: NotifyActivityDeps): NotifyActivities {
   return {
     async notify(n: Notification): Promise<void> {
-      await atActivityBoundary(() => deps.notifier.notify(n));
+      await ownSpan('notify', { 'iot.notification.source': n.source, 'iot.notification.severity': n.severity }, () =>
+        atActivityBoundary(() => deps.notifier.notify(n)),
+      );
     },
   };
 }

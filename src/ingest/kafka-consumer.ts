@@ -19,6 +19,7 @@ import { insertEncoded, nextBatchIds, withTransaction, type BatchResult, type De
 import type { DeviceActivitySink } from './device-activity';
 import { subscriptionRoundRobinAssigner } from './kafka-assigner';
 import { metrics, observeCommittedBatch } from '../observability/metrics';
+import { tracer } from '../observability/tracing';
 import { createKafka, highWatermarks } from './kafka-client';
 import { lockOffset, pinStartOffsets, storedOffsets, storeOffset } from './kafka-offsets';
 import { EncoderUnavailableError, sharedEncoderPool, type EncoderPool } from './encoder-pool';
@@ -419,6 +420,9 @@ export class KafkaBatchConsumer implements StreamConsumer {
     };
     let delay = 500;
     for (;;) {
+      const span = tracer.startSpan('ingest.commit', {
+        attributes: { 'iot.source': source, 'iot.transport': 'kafka', 'iot.messages': chunk.length, 'iot.partition': partition },
+      });
       try {
         const t0 = performance.now();
         const result = await withTransaction(this.pool, async (client) => {
@@ -446,6 +450,8 @@ export class KafkaBatchConsumer implements StreamConsumer {
           if (nextOffset > stored) await storeOffset(client, groupId, topic, partition, nextOffset);
           return { ...r, position: Math.max(stored, nextOffset) };
         });
+        span.setAttributes({ 'iot.rows': result.inserted, 'iot.dead_letters': result.deadLettered, 'iot.batch_id': result.batchId });
+        span.end();
         observeCommittedBatch({
           source,
           transport: 'kafka',
@@ -472,6 +478,8 @@ export class KafkaBatchConsumer implements StreamConsumer {
         }
         return;
       } catch (e) {
+        span.recordException(e as Error);
+        span.end();
         if (!isTransientDbError(e)) {
           this.fatal = e as Error;
           throw e;

@@ -25,6 +25,7 @@ import type { LoadedSource } from '../sources/load';
 import { insertEncoded, nextBatchIds, withTransaction, type BatchResult, type DeadLetter } from './batch-writer';
 import type { DeviceActivitySink } from './device-activity';
 import { observeCommittedBatch } from '../observability/metrics';
+import { ownSpan } from '../observability/tracing';
 import { RateWindow } from './rate';
 
 /** Options of {@link MqttBatchConsumer}. */
@@ -398,7 +399,15 @@ export class MqttBatchConsumer {
     for (;;) {
       try {
         const t0 = performance.now();
-        const result = await write();
+        const result = await ownSpan(
+          'ingest.commit',
+          { 'iot.source': this.declared?.source ?? this.options.source, 'iot.transport': 'mqtt', 'iot.messages': batch.length },
+          async (span) => {
+            const r = await write();
+            span.setAttributes({ 'iot.rows': r.inserted, 'iot.dead_letters': r.deadLettered, 'iot.batch_id': r.batchId });
+            return r;
+          },
+        );
         observeCommittedBatch({
           source: this.declared?.source ?? this.options.source,
           transport: 'mqtt',

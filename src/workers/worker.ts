@@ -21,16 +21,47 @@ export const WORKFLOWS_PATH = path.join(ROOT_DIR, 'src', 'workflows', 'index.ts'
 /** The workflow code bundled once by `npm install` (scripts/build.mjs), used when running from dist/. */
 export const WORKFLOW_BUNDLE_PATH = path.join(ROOT_DIR, 'dist', 'workflow-bundle.js');
 
+/** The workflow code bundled with the OpenTelemetry workflow interceptors, for workers that trace. */
+export const TRACED_WORKFLOW_BUNDLE_PATH = path.join(ROOT_DIR, 'dist', 'workflow-bundle-traced.js');
+
 /**
  * Where the worker takes its workflow code: compiled code (dist/) loads the prebuilt bundle, so a
  * worker starts without running webpack; the TypeScript sources (tests, tsx) bundle `src/workflows`
- * at start, so they always run the code beside them.
+ * at start, so they always run the code beside them. `traced`: the bundle (or the interceptor
+ * modules) with the OpenTelemetry workflow interceptors.
  */
-export function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+export function workflowSource(traced = false): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
   const compiled = !fileURLToPath(import.meta.url).endsWith('.ts');
-  return compiled && fs.existsSync(WORKFLOW_BUNDLE_PATH)
-    ? { workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } }
-    : { workflowsPath: WORKFLOWS_PATH };
+  const bundle = traced ? TRACED_WORKFLOW_BUNDLE_PATH : WORKFLOW_BUNDLE_PATH;
+  return compiled && fs.existsSync(bundle) ? { workflowBundle: { codePath: bundle } } : { workflowsPath: WORKFLOWS_PATH };
+}
+
+/**
+ * The worker options that carry traces through Temporal (`@temporalio/interceptors-opentelemetry`):
+ * the workflow interceptors (in the traced bundle, or as modules when bundling at start), the activity
+ * interceptors, and the sink that exports the workflows' spans.
+ */
+async function tracingOptions(
+  tracing: import('../observability/tracing').Tracing,
+  source: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'>,
+): Promise<Partial<WorkerOptions>> {
+  const otel = await import('@temporalio/interceptors-opentelemetry/lib/worker/index.js');
+  const { createRequire } = await import('node:module');
+  const workflowModules = source.workflowBundle
+    ? []
+    : [createRequire(import.meta.url).resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors')];
+  return {
+    sinks: { exporter: otel.makeWorkflowExporter(tracing.spanProcessor, tracing.resource) },
+    interceptors: {
+      workflowModules,
+      activity: [
+        (ctx) => ({
+          inbound: new otel.OpenTelemetryActivityInboundInterceptor(ctx),
+          outbound: new otel.OpenTelemetryActivityOutboundInterceptor(ctx),
+        }),
+      ],
+    },
+  };
 }
 
 /**
@@ -81,6 +112,10 @@ export async function startWorker(settings: Settings = loadSettings(), extra: Pa
   const model = await loadOccupancyModel();
   // Address, API key and TLS of the environment or the Temporal config profile (config/temporal-connection.ts).
   const connectionOptions = temporalConnectionOptions(settings);
+  // Traces when an OTLP endpoint is configured (src/observability/tracing.ts); nothing of OpenTelemetry loads otherwise.
+  const { startTracing } = await import('../observability/tracing');
+  const tracing = await startTracing('worker');
+  const source = workflowSource(tracing !== undefined);
   const connection = await NativeConnection.connect(connectionOptions);
   // Activities that signal or start workflows (device entity workflows) use an ordinary client.
   const clientConnection = await Connection.connect(connectionOptions);
@@ -89,7 +124,8 @@ export async function startWorker(settings: Settings = loadSettings(), extra: Pa
     connection,
     namespace: settings.temporalNamespace,
     taskQueue: settings.taskQueue,
-    ...workflowSource(),
+    ...source,
+    ...(tracing ? await tracingOptions(tracing, source) : {}),
     activities: createActivities({
       pool,
       mqttUrl: mqttUrl(settings),
@@ -130,6 +166,7 @@ export async function startWorker(settings: Settings = loadSettings(), extra: Pa
         })();
   const done = worker.run().finally(async () => {
     await ops?.close();
+    await tracing?.shutdown().catch(() => undefined);
     await connection.close();
     await clientConnection.close();
     await pool.end();
