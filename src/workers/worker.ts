@@ -107,6 +107,50 @@ export interface RunningWorker {
  */
 export async function startWorker(settings: Settings = loadSettings(), extra: Partial<WorkerOptions> = {}): Promise<RunningWorker> {
   const pool = createPool(databaseUrl(settings), 20);
+  // The operations endpoint (/metrics, /healthz, /readyz) when METRICS_PORT is set: up first, so
+  // /healthz answers and /readyz says what is missing while the worker is still connecting.
+  let clientConnection: Connection | undefined;
+  const ops =
+    settings.metricsPort === undefined
+      ? undefined
+      : await (async () => {
+          const { startOpsServer } = await import('../observability/server');
+          const { postgresCheck } = await import('../observability/dependencies');
+          return startOpsServer({
+            port: settings.metricsPort!,
+            host: settings.metricsHost,
+            temporalMetricsUrl: settings.temporalMetricsPort ? `http://127.0.0.1:${settings.temporalMetricsPort}/metrics` : undefined,
+            checks: [
+              postgresCheck(pool),
+              {
+                name: 'temporal',
+                check: async () => {
+                  if (!clientConnection) throw new Error('not connected yet');
+                  await clientConnection.workflowService.getSystemInfo({});
+                },
+              },
+            ],
+          }).catch(async (e: unknown) => {
+            await pool.end();
+            throw e;
+          });
+        })();
+  try {
+    return await runWorker(settings, extra, pool, (c) => (clientConnection = c), ops);
+  } catch (e) {
+    await ops?.close();
+    throw e;
+  }
+}
+
+/** The rest of {@link startWorker}, once the pool (and the operations endpoint) exist. */
+async function runWorker(
+  settings: Settings,
+  extra: Partial<WorkerOptions>,
+  pool: ReturnType<typeof createPool>,
+  connected: (c: Connection) => void,
+  ops: { url: string; close(): Promise<void> } | undefined,
+): Promise<RunningWorker> {
   // Idempotent; lets a worker run against any PostgreSQL (DATABASE_URL) without a separate step.
   await migrate(pool);
   const model = await loadOccupancyModel();
@@ -119,6 +163,7 @@ export async function startWorker(settings: Settings = loadSettings(), extra: Pa
   const connection = await NativeConnection.connect(connectionOptions);
   // Activities that signal or start workflows (device entity workflows) use an ordinary client.
   const clientConnection = await Connection.connect(connectionOptions);
+  connected(clientConnection);
   const client = new Client({ connection: clientConnection, namespace: settings.temporalNamespace });
   const worker = await Worker.create({
     connection,
@@ -142,28 +187,6 @@ export async function startWorker(settings: Settings = loadSettings(), extra: Pa
     shutdownForceTime: WORKER_SHUTDOWN_FORCE_TIME,
     ...extra,
   });
-  // The operations endpoint (/metrics, /healthz, /readyz) when METRICS_PORT is set.
-  const ops =
-    settings.metricsPort === undefined
-      ? undefined
-      : await (async () => {
-          const { startOpsServer } = await import('../observability/server');
-          const { postgresCheck } = await import('../observability/dependencies');
-          return startOpsServer({
-            port: settings.metricsPort!,
-            host: settings.metricsHost,
-            temporalMetricsUrl: settings.temporalMetricsPort ? `http://127.0.0.1:${settings.temporalMetricsPort}/metrics` : undefined,
-            checks: [
-              postgresCheck(pool),
-              {
-                name: 'temporal',
-                check: async () => {
-                  await clientConnection.workflowService.getSystemInfo({});
-                },
-              },
-            ],
-          });
-        })();
   const done = worker.run().finally(async () => {
     await ops?.close();
     await tracing?.shutdown().catch(() => undefined);
