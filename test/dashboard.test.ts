@@ -16,6 +16,8 @@ import { createQualityActivities } from '../src/activities/quality';
 import { createWeatherActivities } from '../src/activities/weather';
 import { loadSettings, ROOT_DIR } from '../src/config/env';
 import { startDashboard } from '../src/dashboard/server';
+import { observeCommittedBatch } from '../src/observability/metrics';
+import { IngestRates } from '../src/observability/rates';
 import { deviceWorkflowId, type DeviceStateView } from '../src/devices/state';
 import type { Notifier } from '../src/notify/index';
 import { loadGpsFixes } from '../src/simulator/gps-files';
@@ -118,6 +120,17 @@ describe('dashboard', () => {
           forecastLocation: location,
           taskQueue,
           refreshMs: 2000,
+          ingestRates: new IngestRates(),
+        });
+        // A batch as a consumer of this process reports it (the ingest rates section reads these counters).
+        observeCommittedBatch({
+          source: `dash-${source}`,
+          transport: 'mqtt',
+          messages: 10,
+          inserted: 9,
+          duplicates: 0,
+          deadLettersByCode: { schema: 1 },
+          seconds: 0.01,
         });
         try {
           browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS });
@@ -128,6 +141,19 @@ describe('dashboard', () => {
           expect(await page.getByTestId('forecast').innerText()).toContain('temperature_2m [°C]');
           await page.locator(`[data-testid="device"][data-device="${device}"]`).waitFor();
           expect(await page.getByTestId('prediction').innerText()).toContain('0.930');
+          // Ingest rates from the counters: the batch above, once the next stream refresh has sampled it.
+          const rate = page.locator('[data-testid="ingest-rate"]', { hasText: `dash-${source}` });
+          await rate.waitFor({ timeout: 15_000 });
+          expect((await rate.innerText()).split('\t').map((c) => c.trim())).toEqual([
+            `dash-${source}`,
+            'mqtt',
+            '',
+            expect.any(String),
+            expect.any(String),
+            '–',
+            '9',
+            '1',
+          ]);
           const row = page.locator(`[data-testid="alert"][data-alert-id="${target.id}"]`);
           await row.waitFor();
           expect(await row.getByTestId('alert-status').innerText()).toBe('open');

@@ -98,7 +98,15 @@ export async function runMainJob(untilSignal: () => Promise<string>): Promise<vo
   try {
     log(`▶ Worker polling task queue ${settings.taskQueue}.`);
     ({ client, close: closeClient } = await connectClient(settings));
-    dashboard = await startDashboard({ pool, client, port: Number(process.env.DASHBOARD_PORT ?? 8090), taskQueue: settings.taskQueue });
+    const { IngestRates } = await import('../observability/rates');
+    dashboard = await startDashboard({
+      pool,
+      client,
+      port: Number(process.env.DASHBOARD_PORT ?? 8090),
+      taskQueue: settings.taskQueue,
+      // The worker runs in this process: the page shows its ingest counters' rates.
+      ingestRates: new IngestRates(),
+    });
     log(`▶ Dashboard: ${dashboard.url}`);
 
     const sources = Object.keys(DATASET_FILES) as SensorDataset[];

@@ -4,6 +4,7 @@
  * `ingest-*` workflows with the running consumers' live counters, `streamStatus`).
  */
 import type { Client } from '@temporalio/client';
+import type { IngestRate } from '../observability/rates';
 import type { Pool } from '../db/pool';
 import { listAlerts, type AlertRow } from '../quality/alerts';
 import { streamStatus } from '../ingest/stream-status';
@@ -62,6 +63,8 @@ export interface Snapshot {
   alerts: AlertRow[];
   predictions: PredictionView[];
   streams: StreamView[];
+  /** Ingest rates per source from the Prometheus counters of the process (empty when no worker runs in it). */
+  ingest?: IngestRate[];
 }
 
 /** What to show. */

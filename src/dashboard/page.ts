@@ -31,6 +31,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <section><h2>Open alerts</h2><div id="alerts" data-testid="alerts">none</div></section>
 <section><h2>Devices</h2><div id="devices" data-testid="devices">none</div></section>
 <section><h2>Ingest streams</h2><div id="streams" data-testid="streams">none</div></section>
+<section><h2>Ingest rates <span class="muted">(this process's Prometheus counters)</span></h2><div id="ingest" data-testid="ingest">none</div></section>
 <script>
 "use strict";
 const esc = (v) => String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
@@ -71,12 +72,20 @@ function renderStreams(ss) {
     ? '<tr data-testid="stream"><td>' + esc(s.workflowId) + '</td><td>' + esc(s.status.state) + '</td><td>' + s.status.committed + '</td><td>' + s.status.inserted + '</td><td>' + s.status.deadLettered + '</td><td>' + s.status.batches + '</td><td>' + esc(s.status.lastError) + '</td></tr>'
     : '<tr data-testid="stream"><td>' + esc(s.workflowId) + '</td><td colspan="6" class="error">' + esc(s.error) + '</td></tr>'));
 }
+function renderIngest(rs) {
+  if (!rs || !rs.length) return 'no consumer in this process';
+  return table(['source', 'transport', 'state', 'rows/s', 'dead letters/min', 'Kafka lag', 'rows', 'dead letters'], rs.map((r) =>
+    '<tr data-testid="ingest-rate"><td>' + esc(r.source) + '</td><td>' + esc(r.transport) + '</td><td class="' + esc(r.state === 'running' ? 'ok' : r.state === 'waiting' ? 'warning' : '') + '">' + esc(r.state || '') +
+    '</td><td>' + r.rowsPerSecond.toFixed(1) + '</td><td class="' + (r.deadLettersPerMinute > 0 ? 'warning' : '') + '">' + r.deadLettersPerMinute.toFixed(1) + '</td><td>' + (r.lag === undefined ? '–' : r.lag) +
+    '</td><td>' + r.rows + '</td><td>' + r.deadLetters + '</td></tr>'));
+}
 function render(s) {
   document.getElementById('forecast').innerHTML = renderForecast(s.forecast);
   document.getElementById('alerts').innerHTML = renderAlerts(s.alerts);
   document.getElementById('devices').innerHTML = renderDevices(s.devices);
   document.getElementById('predictions').innerHTML = renderPredictions(s.predictions);
   document.getElementById('streams').innerHTML = renderStreams(s.streams);
+  document.getElementById('ingest').innerHTML = renderIngest(s.ingest);
   document.getElementById('updated').textContent = 'Last update ' + new Date().toISOString();
   window.__snapshots = (window.__snapshots || 0) + 1;
 }

@@ -5,7 +5,8 @@
  *
  * Changes are pushed, not polled: the server LISTENs on PostgreSQL channel `iot_dashboard` (triggers of
  * migration 040 on devices, alerts, forecasts and predictions) and re-reads the snapshot when told.
- * Stream status comes from Temporal queries, re-read every `refreshMs`.
+ * Stream status comes from Temporal queries, re-read every `refreshMs`, and with it the ingest rates
+ * of the Prometheus counters when the worker runs in this process (`ingestRates`).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +18,7 @@ import { getAlert, toRef } from '../quality/alerts';
 import { TASK_QUEUE } from '../config/names';
 import { readSnapshot, streams, type Snapshot, type SnapshotScope, type StreamView } from './data';
 import { DASHBOARD_HTML } from './page';
+import type { IngestRate, IngestRates } from '../observability/rates';
 
 /** PostgreSQL NOTIFY channel of the change feed. */
 export const DASHBOARD_CHANNEL = 'iot_dashboard';
@@ -33,6 +35,11 @@ export interface DashboardOptions extends SnapshotScope {
   taskQueue?: string;
   /** How often stream status is re-read, ms. @default 5000 */
   refreshMs?: number;
+  /**
+   * Ingest rates from this process's Prometheus counters (`src/observability/rates.ts`), sampled at
+   * every stream refresh; given where the worker runs in the same process (`npm start`).
+   */
+  ingestRates?: IngestRates;
 }
 
 /** A running dashboard. */
@@ -86,7 +93,8 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
   let again = false;
   let closed = false;
 
-  const build = async (): Promise<Snapshot> => ({ ...(await readSnapshot(o.pool, o)), streams: lastStreams });
+  let lastIngest: IngestRate[] = [];
+  const build = async (): Promise<Snapshot> => ({ ...(await readSnapshot(o.pool, o)), streams: lastStreams, ingest: lastIngest });
   const broadcast = (json: string) => {
     for (const res of clients) res.write(`event: snapshot\ndata: ${json}\n\n`);
   };
@@ -125,6 +133,7 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     streamsRound = streams(o.client, o.streamsQuery, queries.signal);
     try {
       lastStreams = await streamsRound;
+      if (o.ingestRates) lastIngest = await o.ingestRates.sample();
     } finally {
       streamsRound = undefined;
     }

@@ -517,7 +517,10 @@ export class KafkaBatchConsumer implements StreamConsumer {
     for (const [p, h] of high) {
       const n = Math.max(0, h - (stored.get(p) ?? 0));
       lag[`${this.o.topic}/${p}`] = n;
-      metrics.kafkaLag.set({ group: this.o.groupId, topic: this.o.topic, partition: String(p) }, n);
+      metrics.kafkaLag.set(
+        { source: this.declared?.source ?? this.o.source, group: this.o.groupId, topic: this.o.topic, partition: String(p) },
+        n,
+      );
     }
     this.lag = lag;
     return lag;

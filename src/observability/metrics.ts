@@ -65,7 +65,7 @@ export const metrics = {
   kafkaLag: new Gauge({
     name: 'iot_pipelines_kafka_consumer_lag',
     help: "Records of a partition not yet committed: log end offset (high watermark) minus the consumer group's position stored in PostgreSQL.",
-    labelNames: ['group', 'topic', 'partition'] as const,
+    labelNames: ['source', 'group', 'topic', 'partition'] as const,
     registers,
   }),
   /** MQTT messages received and not yet committed (their PUBACK is held back). */
