@@ -25,8 +25,12 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const DIST_DIR = path.join(ROOT, 'dist');
 /** The prebuilt workflow bundle. */
 export const WORKFLOW_BUNDLE = path.join(DIST_DIR, 'workflow-bundle.js');
+/** The workflow interceptors that report pipeline runs to the worker's OpenLineage sink (in every bundle). */
+export const WORKFLOW_LINEAGE_INTERCEPTORS = path.join(ROOT, 'src', 'workflows', 'lineage-interceptors.ts');
 /** The OpenTelemetry workflow interceptors module (`@temporalio/interceptors-opentelemetry`). */
-export const WORKFLOW_TRACING_INTERCEPTORS = createRequire(import.meta.url).resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors');
+export const WORKFLOW_TRACING_INTERCEPTORS = createRequire(import.meta.url).resolve(
+  '@temporalio/interceptors-opentelemetry/lib/workflow-interceptors',
+);
 
 /**
  * Packages (or single entry points of one, `zod/mini`) bundled into dist/ with what they import,
@@ -126,6 +130,7 @@ export async function buildDist(options = {}) {
       const { bundleWorkflowCode } = await import('@temporalio/worker');
       const { code } = await bundleWorkflowCode({
         workflowsPath: path.join(ROOT, 'src', 'workflows', 'index.ts'),
+        workflowInterceptorModules: [WORKFLOW_LINEAGE_INTERCEPTORS],
         logger: quietLogger(options.quiet),
       });
       fs.writeFileSync(path.join(next, 'workflow-bundle.js'), code);
@@ -133,7 +138,7 @@ export async function buildDist(options = {}) {
       // (OTEL_EXPORTER_OTLP_ENDPOINT set; src/observability/tracing.ts).
       const traced = await bundleWorkflowCode({
         workflowsPath: path.join(ROOT, 'src', 'workflows', 'index.ts'),
-        workflowInterceptorModules: [WORKFLOW_TRACING_INTERCEPTORS],
+        workflowInterceptorModules: [WORKFLOW_LINEAGE_INTERCEPTORS, WORKFLOW_TRACING_INTERCEPTORS],
         logger: quietLogger(options.quiet),
       });
       fs.writeFileSync(path.join(next, 'workflow-bundle-traced.js'), traced.code);

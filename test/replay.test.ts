@@ -10,6 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
 import { ROOT_DIR } from '../src/config/env';
+import { lineageSinks } from '../src/workers/lineage-sink';
+import { LINEAGE_INTERCEPTORS_PATH } from '../src/workers/worker';
 import { HISTORIES_DIR } from './support/temporal';
 
 const files = fs.existsSync(HISTORIES_DIR)
@@ -30,8 +32,13 @@ describe('workflow determinism', () => {
       history: historyFromJSON(JSON.parse(fs.readFileSync(path.join(HISTORIES_DIR, f), 'utf8'))),
     }));
     const failures: string[] = [];
+    // As the worker runs them: with the lineage interceptors its bundles carry (their sink is not called on replay).
     for await (const result of Worker.runReplayHistories(
-      { workflowsPath: path.join(ROOT_DIR, 'src', 'workflows', 'index.ts') },
+      {
+        workflowsPath: path.join(ROOT_DIR, 'src', 'workflows', 'index.ts'),
+        interceptors: { workflowModules: [LINEAGE_INTERCEPTORS_PATH] },
+        sinks: lineageSinks(undefined),
+      },
       histories,
     )) {
       if (result.error) failures.push(`${result.workflowId}: ${String(result.error)}`);
@@ -41,7 +48,7 @@ describe('workflow determinism', () => {
 
   it('replays every recorded history with the OpenTelemetry workflow interceptors of a tracing worker', async () => {
     // A worker turned to tracing (OTEL_EXPORTER_OTLP_ENDPOINT) takes over running workflows: its
-    // interceptors must not change what they do (src/workers/worker.ts tracingOptions).
+    // interceptors must not change what they do (src/workers/worker.ts interceptorOptions).
     const histories = files.map((f) => ({
       workflowId: path.basename(f, '.json'),
       history: historyFromJSON(JSON.parse(fs.readFileSync(path.join(HISTORIES_DIR, f), 'utf8'))),
@@ -51,9 +58,12 @@ describe('workflow determinism', () => {
       {
         workflowsPath: path.join(ROOT_DIR, 'src', 'workflows', 'index.ts'),
         interceptors: {
-          workflowModules: [createRequire(import.meta.url).resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors')],
+          workflowModules: [
+            LINEAGE_INTERCEPTORS_PATH,
+            createRequire(import.meta.url).resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors'),
+          ],
         },
-        sinks: { exporter: { export: { fn: () => undefined } } },
+        sinks: { ...lineageSinks(undefined), exporter: { export: { fn: () => undefined } } },
       },
       histories,
     )) {

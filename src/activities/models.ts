@@ -7,8 +7,10 @@
  * non-retryable ApplicationFailures naming the node; connection loss, server shutdown, deadlocks are
  * retryable (the workflow's retry policy backs off).
  */
+import { Context } from '@temporalio/activity';
 import { observeModelNode } from '../observability/metrics';
 import { ownSpan } from '../observability/tracing';
+import { lineageFromEnv, newRunId, postgresDataset, runEvent } from '../observability/lineage';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Pool } from '../db/pool';
@@ -103,6 +105,82 @@ export function toModelFailure(e: unknown, uniqueId?: string): unknown {
 
 /** Builds the model activities. */
 export function createModelActivities({ pool, projectDir, targetDir, defaultSchema }: ModelActivityDeps) {
+  const sink = lineageFromEnv();
+  const runs = new Map<string, string>();
+  /**
+   * The OpenLineage events of one node's run (src/observability/lineage.ts): its inputs are the relations
+   * it depends on, its output the relation it builds (with its columns once built); its parent is the
+   * pipeline's workflow run. Undefined when lineage is off.
+   */
+  const nodeLineage = (manifest: Manifest, uniqueId: string) => {
+    if (!sink) return undefined;
+    const node = manifest.nodes[uniqueId];
+    if (!node) return undefined;
+    const url = (pool as unknown as { options: { connectionString: string } }).options.connectionString;
+    const info = Context.current().info;
+    const runId = newRunId();
+    const parent =
+      info.workflowExecution && info.workflowType ? { runId: info.workflowExecution.runId, job: info.workflowType } : undefined;
+    runs.set(`${info.workflowExecution?.runId}/${info.activityId}`, runId);
+    const inputs = node.depends_on.nodes
+      .map((id) => manifest.nodes[id]?.relation_name ?? manifest.sources[id]?.relation_name)
+      .filter((r): r is string => !!r)
+      .map((r) => postgresDataset(url, r));
+    const output = node.resource_type === 'test' ? undefined : postgresDataset(url, node.relation_name);
+    const base = {
+      runId,
+      job: uniqueId,
+      jobType: node.resource_type.toUpperCase(),
+      ...(parent ? { parent } : {}),
+      inputs,
+    };
+    return {
+      start: () => sink.emit(runEvent({ ...base, eventType: 'START', outputs: output ? [output] : [] })),
+      end: async (r: NodeResult) => {
+        let outputs = output ? [output] : [];
+        if (output && r.status === 'success' && node.config.materialized !== 'ephemeral') {
+          const [schema, table] = output.name.split('.').slice(1);
+          const { rows } = await pool
+            .query<{ name: string; type: string }>(
+              'SELECT column_name AS name, data_type AS type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position',
+              [schema, table],
+            )
+            .catch(() => ({ rows: [] as Array<{ name: string; type: string }> }));
+          outputs = [{ ...output, fields: rows }];
+        }
+        const failed = r.status === 'error' || r.status === 'fail';
+        await sink.emit(
+          runEvent({
+            ...base,
+            eventType: failed ? 'FAIL' : 'COMPLETE',
+            outputs,
+            ...(r.compiled_code ? { sql: r.compiled_code } : {}),
+            ...(failed ? { error: r.message ?? r.status } : {}),
+          }),
+        );
+      },
+    };
+  };
+  const lineageOfFailure = async (manifest: (vars?: Record<string, unknown>) => Manifest, input: RunModelNodeInput, e: unknown) => {
+    if (!sink) return;
+    const info = Context.current().info;
+    const key = `${info.workflowExecution?.runId}/${info.activityId}`;
+    const runId = runs.get(key);
+    if (!runId) return;
+    runs.delete(key);
+    const parent =
+      info.workflowExecution && info.workflowType ? { runId: info.workflowExecution.runId, job: info.workflowType } : undefined;
+    await sink.emit(
+      runEvent({
+        eventType: 'FAIL',
+        runId,
+        job: input.uniqueId,
+        jobType: manifest(input.vars).nodes[input.uniqueId]?.resource_type.toUpperCase() ?? 'MODEL',
+        ...(parent ? { parent } : {}),
+        error: (e as Error).message,
+      }),
+    );
+  };
   // Parsing renders every template: reuse the manifest while the project's files and the vars are unchanged.
   const cache = new Map<string, { fingerprint: string; manifest: Manifest }>();
   const manifestFor = (vars?: Record<string, unknown>): Manifest => {
@@ -150,6 +228,8 @@ export function createModelActivities({ pool, projectDir, targetDir, defaultSche
      */
     async runModelNode(input: RunModelNodeInput): Promise<NodeResult> {
       try {
+        const lineage = nodeLineage(manifestFor(input.vars), input.uniqueId);
+        await lineage?.start();
         const r = await ownSpan('model.node', { 'iot.node': input.uniqueId }, async (span) => {
           const result = await executeNode(pool, manifestFor(input.vars), input.uniqueId, {
             threadId: 'activity',
@@ -164,8 +244,11 @@ export function createModelActivities({ pool, projectDir, targetDir, defaultSche
           return result;
         });
         observeModelNode(r);
+        await lineage?.end(r);
+        runs.delete(`${Context.current().info.workflowExecution?.runId}/${Context.current().info.activityId}`);
         return r;
       } catch (e) {
+        await lineageOfFailure(manifestFor, input, e);
         throw toModelFailure(e, input.uniqueId);
       }
     },

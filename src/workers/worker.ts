@@ -36,22 +36,27 @@ export function workflowSource(traced = false): Pick<WorkerOptions, 'workflowBun
   return compiled && fs.existsSync(bundle) ? { workflowBundle: { codePath: bundle } } : { workflowsPath: WORKFLOWS_PATH };
 }
 
+/** The lineage workflow interceptors (src/workflows/lineage-interceptors.ts), in every bundle. */
+export const LINEAGE_INTERCEPTORS_PATH = path.join(ROOT_DIR, 'src', 'workflows', 'lineage-interceptors.ts');
+
 /**
- * The worker options that carry traces through Temporal (`@temporalio/interceptors-opentelemetry`):
- * the workflow interceptors (in the traced bundle, or as modules when bundling at start), the activity
- * interceptors, and the sink that exports the workflows' spans.
+ * Interceptors and sinks of the worker: the lineage sink always (its interceptors are in every bundle,
+ * or added as modules when bundling at start); with tracing, `@temporalio/interceptors-opentelemetry`'s
+ * workflow interceptors (in the traced bundle), activity interceptors and the workflow span sink.
  */
-async function tracingOptions(
-  tracing: import('../observability/tracing').Tracing,
+async function interceptorOptions(
+  tracing: import('../observability/tracing').Tracing | undefined,
   source: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'>,
 ): Promise<Partial<WorkerOptions>> {
+  const { lineageSinks } = await import('./lineage-sink');
+  const workflowModules = source.workflowBundle ? [] : [LINEAGE_INTERCEPTORS_PATH];
+  if (!tracing) return { sinks: { ...lineageSinks() }, interceptors: { workflowModules } };
   const otel = await import('@temporalio/interceptors-opentelemetry/lib/worker/index.js');
   const { createRequire } = await import('node:module');
-  const workflowModules = source.workflowBundle
-    ? []
-    : [createRequire(import.meta.url).resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors')];
+  if (!source.workflowBundle)
+    workflowModules.push(createRequire(import.meta.url).resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors'));
   return {
-    sinks: { exporter: otel.makeWorkflowExporter(tracing.spanProcessor, tracing.resource) },
+    sinks: { ...lineageSinks(), exporter: otel.makeWorkflowExporter(tracing.spanProcessor, tracing.resource) },
     interceptors: {
       workflowModules,
       activity: [
@@ -170,7 +175,7 @@ async function runWorker(
     namespace: settings.temporalNamespace,
     taskQueue: settings.taskQueue,
     ...source,
-    ...(tracing ? await tracingOptions(tracing, source) : {}),
+    ...(await interceptorOptions(tracing, source)),
     activities: createActivities({
       pool,
       mqttUrl: mqttUrl(settings),
