@@ -84,7 +84,8 @@ describe('operations endpoint of the worker', () => {
         TEMPORAL_METRICS_PORT: String(temporalMetricsPort),
       });
       const url = `http://127.0.0.1:${metricsPort}`;
-      expect(worker.output()).toContain(`Metrics at ${url}/metrics`);
+      // Printed after the polling line (which startCliWorker waits for), possibly in a later chunk of output.
+      await waitFor('the worker to print where its metrics are', () => worker.output().includes(`Metrics at ${url}/metrics`), 10_000);
       const connection = await Connection.connect({ address: loadSettings().temporalAddress });
       const client = new Client({ connection });
       const streams: string[] = [];
