@@ -39,6 +39,25 @@ const isControl = (name: string) => name === BDSEQ_METRIC || name.startsWith('No
 
 /** The records of one message's metrics: one per (timestamp, is_historical). */
 function recordsOf(base: PayloadRecord, metrics: ResolvedMetric[]): PayloadRecord[] {
+  // The usual message: every data metric at one time (one record, no grouping).
+  let first: ResolvedMetric | undefined;
+  let uniform = true;
+  for (const m of metrics) {
+    if (isControl(m.name)) continue;
+    if (!first) first = m;
+    else if (m.timestamp !== first.timestamp || m.isHistorical !== first.isHistorical) {
+      uniform = false;
+      break;
+    }
+  }
+  if (!first) return [];
+  if (uniform) {
+    const r: PayloadRecord = Object.assign({}, base);
+    r.timestamp = first.timestamp;
+    r.is_historical = first.isHistorical;
+    for (const m of metrics) if (!isControl(m.name)) r[m.name] = m.value;
+    return [r];
+  }
   const groups = new Map<string, PayloadRecord>();
   for (const m of metrics) {
     if (isControl(m.name)) continue;
