@@ -122,11 +122,14 @@ export function createModelActivities({ pool, projectDir, targetDir, defaultSche
     const parent =
       info.workflowExecution && info.workflowType ? { runId: info.workflowExecution.runId, job: info.workflowType } : undefined;
     runs.set(`${info.workflowExecution?.runId}/${info.activityId}`, runId);
-    const inputs = node.depends_on.nodes
-      .map((id) => manifest.nodes[id]?.relation_name ?? manifest.sources[id]?.relation_name)
-      .filter((r): r is string => !!r)
-      .map((r) => postgresDataset(url, r));
-    const output = node.resource_type === 'test' ? undefined : postgresDataset(url, node.relation_name);
+    // Schema and table as the manifest resolved them (a source's `identifier`, a node's `alias`).
+    const inputs = node.depends_on.nodes.flatMap((id) => {
+      const n = manifest.nodes[id];
+      if (n) return [postgresDataset(url, n.schema, n.alias)];
+      const src = manifest.sources[id];
+      return src ? [postgresDataset(url, src.schema, src.identifier)] : [];
+    });
+    const output = node.resource_type === 'test' ? undefined : postgresDataset(url, node.schema, node.alias);
     const base = {
       runId,
       job: uniqueId,
@@ -139,11 +142,10 @@ export function createModelActivities({ pool, projectDir, targetDir, defaultSche
       end: async (r: NodeResult) => {
         let outputs = output ? [output] : [];
         if (output && r.status === 'success' && node.config.materialized !== 'ephemeral') {
-          const [schema, table] = output.name.split('.').slice(1);
           const { rows } = await pool
             .query<{ name: string; type: string }>(
               'SELECT column_name AS name, data_type AS type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position',
-              [schema, table],
+              [node.schema, node.alias],
             )
             .catch(() => ({ rows: [] as Array<{ name: string; type: string }> }));
           outputs = [{ ...output, fields: rows }];

@@ -65,6 +65,21 @@ export class DeviceWorkflowSink implements DeviceActivitySink {
     return { kind, report: { ...base, change, ...(out ? { violations } : {}) } };
   }
 
+  /** Signal-with-start of the device's workflow: starts it (with its kind and expected interval) when it does not run. */
+  private signal(d: DeviceActivity, kind: DeviceKind, signal: 'reportActivity' | 'reportConnection', arg: unknown): Promise<unknown> {
+    return this.o.client.workflow.signalWithStart('deviceEntity', {
+      workflowId: deviceWorkflowId(d.source, d.deviceId),
+      taskQueue: this.o.taskQueue,
+      args: [{ source: d.source, deviceId: d.deviceId, kind, expectedIntervalMs: expectedIntervalMs(this.o.rules, d.source, kind) }],
+      signal,
+      signalArgs: [arg],
+    });
+  }
+
+  private failed(d: DeviceActivity, e: unknown): void {
+    (this.o.onError ?? ((dev, err) => console.warn(`device sink: ${dev.source}/${dev.deviceId}: ${(err as Error).message}`)))(d, e);
+  }
+
   async onCommitted(devices: DeviceActivity[]): Promise<void> {
     const now = (this.o.now ?? Date.now)();
     await Promise.all(
@@ -72,25 +87,12 @@ export class DeviceWorkflowSink implements DeviceActivitySink {
         const c = this.classify(d, now);
         if (!c) return;
         try {
-          await this.o.client.workflow.signalWithStart('deviceEntity', {
-            workflowId: deviceWorkflowId(d.source, d.deviceId),
-            taskQueue: this.o.taskQueue,
-            args: [
-              {
-                source: d.source,
-                deviceId: d.deviceId,
-                kind: c.kind,
-                expectedIntervalMs: expectedIntervalMs(this.o.rules, d.source, c.kind),
-              },
-            ],
-            signal: 'reportActivity',
-            signalArgs: [c.report],
-          });
+          await this.signal(d, c.kind, 'reportActivity', c.report);
           this.sent[c.report.change]++;
         } catch (e) {
           // Forget the device so the next batch reports it again.
           this.known.delete(`${d.source}\u0000${d.deviceId}`);
-          (this.o.onError ?? ((dev, err) => console.warn(`device sink: ${dev.source}/${dev.deviceId}: ${(err as Error).message}`)))(d, e);
+          this.failed(d, e);
         }
       }),
     );
@@ -107,20 +109,11 @@ export class DeviceWorkflowSink implements DeviceActivitySink {
       [...byDevice.values()].map(async (list) => {
         for (const c of list) {
           const d: DeviceActivity = { source: c.source, deviceId: c.deviceId, count: 0, firstEventTime: c.at, lastEventTime: c.at };
-          const kind = this.kind(d);
           try {
-            await this.o.client.workflow.signalWithStart('deviceEntity', {
-              workflowId: deviceWorkflowId(c.source, c.deviceId),
-              taskQueue: this.o.taskQueue,
-              args: [
-                { source: c.source, deviceId: c.deviceId, kind, expectedIntervalMs: expectedIntervalMs(this.o.rules, c.source, kind) },
-              ],
-              signal: 'reportConnection',
-              signalArgs: [{ online: c.online, at: c.at, cause: c.cause }],
-            });
+            await this.signal(d, this.kind(d), 'reportConnection', { online: c.online, at: c.at, cause: c.cause });
             this.connections[c.online ? 'online' : 'offline']++;
           } catch (e) {
-            (this.o.onError ?? ((dev, err) => console.warn(`device sink: ${dev.source}/${dev.deviceId}: ${(err as Error).message}`)))(d, e);
+            this.failed(d, e);
           }
         }
       }),

@@ -239,10 +239,7 @@ export class MqttBatchConsumer {
     const bad = granted.find((g) => g.qos !== 1);
     if (bad) throw new Error(`Broker refused the QoS 1 subscription to ${this.options.topic} (granted ${bad.qos}).`);
     // Subscribed first, then present (Sparkplug 3.0 §5.2: a host publishes its STATE online once it can receive).
-    if (this.presence) {
-      const m = this.presence.online;
-      await client.publishAsync(m.topic, Buffer.from(m.payload), { qos: m.qos, retain: m.retain });
-    }
+    if (this.presence) await this.publish(this.presence.online);
   }
 
   private holdPubacks(client: MqttClient): void {
@@ -363,13 +360,17 @@ export class MqttBatchConsumer {
     }
   }
 
+  /** Publishes one session message. @throws when not started or the broker refuses it */
+  private publish(m: MqttOutgoing): Promise<unknown> {
+    if (!this.client) return Promise.reject(new Error('MqttBatchConsumer: start() first'));
+    return this.client.publishAsync(m.topic, Buffer.from(m.payload), { qos: m.qos, retain: m.retain });
+  }
+
   /** Publishes `messages` in order; a failure is recorded, not thrown (commands are re-sent when asked again). */
   private publishAll(messages: MqttOutgoing[]): void {
-    const client = this.client;
-    if (!client) return;
+    if (!this.client) return;
     for (const m of messages) {
-      client
-        .publishAsync(m.topic, Buffer.from(m.payload), { qos: m.qos, retain: m.retain })
+      this.publish(m)
         .then(() => {
           this.stats.published++;
         })
@@ -512,8 +513,7 @@ export class MqttBatchConsumer {
     if (this.timer) clearTimeout(this.timer);
     if (this.presence && this.client?.connected) {
       // A clean stop says so itself (Sparkplug 3.0 §5.2: the host's STATE offline, before disconnecting).
-      const m = this.presence.offline();
-      await this.client.publishAsync(m.topic, Buffer.from(m.payload), { qos: m.qos, retain: m.retain }).catch(() => undefined);
+      await this.publish(this.presence.offline()).catch(() => undefined);
     }
     await this.client?.endAsync(!flush).catch(() => {});
   }

@@ -149,13 +149,11 @@ export function runEvent(i: RunEventInput): RunEvent {
 export const newRunId = (): string => randomUUID();
 
 /**
- * The OpenLineage dataset of a PostgreSQL relation (`"schema"."table"` as the manifest quotes it) in the
- * database of `connectionString`: namespace `postgres://host:port`, name `database.schema.table`.
+ * The OpenLineage dataset of the PostgreSQL table `schema.table` in the database of `connectionString`:
+ * namespace `postgres://host:port`, name `database.schema.table` (OpenLineage's naming of PostgreSQL).
  */
-export function postgresDataset(connectionString: string, relationName: string): LineageDataset {
+export function postgresDataset(connectionString: string, schema: string, table: string): LineageDataset {
   const u = new URL(connectionString);
-  const parts = [...relationName.matchAll(/"((?:[^"]|"")*)"|([^."]+)/g)].map((m) => (m[1] ?? m[2] ?? '').replaceAll('""', '"'));
-  const [schema, table] = parts.length >= 2 ? parts.slice(-2) : ['public', parts[0] ?? relationName];
   return {
     namespace: `postgres://${u.hostname}:${u.port || 5432}`,
     name: `${u.pathname.replace(/^\//, '') || 'postgres'}.${schema}.${table}`,
