@@ -203,6 +203,12 @@ describe('watermark: a failed run is retried by the next run', () => {
             events: api.events.filter((e) => e.date === '2023-01-10' || e.date === '2023-01-11').length,
           });
           expect(manual.intervals.map((i) => i.csv)).toEqual(['events/stats_2023-01-10_2023-01-12.csv']);
+          // Lineage: the rows of the interval name the run that wrote them.
+          const manualRun = (await client.workflow.getHandle(`test-events-manual-${RUN}`).describe()).runId;
+          const runIds = await pool.query<{ workflow_run_id: string }>(
+            `SELECT DISTINCT workflow_run_id FROM ${TABLE} WHERE event_date >= '2023-01-10' AND event_date < '2023-01-12'`,
+          );
+          expect(runIds.rows).toEqual([{ workflow_run_id: manualRun }]);
           await recordHistory(client, `test-events-manual-${RUN}`, 'eventsStats-manual-interval');
         } finally {
           await client.schedule

@@ -315,6 +315,72 @@ describe('runModels on PostgreSQL', () => {
   });
 });
 
+describe('incremental models whose columns change (on_schema_change)', () => {
+  const project = (mode: string | undefined, select: string, alias = 'g0') =>
+    writeProject({
+      'dbt_project.yml': `name: osc\nversion: '1'\nmodel-paths: [models]\n`,
+      'models/grow.sql':
+        `{{ config(materialized='incremental', unique_key='n', incremental_strategy='merge', schema='osc', alias='${alias}'` +
+        `${mode ? `, on_schema_change='${mode}'` : ''}) }}\nselect ${select} from fixture_src.numbers where n is not null`,
+    });
+  const columns = async (table: string) =>
+    (
+      await db.pool.query<{ c: string }>(
+        `SELECT column_name || ' ' || data_type AS c FROM information_schema.columns WHERE table_schema = 'osc' AND table_name = $1 ORDER BY ordinal_position`,
+        [table],
+      )
+    ).rows.map((r) => r.c);
+  const build = (mode: string | undefined, select: string, alias: string) =>
+    runModels({ pool: db.pool, projectDir: project(mode, select, alias), targetDir: tmpTarget() });
+
+  beforeAll(async () => {
+    await db.pool.query('CREATE SCHEMA IF NOT EXISTS osc');
+  });
+
+  it('ignore (the default) writes the shared columns; append_new_columns adds the new one, old rows NULL', async () => {
+    await build(undefined, 'n, n * 2 as twice', 'g1');
+    let r = await build(undefined, 'n, n * 2 as twice, n * 3 as thrice', 'g1');
+    expect(r.results[0]?.status).toBe('success');
+    expect(await columns('g1')).toEqual(['n integer', 'twice integer']);
+
+    await db.pool.query('INSERT INTO osc.g1 VALUES (100, 200)');
+    r = await build('append_new_columns', 'n, n * 2 as twice, n * 3 as thrice', 'g1');
+    expect(r.results[0]?.status).toBe('success');
+    expect(await columns('g1')).toEqual(['n integer', 'twice integer', 'thrice integer']);
+    expect((await db.pool.query('SELECT n, thrice FROM osc.g1 ORDER BY n')).rows).toEqual([
+      { n: 1, thrice: 3 },
+      { n: 2, thrice: 6 },
+      { n: 3, thrice: 9 },
+      { n: 4, thrice: 12 },
+      { n: 6, thrice: 18 },
+      { n: 100, thrice: null },
+    ]);
+  });
+
+  it('fail names the difference and what to do; sync_all_columns drops, adds and retypes', async () => {
+    await build(undefined, 'n, n * 2 as twice, n::int as same', 'g2');
+    const failed = await build('fail', 'n, n::bigint as same, n * 3 as thrice', 'g2');
+    expect(failed.results[0]?.status).toBe('error');
+    expect(failed.results[0]?.message).toBe(
+      `model.osc.grow: the model's columns differ from "osc"."g2" (new columns thrice integer; columns no longer in the model twice; ` +
+        `changed types same integer → bigint) and on_schema_change is 'fail': run it with --full-refresh, or set on_schema_change to append_new_columns or sync_all_columns`,
+    );
+    expect(await columns('g2')).toEqual(['n integer', 'twice integer', 'same integer']);
+
+    const synced = await build('sync_all_columns', 'n, n::bigint as same, n * 3 as thrice', 'g2');
+    expect(synced.results[0]?.status).toBe('success');
+    expect(await columns('g2')).toEqual(['n integer', 'same bigint', 'thrice integer']);
+    expect((await db.pool.query('SELECT count(*)::int AS c FROM osc.g2 WHERE thrice = n * 3')).rows).toEqual([{ c: 5 }]);
+  });
+
+  it('rejects an unknown on_schema_change with the file and the allowed values', () => {
+    const dir = project('append', 'n');
+    expect(() => buildManifest(loadProject(dir), {})).toThrow(
+      'config on_schema_change must be one of ignore, fail, append_new_columns, sync_all_columns',
+    );
+  });
+});
+
 describe('the sensor pipeline models (models/ at the repo root)', () => {
   type Row = [string, string, string, number | null, number | null, number | null, number | null, number | null];
   const rows: Row[] = [
@@ -475,6 +541,66 @@ describe('the sensor pipeline models (models/ at the repo root)', () => {
       { column_name: 'avg_light', data_type: 'double precision' },
       { column_name: 'avg_co2', data_type: 'double precision' },
       { column_name: 'reading_count', data_type: 'bigint' },
+      { column_name: 'ingest_batch_ids', data_type: 'ARRAY' },
+      { column_name: 'workflow_run_id', data_type: 'text' },
+    ]);
+  });
+
+  it('carries lineage: each window lists the ingest batches of its readings and the run that built it', async () => {
+    const at = (m: number) => new Date(Date.UTC(2024, 1, 1, 8, m)).toISOString();
+    const batched: [string, number, number][] = [
+      // device, minute, batch_id: d1's first window is fed by batches 11 and 12, its second by 13;
+      // a batch whose only reading the staging model drops (all fault codes) is not in the lineage.
+      ['d1', 1, 12],
+      ['d1', 2, 11],
+      ['d1', 3, 12],
+      ['d1', 14, 13],
+      ['d2', 5, 14],
+    ];
+    for (const [device, minute, batch] of batched) {
+      await db.pool.query(
+        `INSERT INTO ingest.sensor_readings (source, device_id, event_time, temperature, batch_id) VALUES ('lineage-src', $1, $2, 21, $3)`,
+        [device, at(minute), batch],
+      );
+    }
+    await db.pool.query(
+      `INSERT INTO ingest.sensor_readings (source, device_id, event_time, temperature, humidity, light, co2, humidity_ratio, batch_id)
+       VALUES ('lineage-src', 'd1', $1, -200, -200, -200, -200, -200, 15)`,
+      [at(4)],
+    );
+    const r = await runModels({
+      pool: db.pool,
+      projectDir: ROOT_DIR,
+      targetDir: tmpTarget(),
+      select: ['sensor_readings_10min'],
+      vars: { data_interval_start: at(0), data_interval_end: at(20) },
+    });
+    expect(r.results.map((x) => x.status)).toEqual(['success']);
+    const mart = await db.pool.query<{ device_id: string; m: number; ingest_batch_ids: string[]; workflow_run_id: string }>(
+      `SELECT device_id, extract(minute FROM window_start)::int AS m, ingest_batch_ids, workflow_run_id
+         FROM analytics.sensor_readings_10min WHERE source = 'lineage-src' ORDER BY device_id, window_start`,
+    );
+    expect(mart.rows).toEqual([
+      { device_id: 'd1', m: 0, ingest_batch_ids: ['11', '12'], workflow_run_id: r.metadata.invocation_id },
+      { device_id: 'd1', m: 10, ingest_batch_ids: ['13'], workflow_run_id: r.metadata.invocation_id },
+      { device_id: 'd2', m: 0, ingest_batch_ids: ['14'], workflow_run_id: r.metadata.invocation_id },
+    ]);
+    // The compiled SQL has the run's own id: a second run re-stamps the windows it rebuilds.
+    const again = await runModels({
+      pool: db.pool,
+      projectDir: ROOT_DIR,
+      targetDir: tmpTarget(),
+      select: ['sensor_readings_10min'],
+      vars: { data_interval_start: at(10), data_interval_end: at(20) },
+    });
+    expect(again.metadata.invocation_id).not.toBe(r.metadata.invocation_id);
+    const ids = await db.pool.query<{ m: number; workflow_run_id: string }>(
+      `SELECT extract(minute FROM window_start)::int AS m, workflow_run_id FROM analytics.sensor_readings_10min
+        WHERE source = 'lineage-src' AND device_id = 'd1' ORDER BY window_start`,
+    );
+    expect(ids.rows).toEqual([
+      { m: 0, workflow_run_id: r.metadata.invocation_id },
+      { m: 10, workflow_run_id: again.metadata.invocation_id },
     ]);
   });
 

@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createQualityActivities } from '../src/activities/quality';
 import { createDeviceActivities } from '../src/activities/devices';
 import { loadSettings, ROOT_DIR } from '../src/config/env';
+import { nextBatchIds } from '../src/ingest/batch-writer';
 import { deviceWorkflowId, type DeviceStateView } from '../src/devices/state';
 import type { Notification, Notifier } from '../src/notify/index';
 import { loadQualityRules } from '../src/quality/rules';
@@ -178,6 +179,13 @@ describe('quality checks', () => {
     const source = `gps-q-${uniqueSuffix()}`;
     const fixes = loadGpsFixes();
     expect(await insertGpsFixes(pool, source, fixes)).toBe(18107);
+    // The direct loader writes no batch: give the fixes two real batch ids (even and odd seq) to follow.
+    const [evenBatch, oddBatch] = await nextBatchIds(pool, 2);
+    await pool.query('UPDATE ingest.gps_fixes SET batch_id = CASE WHEN seq % 2 = 0 THEN $2::bigint ELSE $3::bigint END WHERE source = $1', [
+      source,
+      evenBatch,
+      oddBatch,
+    ]);
     const expected = expectedGps(rawFixes());
     // Sanity: the data really holds anomalies of most kinds.
     expect(expected.outside.size).toBeGreaterThan(0);
@@ -250,6 +258,24 @@ describe('quality checks', () => {
         // Silence at the window end: no device has data in the last 24 h before 2016-02-01.
         expect(byRule(rows, 'device_silent').size).toBe(0);
 
+        // Lineage: each alert names the run that raised it and the batches of its device's fixes in the window.
+        const lineageOf = async () =>
+          (
+            await pool.query<{ device_id: string; workflow_run_id: string; ingest_batch_ids: string[] }>(
+              'SELECT device_id, workflow_run_id, ingest_batch_ids FROM quality.alerts WHERE source = $1',
+              [source],
+            )
+          ).rows;
+        const seqsOf = new Map<string, Set<number>>();
+        for (const f of fixes) seqsOf.set(f.deviceId, (seqsOf.get(f.deviceId) ?? new Set()).add(f.seq % 2));
+        const batchesOf = (dev: string) =>
+          [...seqsOf.get(dev)!].map((parity) => String(parity === 0 ? evenBatch : oddBatch)).sort((a, b) => Number(a) - Number(b));
+        const firstRun = (await client.workflow.getHandle(workflowId).describe()).runId;
+        for (const a of await lineageOf()) {
+          expect(a.workflow_run_id).toBe(firstRun);
+          expect(a.ingest_batch_ids).toEqual(batchesOf(a.device_id));
+        }
+
         // Re-running the window adds no alert.
         const again = (await client.workflow.execute('qualityChecks', {
           workflowId: `${workflowId}-rerun`,
@@ -259,6 +285,9 @@ describe('quality checks', () => {
         expect(again.newAlerts).toBe(0);
         expect(again.refreshedAlerts).toBe(rows.length);
         expect((await alertsOf(source)).length).toBe(rows.length);
+        // ... and the refreshed alerts name the run that last judged them.
+        const rerun = (await client.workflow.getHandle(`${workflowId}-rerun`).describe()).runId;
+        expect(new Set((await lineageOf()).map((a) => a.workflow_run_id))).toEqual(new Set([rerun]));
         await recordHistory(client, workflowId, 'qualityChecks-gps-full-dataset');
 
         // Every device with an alert has its entity workflow, which knows its open alerts and notified each once.

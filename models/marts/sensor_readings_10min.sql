@@ -8,10 +8,16 @@
 -- windows that start in [date_bin(data_interval_start), data_interval_end) from ALL their readings
 -- and upserts them on (source, device_id, window_start). Re-running an interval, or intervals that
 -- overlap, never duplicates a window. Without the vars an incremental run recomputes every window.
+--
+-- Lineage: every row carries the ingest batches of its readings and the run that built it, so the
+-- messages behind a window (and the predictions made from it) are one query away (README, "Which
+-- messages made this prediction"). A table built before these columns existed gets them on its next
+-- run (on_schema_change='append_new_columns').
 {{ config(
     materialized='incremental',
     unique_key=['source', 'device_id', 'window_start'],
-    incremental_strategy='merge'
+    incremental_strategy='merge',
+    on_schema_change='append_new_columns'
 ) }}
 
 {%- set interval_start = var('data_interval_start', none) -%}
@@ -25,7 +31,9 @@ select
     avg(humidity)::double precision                                         as avg_humidity,
     avg(light)::double precision                                            as avg_light,
     avg(co2)::double precision                                              as avg_co2,
-    count(*)::bigint                                                        as reading_count
+    count(*)::bigint                                                        as reading_count,
+    coalesce(array_agg(distinct batch_id order by batch_id) filter (where batch_id is not null), '{}')::bigint[] as ingest_batch_ids,
+    '{{ invocation_id }}'::text                                             as workflow_run_id
 from {{ ref('stg_sensor_readings') }}
 {% if is_incremental() and interval_start is not none and interval_end is not none %}
 -- Readings of the windows that start inside the interval (the last window may reach past its end).

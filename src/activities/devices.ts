@@ -12,6 +12,7 @@ import type { Notifier, Severity } from '../notify/index';
 import { raiseAlert, setAlertStatus, muteAlerts, getAlert, toRef, type AlertRef, type NewDeviceAlert } from '../quality/alerts';
 import type { AlertSeverity } from '../quality/rules';
 import { atActivityBoundary } from './http';
+import { workflowRunId } from './context';
 
 /** Dependencies of {@link createDeviceActivities}. */
 export interface DeviceActivityDeps {
@@ -117,7 +118,7 @@ export function createDeviceActivities(deps: DeviceActivityDeps): DeviceActiviti
       }),
     raiseDeviceAlert: (i) =>
       db(async () => {
-        const { alert, created } = await raiseAlert(pool, i);
+        const { alert, created } = await raiseAlert(pool, i, { workflowRunId: workflowRunId() });
         return { alert: toRef(alert), created };
       }),
     acknowledgeAlertRow: ({ id, source, deviceId, by }) =>

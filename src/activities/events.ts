@@ -13,6 +13,7 @@ import type { Pool } from '../db/pool';
 import { countEvents, intervalFileLabel, toCsv, type EventCount } from '../events/stats';
 import type { WebEvent } from '../events/generator';
 import { atActivityBoundary, readText } from './http';
+import { workflowRunId } from './context';
 
 /** Default table of the counts. @default 'analytics.event_stats' */
 export const DEFAULT_EVENT_STATS_TABLE = 'analytics.event_stats';
@@ -116,9 +117,16 @@ export function createEventsActivities(deps: EventsActivityDeps) {
       ]);
       if (rows.length > 0) {
         await client.query(
-          `INSERT INTO ${table} (event_date, user_ip, event_count, interval_start, interval_end)
-           SELECT d, u, c, $4, $5 FROM unnest($1::date[], $2::text[], $3::int[]) AS t(d, u, c)`,
-          [rows.map((r) => r.date), rows.map((r) => r.user), rows.map((r) => r.count), input.dataIntervalStart, input.dataIntervalEnd],
+          `INSERT INTO ${table} (event_date, user_ip, event_count, interval_start, interval_end, workflow_run_id)
+           SELECT d, u, c, $4, $5, $6 FROM unnest($1::date[], $2::text[], $3::int[]) AS t(d, u, c)`,
+          [
+            rows.map((r) => r.date),
+            rows.map((r) => r.user),
+            rows.map((r) => r.count),
+            input.dataIntervalStart,
+            input.dataIntervalEnd,
+            workflowRunId() ?? null,
+          ],
         );
       }
       await client.query('COMMIT');

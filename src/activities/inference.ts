@@ -2,10 +2,13 @@
  * The occupancy inference activity: reads the 10-minute aggregate rows of a data interval, predicts
  * them in one batch with the ONNX model (src/ml/occupancy-model.ts) and replaces that interval's
  * predictions for that model version in ONE transaction, so re-running a window never duplicates.
+ * Each prediction carries its lineage: the workflow run that made it and the ingest batches of the
+ * aggregate row it was made from.
  */
 import { trace } from '@opentelemetry/api';
 import { metrics } from '../observability/metrics';
 import { ApplicationFailure } from '@temporalio/common';
+import { workflowRunId } from './context';
 import type { Pool } from '../db/pool';
 import { isTransientDbError } from '../db/errors';
 import { InferenceInputError, OccupancyModelError } from '../ml/errors';
@@ -104,6 +107,8 @@ interface AggregateRow {
   source: string;
   device_id: string;
   window_start: Date;
+  /** The row's ingest batches (JSON array), or null when the relation has no such column. */
+  ingest_batch_ids: unknown[] | null;
   [feature: string]: unknown;
 }
 
@@ -134,9 +139,11 @@ export function createInferenceActivities({ pool, model, predictionsTable = DEFA
         const features: readonly FeatureColumn[] = model.featureNames;
         const featureSql = features.map((f) => `"${f}"::float8 AS "${f}"`).join(', ');
 
+        // Lineage: the aggregate row's ingest batches, when the relation has them (to_jsonb reads a
+        // column that may be missing as NULL instead of failing).
         const { rows } = await pool.query<AggregateRow>(
-          `SELECT source, device_id, window_start, ${featureSql}
-             FROM ${relation}
+          `SELECT source, device_id, window_start, ${featureSql}, to_jsonb(a) -> 'ingest_batch_ids' AS ingest_batch_ids
+             FROM ${relation} a
             WHERE window_start >= $1 AND window_start < $2
             ORDER BY source, device_id, window_start`,
           [start, end],
@@ -155,9 +162,9 @@ export function createInferenceActivities({ pool, model, predictionsTable = DEFA
           ]);
           if (usable.length > 0) {
             await client.query(
-              `INSERT INTO ${target} (source, device_id, window_start, model_version, occupied, probability)
-               SELECT s, d, w, $1, o, p
-                 FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::boolean[], $6::float8[]) AS u(s, d, w, o, p)`,
+              `INSERT INTO ${target} (source, device_id, window_start, model_version, occupied, probability, workflow_run_id, ingest_batch_ids)
+               SELECT s, d, w, $1, o, p, $7, b::bigint[]
+                 FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::boolean[], $6::float8[], $8::text[]) AS u(s, d, w, o, p, b)`,
               [
                 model.modelVersion,
                 usable.map((r) => r.source),
@@ -165,6 +172,8 @@ export function createInferenceActivities({ pool, model, predictionsTable = DEFA
                 usable.map((r) => r.window_start.toISOString()),
                 predictions.map((p) => p.occupied),
                 predictions.map((p) => p.probability),
+                workflowRunId(),
+                usable.map((r) => (Array.isArray(r.ingest_batch_ids) ? `{${r.ingest_batch_ids.map(Number).join(',')}}` : null)),
               ],
             );
           }
@@ -177,13 +186,11 @@ export function createInferenceActivities({ pool, model, predictionsTable = DEFA
           // A client whose connection broke must not go back to the pool.
           client.release(clientError !== undefined && isTransientDbError(clientError) ? clientError : undefined);
         }
-        trace
-          .getActiveSpan()
-          ?.setAttributes({
-            'iot.model_version': model.modelVersion,
-            'iot.rows': usable.length,
-            'iot.skipped': rows.length - usable.length,
-          });
+        trace.getActiveSpan()?.setAttributes({
+          'iot.model_version': model.modelVersion,
+          'iot.rows': usable.length,
+          'iot.skipped': rows.length - usable.length,
+        });
         metrics.inferenceRows.inc({ model_version: model.modelVersion }, usable.length);
         metrics.inferenceSeconds.observe({ model_version: model.modelVersion }, (performance.now() - t0) / 1000);
         return { windows: rows.length, predicted: usable.length, skipped: rows.length - usable.length, modelVersion: model.modelVersion };

@@ -8,6 +8,7 @@
  * retryable (the workflow's retry policy backs off).
  */
 import { Context } from '@temporalio/activity';
+import { workflowRunId } from './context';
 import { observeModelNode } from '../observability/metrics';
 import { ownSpan } from '../observability/tracing';
 import { lineageFromEnv, newRunId, postgresDataset, runEvent } from '../observability/lineage';
@@ -236,6 +237,8 @@ export function createModelActivities({ pool, projectDir, targetDir, defaultSche
           const result = await executeNode(pool, manifestFor(input.vars), input.uniqueId, {
             threadId: 'activity',
             fullRefresh: input.fullRefresh,
+            // dbt's invocation_id is the pipeline's workflow run: the run id the model rows carry as lineage.
+            invocationId: workflowRunId(),
           });
           span.setAttributes({
             'iot.status': result.status,

@@ -16,6 +16,7 @@ import { runChecks, type CheckGroup, type Finding } from '../quality/checks';
 import { expectedIntervalMs, loadQualityRules, QualityRulesError, type AlertSeverity, type QualityRules } from '../quality/rules';
 import { dbFailure } from './devices';
 import { atActivityBoundary } from './http';
+import { workflowRunId } from './context';
 
 /** Dependencies of {@link createQualityActivities}. */
 export interface QualityActivityDeps {
@@ -104,7 +105,9 @@ export function createQualityActivities(deps: QualityActivityDeps): QualityActiv
     let findings: Finding[];
     try {
       findings = await runChecks(pool, { start: i.start, end: i.end, source: i.source }, r, i.groups);
-      const { inserted, refreshed } = await upsertFindings(pool, { start: i.start, end: i.end }, findings);
+      const { inserted, refreshed } = await upsertFindings(pool, { start: i.start, end: i.end }, findings, {
+        workflowRunId: workflowRunId(),
+      });
       for (const f of findings) metrics.qualityFindings.inc({ rule: f.rule });
       return {
         findings: findings.length,

@@ -1,7 +1,8 @@
 /**
  * Stage 4 (compile): renders one node with `ref()` → the parent's quoted relation
  * (`"analytics"."stg_sensor_readings"`; an ephemeral parent → its CTE name), `source()` → the declared
- * table (`"ingest"."sensor_readings"`), `var()`, `config()` → '', `is_incremental()` and `this`, then
+ * table (`"ingest"."sensor_readings"`), `var()`, `config()` → '', `is_incremental()`, `this` and
+ * `invocation_id`, then
  * inlines ephemeral parents as CTEs (`with __dbt__cte__x as (…)`, dbt's layout) and writes the result
  * to `<target>/compiled/<project>/<original_file_path>`. Generic tests compile to dbt's SQL for
  * `unique`, `not_null`, `accepted_values` and `relationships` (every column quoted).
@@ -30,6 +31,12 @@ export interface CompileOptions {
   write?: boolean;
   /** Value of `is_incremental()` (decided by the executor: incremental model, table exists, no full refresh). @default false */
   isIncremental?: boolean;
+  /**
+   * Value of dbt's `invocation_id` context variable: the id of the run building the node (a model can
+   * write it into its rows as lineage, `'{{ invocation_id }}' as workflow_run_id`); in a pipeline the
+   * workflow run id. @default the manifest's `metadata.invocation_id`
+   */
+  invocationId?: string;
 }
 
 /** A SQL string literal: `'it''s'`. */
@@ -50,7 +57,7 @@ function resolveRef(manifest: Manifest, node: ManifestNode, file: string, name: 
 }
 
 /** Renders a template node (model or singular test) without CTE injection. */
-function render(manifest: Manifest, node: ManifestNode, isIncremental: boolean, usedEphemerals: string[]): string {
+function render(manifest: Manifest, node: ManifestNode, isIncremental: boolean, invocationId: string, usedEphemerals: string[]): string {
   const file = node.original_file_path;
   const project = manifest.metadata.project_name;
   analyzeTemplate(file, node.raw_code, CONTEXT_FUNCTIONS);
@@ -71,6 +78,7 @@ function render(manifest: Manifest, node: ManifestNode, isIncremental: boolean, 
       env_var: state.guard(makeEnvVar(file)),
       is_incremental: () => isIncremental,
       this: node.relation_name,
+      invocation_id: invocationId,
       ...JINJA_LITERALS,
     },
     state,
@@ -120,7 +128,7 @@ export function injectCtes(sql: string, ctes: string[]): string {
 }
 
 /** Compiles `node` with its ephemeral ancestors inlined, each once, parents before children. */
-function compileWithEphemerals(manifest: Manifest, node: ManifestNode, isIncremental: boolean): string {
+function compileWithEphemerals(manifest: Manifest, node: ManifestNode, isIncremental: boolean, invocationId: string): string {
   const ctes: string[] = [];
   const done = new Set<string>();
   const visiting = new Set<string>();
@@ -130,13 +138,13 @@ function compileWithEphemerals(manifest: Manifest, node: ManifestNode, isIncreme
     visiting.add(id);
     const eph = manifest.nodes[id] as ManifestNode;
     const used: string[] = [];
-    const sql = trimSql(render(manifest, eph, false, used));
+    const sql = trimSql(render(manifest, eph, false, invocationId, used));
     used.forEach(cteOf);
     ctes.push(`${quoteIdent(EPHEMERAL_PREFIX + eph.name)} as (\n${sql}\n)`);
     done.add(id);
   };
   const used: string[] = [];
-  const sql = trimSql(render(manifest, node, isIncremental, used));
+  const sql = trimSql(render(manifest, node, isIncremental, invocationId, used));
   used.forEach(cteOf);
   return injectCtes(sql, ctes);
 }
@@ -147,7 +155,7 @@ function testedRelation(manifest: Manifest, node: ManifestNode): string {
     const parent = manifest.nodes[node.attached_node];
     if (!parent) throw new SelectionError(node.attached_node, `${node.attached_node} is not in the manifest`);
     return parent.config.materialized === 'ephemeral'
-      ? `(${compileWithEphemerals(manifest, parent, false)}) as ${quoteIdent(EPHEMERAL_PREFIX + parent.name)}`
+      ? `(${compileWithEphemerals(manifest, parent, false, manifest.metadata.invocation_id)}) as ${quoteIdent(EPHEMERAL_PREFIX + parent.name)}`
       : parent.relation_name;
   }
   const [s, t] = node.sources[0] ?? [];
@@ -200,7 +208,7 @@ function genericTestSql(manifest: Manifest, node: ManifestNode): string {
           ].find((x) => manifest.nodes[x]) ?? ''
         ];
       if (parent?.config.materialized === 'ephemeral')
-        parentRel = `(${compileWithEphemerals(manifest, parent, false)}) as ${quoteIdent(EPHEMERAL_PREFIX + parent.name)}`;
+        parentRel = `(${compileWithEphemerals(manifest, parent, false, manifest.metadata.invocation_id)}) as ${quoteIdent(EPHEMERAL_PREFIX + parent.name)}`;
       const field = quoteIdent(String(meta.kwargs.field));
       return (
         `with child as (\n    select ${column} as from_field\n    from ${model}\n    where ${column} is not null\n),\n\n` +
@@ -221,7 +229,7 @@ function compileSql(manifest: Manifest, uniqueId: string, opts: CompileOptions):
   }
   const compiledCode = node.test_metadata
     ? genericTestSql(manifest, node)
-    : compileWithEphemerals(manifest, node, opts.isIncremental ?? false);
+    : compileWithEphemerals(manifest, node, opts.isIncremental ?? false, opts.invocationId ?? manifest.metadata.invocation_id);
   if (compiledCode.trim() === '') throw new TemplateError(node.original_file_path, undefined, undefined, 'the node compiles to empty SQL');
   return { node, compiledCode };
 }

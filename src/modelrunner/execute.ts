@@ -15,7 +15,8 @@
  *   `is_incremental()` true into a temporary table, then in the same transaction: `append` inserts it;
  *   `delete+insert` (the default with a `unique_key`) deletes the target rows with a key in it and
  *   inserts; `merge` runs `INSERT … ON CONFLICT (unique_key) DO UPDATE` (creating the unique index when
- *   missing). Only the columns the target has are written.
+ *   missing). Columns the model gained or lost follow `on_schema_change` (dbt's: `ignore`, the default,
+ *   writes only the columns both have; `fail`; `append_new_columns`; `sync_all_columns`).
  * - `ephemeral`: never built (inlined into its children as a CTE by compile.ts).
  * - seeds: CSV → table with inferred types (seed.ts); an existing table of the same columns and types is
  *   truncated and reloaded in one transaction (dependent views stay), otherwise build-then-swap.
@@ -41,6 +42,8 @@ export interface ExecuteOptions {
   writeCompiled?: boolean;
   /** Rebuild incremental models from scratch (unless they set `full_refresh: false`). @default false */
   fullRefresh?: boolean;
+  /** The run's `invocation_id` in templates (e.g. the pipeline's workflow run id). @default the manifest's */
+  invocationId?: string;
 }
 
 /** Rows per INSERT statement when loading a seed (PostgreSQL allows 65,535 parameters). */
@@ -207,6 +210,47 @@ async function hasUniqueIndex(client: pg.PoolClient, schema: string, name: strin
   return r.rows.some((row) => row.cols.join('\u0000') === want);
 }
 
+/**
+ * dbt's `on_schema_change` for an incremental run whose model output (`model`) differs from the existing
+ * table (`table`): nothing for `ignore` (only the shared columns are written), an error for `fail`,
+ * `ALTER TABLE … ADD COLUMN` for `append_new_columns`, and also `DROP COLUMN` / `ALTER COLUMN … TYPE`
+ * for `sync_all_columns`, in the run's transaction.
+ * @throws ModelRunnerError for `fail` when columns were added, removed or changed type.
+ */
+async function applySchemaChange(
+  client: pg.PoolClient,
+  node: ManifestNode,
+  model: { name: string; type: string }[],
+  table: { name: string; type: string }[],
+): Promise<void> {
+  const mode = node.config.on_schema_change ?? 'ignore';
+  if (mode === 'ignore') return;
+  const existing = new Map(table.map((c) => [c.name, c.type]));
+  const inModel = new Set(model.map((c) => c.name));
+  const added = model.filter((c) => !existing.has(c.name));
+  const removed = table.filter((c) => !inModel.has(c.name));
+  const changed = model.filter((c) => existing.has(c.name) && existing.get(c.name) !== c.type);
+  if (added.length + removed.length + changed.length === 0) return;
+  const target = node.relation_name;
+  if (mode === 'fail') {
+    const parts = [
+      added.length ? `new columns ${added.map((c) => `${c.name} ${c.type}`).join(', ')}` : '',
+      removed.length ? `columns no longer in the model ${removed.map((c) => c.name).join(', ')}` : '',
+      changed.length ? `changed types ${changed.map((c) => `${c.name} ${existing.get(c.name)} → ${c.type}`).join(', ')}` : '',
+    ].filter(Boolean);
+    throw new ModelRunnerError(
+      `${node.unique_id}: the model's columns differ from ${target} (${parts.join('; ')}) and on_schema_change is 'fail': ` +
+        `run it with --full-refresh, or set on_schema_change to append_new_columns or sync_all_columns`,
+    );
+  }
+  for (const c of added) await client.query(`ALTER TABLE ${target} ADD COLUMN ${quoteIdent(c.name)} ${c.type}`);
+  if (mode !== 'sync_all_columns') return;
+  for (const c of removed) await client.query(`ALTER TABLE ${target} DROP COLUMN ${quoteIdent(c.name)}`);
+  for (const c of changed) {
+    await client.query(`ALTER TABLE ${target} ALTER COLUMN ${quoteIdent(c.name)} TYPE ${c.type} USING ${quoteIdent(c.name)}::${c.type}`);
+  }
+}
+
 async function buildIncremental(
   client: pg.PoolClient,
   manifest: Manifest,
@@ -222,7 +266,11 @@ async function buildIncremental(
   const existing = await relkind(client, schema, alias);
   const fullRefresh = (opts.fullRefresh ?? false) && node.config.full_refresh !== false;
   if (existing !== 'r' || fullRefresh) {
-    const { compiledCode } = await compileNodeAsync(manifest, node.unique_id, { write: opts.writeCompiled ?? true, isIncremental: false });
+    const { compiledCode } = await compileNodeAsync(manifest, node.unique_id, {
+      write: opts.writeCompiled ?? true,
+      isIncremental: false,
+      invocationId: opts.invocationId,
+    });
     const r = await swapIn(client, schema, alias, async (tmp) => {
       const res = await client.query(`CREATE TABLE ${tmp} AS (\n${compiledCode}\n)`);
       if (strategy === 'merge')
@@ -233,12 +281,18 @@ async function buildIncremental(
     });
     return { sql: compiledCode, response: tableResponse(r) };
   }
-  const { compiledCode } = await compileNodeAsync(manifest, node.unique_id, { write: opts.writeCompiled ?? true, isIncremental: true });
+  const { compiledCode } = await compileNodeAsync(manifest, node.unique_id, {
+    write: opts.writeCompiled ?? true,
+    isIncremental: true,
+    invocationId: opts.invocationId,
+  });
   const tmpName = `${alias}__dbt_tmp`;
   const tmp = quoteIdent(tmpName);
   await client.query(`CREATE TEMPORARY TABLE ${tmp} ON COMMIT DROP AS (\n${compiledCode}\n)`);
   const target = node.relation_name;
-  const newCols = new Set((await columnsOf(client, '', tmpName, true)).map((c) => c.name));
+  const modelCols = await columnsOf(client, '', tmpName, true);
+  const newCols = new Set(modelCols.map((c) => c.name));
+  await applySchemaChange(client, node, modelCols, await columnsOf(client, schema, alias));
   const cols = (await columnsOf(client, schema, alias)).map((c) => c.name).filter((c) => newCols.has(c));
   for (const k of keys)
     if (!newCols.has(k)) throw new ModelRunnerError(`${node.unique_id}: unique_key column ${k} is not in the model's output`);
@@ -353,7 +407,8 @@ export async function executeNode(pool: pg.Pool, manifest: Manifest, uniqueId: s
   let message: string | null;
   try {
     if (node.resource_type === 'test') {
-      sql = (await compileNodeAsync(manifest, uniqueId, { write: opts.writeCompiled ?? true })).compiledCode;
+      sql = (await compileNodeAsync(manifest, uniqueId, { write: opts.writeCompiled ?? true, invocationId: opts.invocationId }))
+        .compiledCode;
       compileEnd = new Date();
       const t = await runTest(pool, node, sql);
       ({ status, failures, message, response } = t);
@@ -362,7 +417,8 @@ export async function executeNode(pool: pg.Pool, manifest: Manifest, uniqueId: s
       response = await inLockedTransaction(pool, node, (client) => loadSeed(client, manifest, node));
       message = response._message ?? null;
     } else if (node.config.materialized === 'ephemeral') {
-      sql = (await compileNodeAsync(manifest, uniqueId, { write: opts.writeCompiled ?? true })).compiledCode;
+      sql = (await compileNodeAsync(manifest, uniqueId, { write: opts.writeCompiled ?? true, invocationId: opts.invocationId }))
+        .compiledCode;
       compileEnd = new Date();
       response = {};
       message = 'EPHEMERAL';
@@ -373,7 +429,8 @@ export async function executeNode(pool: pg.Pool, manifest: Manifest, uniqueId: s
       response = out.response;
       message = response._message ?? null;
     } else {
-      const compiled = (await compileNodeAsync(manifest, uniqueId, { write: opts.writeCompiled ?? true })).compiledCode;
+      const compiled = (await compileNodeAsync(manifest, uniqueId, { write: opts.writeCompiled ?? true, invocationId: opts.invocationId }))
+        .compiledCode;
       sql = compiled;
       compileEnd = new Date();
       if (node.config.materialized === 'table') {

@@ -127,6 +127,9 @@ function staticRefs(calls: TemplateCall[]): string[] {
     .map((c) => c.args[c.args.length - 1] as string);
 }
 
+/** `invocation_id` while parsing (the run's own is known only when a node compiles). */
+const PARSE_INVOCATION_ID = '00000000-0000-0000-0000-000000000000';
+
 /** What one discovery render of a template found. */
 interface Discovered {
   refs: { name: string }[];
@@ -184,6 +187,7 @@ function discover(
       env_var: state.guard(makeEnvVar(file)),
       is_incremental: () => false,
       this: quoteRelation('__parse__', name),
+      invocation_id: PARSE_INVOCATION_ID,
       ...JINJA_LITERALS,
     },
     state,

@@ -56,6 +56,7 @@ export const CONFIG_KEYS = [
   'enabled',
   'unique_key',
   'incremental_strategy',
+  'on_schema_change',
   'column_types',
   'severity',
   'full_refresh',
@@ -66,6 +67,9 @@ export const GENERIC_TESTS = ['unique', 'not_null', 'accepted_values', 'relation
 
 /** Strategies of incremental models. */
 export const INCREMENTAL_STRATEGIES = ['append', 'delete+insert', 'merge'] as const;
+
+/** Values of `on_schema_change` (dbt's). */
+export const ON_SCHEMA_CHANGE = ['ignore', 'fail', 'append_new_columns', 'sync_all_columns'] as const;
 
 // zod/mini: the same validators as `zod` with a fraction of its load time (this module is on the
 // `models` command's start-up path); its messages are the English locale's, passed per parse.
@@ -189,6 +193,11 @@ export function parseConfigValue(file: string, key: string, value: unknown): Par
         throw new ProjectError(file, `config incremental_strategy must be one of ${INCREMENTAL_STRATEGIES.join(', ')}`);
       }
       return { incremental_strategy: value as (typeof INCREMENTAL_STRATEGIES)[number] };
+    case 'on_schema_change':
+      if (!(ON_SCHEMA_CHANGE as readonly unknown[]).includes(value)) {
+        throw new ProjectError(file, `config on_schema_change must be one of ${ON_SCHEMA_CHANGE.join(', ')}`);
+      }
+      return { on_schema_change: value as (typeof ON_SCHEMA_CHANGE)[number] };
     case 'column_types': {
       if (!value || typeof value !== 'object' || Array.isArray(value))
         throw new ProjectError(file, `config column_types must be a mapping`);

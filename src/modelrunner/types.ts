@@ -10,6 +10,14 @@ export type Materialization = 'view' | 'table' | 'incremental' | 'ephemeral';
 /** Incremental strategies (dbt names). `merge` is `INSERT … ON CONFLICT (unique_key) DO UPDATE`. */
 export type IncrementalStrategy = 'append' | 'delete+insert' | 'merge';
 
+/**
+ * What an incremental run does when the model's columns differ from the existing table's (dbt's
+ * `on_schema_change`): `ignore` writes only the columns both have; `fail` stops with the difference;
+ * `append_new_columns` adds the new ones (old rows get NULL); `sync_all_columns` also drops the ones the
+ * model no longer has and changes the type of the ones whose type changed.
+ */
+export type OnSchemaChange = 'ignore' | 'fail' | 'append_new_columns' | 'sync_all_columns';
+
 /** Kinds of nodes in the manifest. */
 export type ResourceType = 'model' | 'seed' | 'test';
 
@@ -32,6 +40,8 @@ export interface ModelConfig {
   unique_key?: string[];
   /** Incremental models. @default 'delete+insert' with a unique_key, else 'append' (dbt-postgres' defaults) */
   incremental_strategy?: IncrementalStrategy;
+  /** Incremental models: what to do when the model's columns changed. @default 'ignore' (dbt's default) */
+  on_schema_change?: OnSchemaChange;
   /** Seeds: column name → SQL type, overriding the inferred type (`{ zip: text }`). */
   column_types?: Record<string, string>;
   /** Tests: `error` fails the test (and blocks downstream nodes in `build`), `warn` only warns. @default 'error' */

@@ -1,7 +1,8 @@
 /**
  * The alerts table (`quality.alerts`, migration 040): one row per (source, device, rule, window),
  * written with `ON CONFLICT … DO UPDATE`, so re-running a window refreshes `last_seen` and the
- * evidence but never adds a row, and an acknowledged alert stays acknowledged.
+ * evidence but never adds a row, and an acknowledged alert stays acknowledged. Each alert carries its
+ * lineage: the workflow run that raised or last refreshed it, and the ingest batches of the rows it judged.
  */
 import type { Pool } from '../db/pool';
 import type { Finding } from './checks';
@@ -39,6 +40,22 @@ export interface AlertRef {
   windowStart: string;
   windowEnd: string;
 }
+
+/** Lineage of the alerts a call writes (migration 110). */
+export interface AlertLineage {
+  /** The workflow run that found them (the quality-checks run, or the device's entity workflow run). */
+  workflowRunId?: string;
+}
+
+/**
+ * `ingest_batch_ids` of a finding: the ingest batches of the device's readings or fixes in the checked
+ * window (`$1` source, `$2` device, `[$4, $5)`), ascending; `{}` when it had none (a device-level finding).
+ */
+const WINDOW_BATCHES = `(SELECT coalesce(array_agg(DISTINCT b ORDER BY b), '{}') FROM (
+    SELECT batch_id AS b FROM ingest.sensor_readings WHERE source = $1 AND device_id = $2 AND event_time >= $4::timestamptz AND event_time < $5::timestamptz
+    UNION ALL
+    SELECT batch_id FROM ingest.gps_fixes WHERE source = $1 AND device_id = $2 AND event_time >= $4::timestamptz AND event_time < $5::timestamptz
+  ) w WHERE b IS NOT NULL)`;
 
 /** Result of {@link upsertFindings}. */
 export interface UpsertResult {
@@ -108,6 +125,7 @@ export async function upsertFindings(
   pool: Pool,
   window: { start: string; end: string },
   findings: readonly Finding[],
+  lineage: AlertLineage = {},
 ): Promise<UpsertResult> {
   const client = await pool.connect();
   const inserted: AlertRef[] = [];
@@ -116,12 +134,23 @@ export async function upsertFindings(
     await client.query('BEGIN');
     for (const f of findings) {
       const r = await client.query<DbAlert & { inserted: boolean }>(
-        `INSERT INTO quality.alerts (source, device_id, rule, window_start, window_end, severity, message, evidence)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        `INSERT INTO quality.alerts (source, device_id, rule, window_start, window_end, severity, message, evidence, workflow_run_id, ingest_batch_ids)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, ${WINDOW_BATCHES})
          ON CONFLICT (source, device_id, rule, window_start, window_end) DO UPDATE
-           SET last_seen = now(), evidence = EXCLUDED.evidence, severity = EXCLUDED.severity, message = EXCLUDED.message
+           SET last_seen = now(), evidence = EXCLUDED.evidence, severity = EXCLUDED.severity, message = EXCLUDED.message,
+               workflow_run_id = EXCLUDED.workflow_run_id, ingest_batch_ids = EXCLUDED.ingest_batch_ids
          RETURNING ${COLS}, (xmax = 0) AS inserted`,
-        [f.source, f.deviceId, f.rule, window.start, window.end, f.severity, f.message, JSON.stringify(f.evidence)],
+        [
+          f.source,
+          f.deviceId,
+          f.rule,
+          window.start,
+          window.end,
+          f.severity,
+          f.message,
+          JSON.stringify(f.evidence),
+          lineage.workflowRunId ?? null,
+        ],
       );
       const row = r.rows[0]!;
       if (row.inserted) inserted.push(toRef(toRow(row)));
@@ -154,13 +183,27 @@ export interface NewDeviceAlert {
  * Opens (or finds) one device-level alert, e.g. a silence episode (window = [since, since]).
  * @returns the alert and whether this call created it.
  */
-export async function raiseAlert(pool: Pool, a: NewDeviceAlert): Promise<{ alert: AlertRow; created: boolean }> {
+export async function raiseAlert(
+  pool: Pool,
+  a: NewDeviceAlert,
+  lineage: AlertLineage = {},
+): Promise<{ alert: AlertRow; created: boolean }> {
   const r = await pool.query<DbAlert & { inserted: boolean }>(
-    `INSERT INTO quality.alerts (source, device_id, rule, window_start, window_end, severity, message, evidence)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    `INSERT INTO quality.alerts (source, device_id, rule, window_start, window_end, severity, message, evidence, workflow_run_id, ingest_batch_ids)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '{}')
      ON CONFLICT (source, device_id, rule, window_start, window_end) DO UPDATE SET last_seen = now()
      RETURNING ${COLS}, (xmax = 0) AS inserted`,
-    [a.source, a.deviceId, a.rule, a.windowStart, a.windowEnd, a.severity, a.message, JSON.stringify(a.evidence)],
+    [
+      a.source,
+      a.deviceId,
+      a.rule,
+      a.windowStart,
+      a.windowEnd,
+      a.severity,
+      a.message,
+      JSON.stringify(a.evidence),
+      lineage.workflowRunId ?? null,
+    ],
   );
   const row = r.rows[0]!;
   return { alert: toRow(row), created: row.inserted };
