@@ -1,6 +1,6 @@
 /** `stack up`: start what is missing of the embedded stack and keep it running until Ctrl-C. */
 import { InvalidArgumentError, type Command } from 'commander';
-import { mqttUrl } from '../config/env';
+import { kafkaBrokers, mqttUrl } from '../config/env';
 import { describeTemporalConnection, isExternalTemporal } from '../config/temporal-connection';
 import { ensureStack, type ServiceName } from '../stack/index';
 import { clusterNodes } from '../stack/temporal-cluster';
@@ -29,12 +29,13 @@ export function registerStackCommand(program: Command): void {
         // The server has no Web UI; the UI is a separate program (README "Cluster mode").
         const nodes = clusterNodes(s.temporalAddress, s.temporalClusterPortBase);
         console.log(
-          `  Temporal  cluster of ${nodes.length} servers on PostgreSQL: ${nodes.map((n) => n.frontendAddress).join(', ')} (no Web UI)`,
+          `  Temporal  ${s.temporalAddress}: cluster of ${nodes.length} servers on PostgreSQL, frontends ${nodes.map((n) => n.frontendAddress).join(', ')} (no Web UI)`,
         );
       } else {
         console.log(`  Temporal  ${s.temporalAddress}  UI http://127.0.0.1:${s.temporalUiPort}`);
       }
       console.log(`  MQTT      ${mqttUrl(s)}`);
+      if (services.includes('kafka')) console.log(`  Kafka     ${kafkaBrokers(s).join(',')}`);
       console.log('Press Ctrl-C to stop.');
       // Signal listeners alone do not keep a process alive: with every service reused (nothing else to
       // wait on) `stack up` exited at once with code 13 (an unsettled top-level await).

@@ -16,6 +16,8 @@ export function registerWorkerCommand(program: Command): void {
       const settings = loadSettings();
       const w = await startWorker(settings);
       console.log(`Worker polling task queue ${settings.taskQueue} on ${describeTemporalConnection(settings)}.`);
+      const d = settings.workerDeployment;
+      if (d) console.log(`Worker Deployment Version ${d.deploymentName}.${d.buildId} (tasks come once it is current or ramping).`);
       if (w.opsUrl) console.log(`Metrics at ${w.opsUrl}/metrics, health at ${w.opsUrl}/healthz and ${w.opsUrl}/readyz.`);
       const signal = await Promise.race([untilSignal(), w.done.then(() => undefined)]);
       if (signal) console.log(`${signal}: stopping the worker (polling stopped; in-flight activities finish or commit and return)…`);

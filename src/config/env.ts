@@ -50,6 +50,31 @@ function temporalModeEnv(): TemporalMode {
   return raw;
 }
 
+/** How the stack runs Kafka: one KRaft node, or three brokers (replication factor 3, `min.insync.replicas=2`). */
+export type KafkaMode = 'single' | 'cluster';
+
+function kafkaModeEnv(): KafkaMode {
+  const raw = env('KAFKA_MODE', 'single');
+  if (raw !== 'single' && raw !== 'cluster') {
+    throw new Error(`Environment variable KAFKA_MODE=${JSON.stringify(raw)} is neither single nor cluster; unset it or fix it.`);
+  }
+  return raw;
+}
+
+/** Brokers of the embedded Kafka in cluster mode. */
+export const KAFKA_CLUSTER_SIZE = 3;
+/** Ports between two embedded brokers: node i listens on `EMBEDDED_KAFKA_PORT + 10·i` (+1 controller, +2 SASL). */
+export const KAFKA_NODE_PORT_STEP = 10;
+
+/**
+ * PLAINTEXT ports of the embedded Kafka's brokers on 127.0.0.1: `EMBEDDED_KAFKA_PORT` (9092), and in
+ * cluster mode also 9102 and 9112.
+ */
+export function embeddedKafkaPorts(mode: KafkaMode = kafkaModeEnv()): number[] {
+  const base = intEnv('EMBEDDED_KAFKA_PORT', 9092);
+  return Array.from({ length: mode === 'cluster' ? KAFKA_CLUSTER_SIZE : 1 }, (_, i) => base + KAFKA_NODE_PORT_STEP * i);
+}
+
 /** Settings of one process, resolved from the environment. */
 export interface Settings {
   /** Folder for binaries, data and logs of the embedded stack. @default `<root>/.stack` */
@@ -83,8 +108,15 @@ export interface Settings {
   databaseUrl: string | undefined;
   /** MQTT broker URL; `undefined` means the embedded Mosquitto. */
   mqttUrl: string | undefined;
-  /** Kafka bootstrap brokers, comma separated; `undefined` means the embedded KRaft broker. */
+  /** Kafka bootstrap brokers, comma separated; `undefined` means the embedded KRaft broker(s). */
   kafkaBrokers: string | undefined;
+  /** The embedded Kafka: `KAFKA_MODE`, one node or three brokers. @default 'single' */
+  kafkaMode: KafkaMode;
+  /**
+   * The worker's Worker Deployment Version when `WORKER_BUILD_ID` is set (Temporal Worker Versioning):
+   * `WORKER_DEPLOYMENT_NAME` (default `iot-pipelines`) and the build id. Undefined: an unversioned worker.
+   */
+  workerDeployment: { deploymentName: string; buildId: string } | undefined;
   /** Main task queue. @default `iot-pipelines` */
   taskQueue: string;
   /** Folder of pipeline outputs (launch JSON and images, event counts, …). @default `<root>/output` */
@@ -137,6 +169,10 @@ export function loadSettings(): Settings {
     databaseUrl: process.env.DATABASE_URL || undefined,
     mqttUrl: process.env.MQTT_URL || undefined,
     kafkaBrokers: process.env.KAFKA_BROKERS || undefined,
+    kafkaMode: kafkaModeEnv(),
+    workerDeployment: process.env.WORKER_BUILD_ID
+      ? { deploymentName: env('WORKER_DEPLOYMENT_NAME', 'iot-pipelines'), buildId: process.env.WORKER_BUILD_ID }
+      : undefined,
     taskQueue: env('TASK_QUEUE', TASK_QUEUE),
     outputDir: path.resolve(env('OUTPUT_DIR', path.join(ROOT_DIR, 'output'))),
     lakeDir: path.resolve(env('LAKE_DIR', path.join(ROOT_DIR, 'lake'))),
@@ -166,7 +202,11 @@ export function mqttUrl(s: Settings = loadSettings()): string {
   return s.mqttUrl ?? `mqtt://127.0.0.1:${intEnv('EMBEDDED_MQTT_PORT', 1883)}`;
 }
 
-/** Effective Kafka brokers: `KAFKA_BROKERS` or the embedded broker (`127.0.0.1:9092`). */
+/**
+ * Effective Kafka brokers: `KAFKA_BROKERS` or the embedded broker(s) (`127.0.0.1:9092`; with
+ * `KAFKA_MODE=cluster` also `:9102` and `:9112`).
+ */
 export function kafkaBrokers(s: Settings = loadSettings()): string[] {
-  return (s.kafkaBrokers ?? `127.0.0.1:${intEnv('EMBEDDED_KAFKA_PORT', 9092)}`).split(',').map((b) => b.trim());
+  if (s.kafkaBrokers) return s.kafkaBrokers.split(',').map((b) => b.trim());
+  return embeddedKafkaPorts(s.kafkaMode).map((p) => `127.0.0.1:${p}`);
 }

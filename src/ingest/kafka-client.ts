@@ -38,9 +38,11 @@ export async function withAdmin<T>(brokers: string[], fn: (admin: Admin) => Prom
 
 /**
  * Creates `topic` with `partitions` partitions unless it exists.
+ * @param replicationFactor copies of each partition; -1 takes the brokers' `default.replication.factor`
+ *   (1 on the embedded single node, 3 on its three-broker cluster). @default -1
  * @returns true when created, false when it already existed (its partition count is left as is)
  */
-export async function createTopic(brokers: string[], topic: string, partitions: number, replicationFactor = 1): Promise<boolean> {
+export async function createTopic(brokers: string[], topic: string, partitions: number, replicationFactor = -1): Promise<boolean> {
   if (!Number.isInteger(partitions) || partitions < 1) throw new Error(`partitions must be a positive integer, got ${partitions}`);
   return withAdmin(brokers, async (admin) => {
     const created = await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor }], waitForLeaders: true });

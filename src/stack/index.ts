@@ -94,7 +94,9 @@ export async function ensureStack(options: EnsureStackOptions = {}): Promise<Sta
       );
     }
     if (wanted.has('kafka') && !settings.kafkaBrokers) {
-      starts.push(startKafka(settings.stackDir, log).then((s) => void (s && stops.push({ name: 'kafka', stop: () => s.stop() }))));
+      starts.push(
+        startKafka(settings.stackDir, log, settings.kafkaMode).then((s) => void (s && stops.push({ name: 'kafka', stop: () => s.stop() }))),
+      );
     }
     if (ownTemporal && settings.temporalMode === 'cluster') {
       starts.push(

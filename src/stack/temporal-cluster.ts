@@ -4,8 +4,9 @@
  * `temporal_visibility` databases and applies their schema with the SQL tool, writes one config per
  * process from the server module's own `config/development-postgres12.yaml`, starts two server
  * processes on loopback that form one cluster (ringpop membership, found through the shared
- * `cluster_membership` table), registers the namespace and the project's search attributes, and waits
- * until both frontends serve it.
+ * `cluster_membership` table), registers the namespace and the project's search attributes, waits
+ * until both frontends serve it, and balances clients across both frontends on `TEMPORAL_ADDRESS`
+ * (tcp-balancer.ts), so a client of a server process that dies reconnects to the other.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,6 +15,7 @@ import { Document, parseDocument } from 'yaml';
 import { SEARCH_ATTRIBUTES } from '../config/names';
 import { findOrBuildTemporalCli, waitForTemporalReady } from './temporal';
 import { hostPort, isPortOpen, runCommand, startService, waitForService, type ServiceProcess } from './process';
+import { startTcpBalancer, type TcpBalancer } from './tcp-balancer';
 
 /** Version of the Temporal server built for cluster mode. */
 export const TEMPORAL_SERVER_VERSION = 'v1.29.1';
@@ -196,18 +198,18 @@ export class ClusterPortBaseError extends Error {
 
 /**
  * The nodes of the cluster: node `i` (0-based) takes ports `base + 10·i + k` for k = 0 frontend gRPC,
- * 1–3 history/matching/worker gRPC, 4–7 membership of frontend/history/matching/worker, 8 frontend HTTP;
- * the first node's frontend is `temporalAddress` instead (what every client connects to by default), so
- * `base + 0` stays unused. All on the host of `temporalAddress`.
+ * 1–3 history/matching/worker gRPC, 4–7 membership of frontend/history/matching/worker, 8 frontend HTTP.
+ * Clients connect to neither directly but to `temporalAddress`, where the stack's balancer
+ * (tcp-balancer.ts) forwards each connection to a live frontend. All on the host of `temporalAddress`.
  * @throws ClusterPortBaseError when the block reaches past {@link MAX_MEMBERSHIP_PORT}.
  */
 export function clusterNodes(temporalAddress: string, portBase: number, count = CLUSTER_NODE_COUNT): ClusterNode[] {
-  const { host, port } = hostPort(temporalAddress);
+  const { host } = hostPort(temporalAddress);
   const highest = portBase + PORTS_PER_NODE * count - 1;
   if (highest > MAX_MEMBERSHIP_PORT) throw new ClusterPortBaseError(portBase, highest);
   return Array.from({ length: count }, (_, i) => {
     const p = (k: number) => portBase + PORTS_PER_NODE * i + k;
-    const frontend = i === 0 ? port : p(0);
+    const frontend = p(0);
     return {
       name: String.fromCharCode(97 + i),
       frontendAddress: `${host}:${frontend}`,
@@ -337,7 +339,7 @@ export function clusterNodeConfig(
 /** Options of {@link startTemporalCluster}. */
 export interface TemporalClusterOptions {
   stackDir: string;
-  /** First node's frontend `host:port`. */
+  /** Where clients connect, `host:port`: the balancer in front of the nodes' frontends. */
   address: string;
   /** See {@link clusterNodes}. */
   portBase: number;
@@ -352,6 +354,8 @@ export interface TemporalCluster {
   nodes: ClusterNode[];
   /** Started process per node, `undefined` for a reused one. */
   processes: Array<ServiceProcess | undefined>;
+  /** The balancer on `address`, when this call started it. */
+  balancer: TcpBalancer | undefined;
   stop(): Promise<void>;
 }
 
@@ -372,7 +376,9 @@ export async function startTemporalCluster(o: TemporalClusterOptions): Promise<T
       return isPortOpen(host, port);
     }),
   );
-  if (running.every(Boolean)) return undefined;
+  const listen = hostPort(o.address);
+  const balanced = await isPortOpen(listen.host, listen.port);
+  if (running.every(Boolean) && balanced) return undefined;
   const build = await findOrBuildTemporalServer(o.stackDir, log);
   const cli = await findOrBuildTemporalCli(o.stackDir, log);
   const db = clusterDatabaseFromUrl(o.databaseUrl);
@@ -387,7 +393,9 @@ export async function startTemporalCluster(o: TemporalClusterOptions): Promise<T
   fs.writeFileSync(dynamicConfigFile, new Document(CLUSTER_DYNAMIC_CONFIG).toString());
   const template = fs.readFileSync(path.join(build.moduleDir, 'config', 'development-postgres12.yaml'), 'utf8');
   const processes: Array<ServiceProcess | undefined> = [];
+  let balancer: TcpBalancer | undefined;
   const stop = async () => {
+    await balancer?.close();
     for (const p of [...processes].reverse()) await p?.stop();
   };
   try {
@@ -410,18 +418,23 @@ export async function startTemporalCluster(o: TemporalClusterOptions): Promise<T
     // cluster metadata", seen on a fresh machine). So the first node starts alone, then the others.
     await startNode(nodes[0]!, 0);
     await Promise.all(nodes.slice(1).map((node, j) => startNode(node, j + 1)));
+    if (!balanced)
+      balancer = await startTcpBalancer(
+        listen,
+        nodes.map((n) => hostPort(n.frontendAddress)),
+      );
     await registerNamespace(cli, nodes[0]!.frontendAddress, o.namespace);
     for (const node of nodes) await waitForTemporalReady(node.frontendAddress, o.namespace);
     await registerSearchAttributes(cli, nodes[0]!.frontendAddress, o.namespace);
     log(
       `Temporal cluster: schema checked in ${schemaMs} ms; ${nodes.map((n) => n.frontendAddress).join(' and ')} ` +
-        `serve ${o.namespace} ${Date.now() - t0 - schemaMs} ms later.`,
+        `serve ${o.namespace} ${Date.now() - t0 - schemaMs} ms later, balanced on ${o.address}.`,
     );
   } catch (e) {
     await stop();
     throw e;
   }
-  return { nodes, processes, stop };
+  return { nodes, processes, balancer, stop };
 }
 
 /** `fn()`, retried every 500 ms while it fails, for up to `timeoutMs`. @throws its last error. */

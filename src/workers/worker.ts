@@ -148,6 +148,21 @@ export async function startWorker(settings: Settings = loadSettings(), extra: Pa
   }
 }
 
+/**
+ * Worker Versioning (Temporal Worker Deployments) when `WORKER_BUILD_ID` is set: the worker polls as
+ * version `<WORKER_DEPLOYMENT_NAME>.<WORKER_BUILD_ID>`, gets tasks once that version is the deployment's
+ * current (or ramping) one (`temporal worker deployment set-current-version`), and its workflows are
+ * Pinned unless their type says otherwise: a pipeline run finishes on the build it started on, while
+ * the long-running ingest supervisors and device workflows are Auto-Upgrade (`setWorkflowOptions` in
+ * their modules) and move to the new build; their code changes go behind `patched()`, which the replay
+ * test checks. README, "Upgrade the workers".
+ */
+export function versioningOptions(settings: Settings): Pick<WorkerOptions, 'workerDeploymentOptions'> {
+  const d = settings.workerDeployment;
+  if (!d) return {};
+  return { workerDeploymentOptions: { useWorkerVersioning: true, version: d, defaultVersioningBehavior: 'PINNED' } };
+}
+
 /** The rest of {@link startWorker}, once the pool (and the operations endpoint) exist. */
 async function runWorker(
   settings: Settings,
@@ -190,6 +205,7 @@ async function runWorker(
     }),
     ...WORKER_TUNING,
     shutdownForceTime: WORKER_SHUTDOWN_FORCE_TIME,
+    ...versioningOptions(settings),
     ...extra,
   });
   const done = worker.run().finally(async () => {

@@ -30,6 +30,7 @@ import {
   type MuteInput,
   type ThresholdsInput,
 } from './device-messages';
+import { autoUpgradeWhenVersioned } from './versioning';
 
 /** History events of one run before continuing as new even without the server's suggestion. @default 5000 */
 export const MAX_EVENTS_PER_RUN = 5000;
@@ -285,3 +286,6 @@ export async function deviceEntity(input: DeviceInput): Promise<void> {
     }
   }
 }
+
+// Runs for as long as the stream (or device) exists: moves to a new worker build (versioning.ts).
+autoUpgradeWhenVersioned(deviceEntity);

@@ -18,6 +18,7 @@ import {
   superviseStream,
   validateStreamConfig,
 } from './stream-supervisor';
+import { autoUpgradeWhenVersioned } from './versioning';
 
 /** Largest transaction in messages. */
 export const KAFKA_MAX_BATCH = 100_000;
@@ -121,3 +122,6 @@ export async function kafkaIngest(input: KafkaIngestInput): Promise<void> {
     maxRunsPerHistory: input.maxRunsPerHistory,
   });
 }
+
+// Runs for as long as the stream (or device) exists: moves to a new worker build (versioning.ts).
+autoUpgradeWhenVersioned(kafkaIngest);

@@ -18,6 +18,7 @@ import {
   superviseStream,
   validateStreamConfig,
 } from './stream-supervisor';
+import { autoUpgradeWhenVersioned } from './versioning';
 
 export { MAX_RUNS_PER_HISTORY } from './stream-supervisor';
 
@@ -120,3 +121,6 @@ export async function mqttIngest(input: MqttIngestInput): Promise<void> {
     maxRunsPerHistory: input.maxRunsPerHistory,
   });
 }
+
+// Runs for as long as the stream (or device) exists: moves to a new worker build (versioning.ts).
+autoUpgradeWhenVersioned(mqttIngest);
