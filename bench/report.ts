@@ -10,6 +10,7 @@ import type { SourcesBenchResult } from './sources/main';
 import type { StreamsBenchResult } from './streams/main';
 import type { SoakResult } from './streams/soak';
 import type { Figure, StartupBenchResult } from './startup';
+import type { ClusterBenchResult } from './cluster';
 
 /** Everything one `npm run bench` measured. */
 export interface BenchResults {
@@ -31,6 +32,7 @@ export interface BenchResults {
   sources?: Omit<SourcesBenchResult, 'markdown'>;
   peers?: PeersBenchResult;
   startup?: StartupBenchResult;
+  cluster?: Omit<ClusterBenchResult, 'markdown'>;
 }
 
 const n = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '–');

@@ -7,9 +7,9 @@ import path from 'node:path';
 import type { BenchResults } from './report';
 
 /** Parts of `latest.json` a partial run (`--only`) keeps from the previous run when it does not measure them. */
-export const MERGED_PARTS = ['latency', 'ingest', 'streams', 'streamsSoak', 'sources', 'models', 'startup', 'peers'] as const;
+export const MERGED_PARTS = ['latency', 'ingest', 'streams', 'streamsSoak', 'sources', 'models', 'startup', 'peers', 'cluster'] as const;
 /** Order of the markdown sections after the summary in `latest.md`. */
-export const SECTION_ORDER = ['streams', 'streamsSoak', 'sources', 'recovery', 'models'] as const;
+export const SECTION_ORDER = ['streams', 'streamsSoak', 'sources', 'recovery', 'models', 'cluster'] as const;
 
 /** What `latest.json` holds beyond {@link BenchResults}: each part's markdown and when it was measured. */
 export type StoredResults = BenchResults & { sections?: Record<string, string>; measuredAt?: Record<string, string> };

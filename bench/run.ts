@@ -6,7 +6,8 @@
  *
  * Options: `--experiments` also runs the orchestration-latency investigation on private dev servers
  * (port 17233; about 3 more minutes) into `bench/results/latency-experiments.{json,md}`;
- * `--only=latency,ingest,streams,sources,recovery,models,peers,startup,experiments` runs a subset (`peers`: bench/peers/main.ts;
+ * `--only=latency,ingest,streams,sources,recovery,models,peers,startup,cluster,experiments` runs a subset (`peers`: bench/peers/main.ts;
+ * `cluster`: bench/cluster.ts, the dev server beside a cluster-mode stack, 1/2/3 workers, `--cluster-records=N`, default 200000;
  * `startup`: bench/startup.ts, also written to `bench/results/startup-latest.{json,md}`; `sources`: bench/sources/main.ts); `--runs=N` (default 20), `--warmup=N` (default 5),
  * `--rounds=N` (ingest copies of each data set, default 3), `--sources-messages=N` / `--sources-records=N` / `--sources-repeats=N`
  * (MQTT messages and Kafka records per run of the sources section, and its counted rounds; defaults 50000, 100000, 3).
@@ -19,6 +20,7 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { databaseUrl, mqttUrl } from '../src/config/env';
 import { ensureStack } from '../src/stack/index';
 import { WORKER_TUNING } from '../src/workers/worker';
+import { runClusterBench } from './cluster';
 import { runExperiments } from './experiments';
 import { runIngestBench } from './ingest-bench';
 import { runTrivialChainBench } from './latency';
@@ -78,6 +80,7 @@ async function main(): Promise<void> {
       'models',
       'startup',
       'peers',
+      'cluster',
       ...(arg('experiments') !== undefined ? ['experiments'] : []),
     ],
   );
@@ -179,6 +182,12 @@ async function main(): Promise<void> {
       results.models = models;
       sections.set('models', markdown);
       console.log(`  speed-up vs dbt build: direct ${models.speedup.direct}×, workflow ${models.speedup.workflow}×`);
+    }
+    if (parts.has('cluster')) {
+      console.log('cluster: the dev server beside two Temporal servers and three Kafka brokers; 1, 2 and 3 workers…');
+      const { markdown, ...cluster } = await runClusterBench({ dev: s, records: intArg('cluster-records', 200_000), warmup, runs });
+      results.cluster = cluster;
+      sections.set('cluster', markdown);
     }
     if (parts.has('startup')) {
       console.log('startup: --help, models build (beside dbt build) and worker start as whole processes, compiled and through tsx…');

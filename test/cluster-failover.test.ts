@@ -12,7 +12,6 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,30 +25,20 @@ import { status } from '../src/workflows/messages';
 import { loadSensorFile } from '../src/simulator/sensor-files';
 import { publishRaw, replayReadings } from '../src/simulator/sensor-replay';
 import { produceTelemetry } from '../src/simulator/kafka-producer';
-import { ensureKafkaJars } from '../src/stack/kafka';
+import { prepareIsolatedCluster, type IsolatedCluster } from '../src/stack/isolated';
 import { hostPort, isPortOpen } from '../src/stack/process';
-import { findOrBuildTemporalCli } from '../src/stack/temporal';
-import { findOrBuildTemporalServer, TEMPORAL_SERVER_VERSION } from '../src/stack/temporal-cluster';
 import { kafkaIngestWorkflowId } from '../src/workflows/kafka-ingest';
 import type { SensorPipelineResult } from '../src/workflows/sensor-pipeline';
-import { exitOf, freePort, killHard, spawnCli, startCliWorker, waitFor } from './support/processes';
+import { exitOf, killHard, spawnCli, startCliWorker, waitFor } from './support/processes';
 
 type Child = ChildProcess & { output: () => string };
 
+let cluster: IsolatedCluster | undefined;
 let dir = '';
 let env: Record<string, string> = {};
 let stackUp: Child | undefined;
 const workers: Child[] = [];
 let db: pg.Pool | undefined;
-
-/** `count` consecutive free ports from a random base in [from, from + 10000), stepping by 50. */
-async function freeBlock(from: number, count: number): Promise<number> {
-  for (;;) {
-    const base = from + 50 * Math.floor(Math.random() * 200);
-    const open = await Promise.all(Array.from({ length: count }, (_, k) => isPortOpen('127.0.0.1', base + k)));
-    if (!open.some(Boolean)) return base;
-  }
-}
 
 async function startStack(): Promise<void> {
   const child = spawnCli(['stack', 'up', '--services', 'temporal,postgres,mosquitto,kafka'], env);
@@ -74,8 +63,7 @@ function settings(): Settings {
 }
 
 function brokers(): string[] {
-  const base = Number(env.EMBEDDED_KAFKA_PORT);
-  return [0, 1, 2].map((i) => `127.0.0.1:${base + 10 * i}`);
+  return cluster!.brokers;
 }
 
 async function count(sql: string, args: unknown[]): Promise<number> {
@@ -85,38 +73,11 @@ async function count(sql: string, args: unknown[]): Promise<number> {
 
 describe('cluster failover: Temporal server, worker and Kafka broker killed during ingest and a pipeline run', () => {
   beforeAll(async () => {
-    const suite = loadSettings().stackDir;
-    const build = await findOrBuildTemporalServer(suite, (m) => console.log(`[failover] ${m}`));
-    const cli = await findOrBuildTemporalCli(suite, (m) => console.log(`[failover] ${m}`));
-    const libs = await ensureKafkaJars(suite, (m) => console.log(`[failover] ${m}`));
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iot-failover-'));
-    fs.chmodSync(dir, 0o755); // PostgreSQL runs as the postgres user when the tests run as root
-    fs.mkdirSync(path.join(dir, 'bin'));
-    fs.symlinkSync(path.dirname(build.server), path.join(dir, 'bin', `temporal-server-${TEMPORAL_SERVER_VERSION}`));
-    fs.mkdirSync(path.join(dir, 'kafka'));
-    fs.symlinkSync(libs, path.join(dir, 'kafka', 'libs'));
-    const temporalBase = await freeBlock(20_000, 20);
-    const kafkaBase = await freeBlock(30_000, 23);
-    env = {
-      STACK_DIR: dir,
-      TEMPORAL_MODE: 'cluster',
-      KAFKA_MODE: 'cluster',
-      TEMPORAL_CLI_PATH: cli,
-      TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`,
-      TEMPORAL_CLUSTER_PORT_BASE: String(temporalBase),
-      TEMPORAL_NAMESPACE: 'default',
-      EMBEDDED_PG_PORT: String(await freePort()),
-      EMBEDDED_MQTT_PORT: String(await freePort()),
-      EMBEDDED_KAFKA_PORT: String(kafkaBase),
-      EMBEDDED_KAFKA_SASL_PORT: String(kafkaBase + 2),
-      DATABASE_URL: '',
-      MQTT_URL: '',
-      KAFKA_BROKERS: '',
-      TASK_QUEUE: `failover-${randomUUID()}`,
-      METRICS_PORT: '',
-    };
+    cluster = await prepareIsolatedCluster(loadSettings().stackDir, (m) => console.log(`[failover] ${m}`));
+    dir = cluster.dir;
+    env = cluster.env;
     await startStack();
-    db = new pg.Pool({ connectionString: `postgres://postgres:postgres@127.0.0.1:${env.EMBEDDED_PG_PORT}/iot`, max: 4 });
+    db = new pg.Pool({ connectionString: cluster.databaseUrl, max: 4 });
   }, 1_500_000);
 
   afterAll(async () => {
@@ -126,14 +87,14 @@ describe('cluster failover: Temporal server, worker and Kafka broker killed duri
       stackUp.kill('SIGINT');
       await exitOf(stackUp, 120_000).catch(() => stackUp?.kill('SIGKILL'));
     }
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    cluster?.remove();
   });
 
   it(
     'every message once, the pipeline run completes, the survivors take over; state and schedules survive a full restart',
     { timeout: 900_000 },
     async () => {
-      const mqttUrl = `mqtt://127.0.0.1:${env.EMBEDDED_MQTT_PORT}`;
+      const mqttUrl = cluster!.mqttUrl;
       const id = randomUUID().slice(0, 8);
       const topic = `telemetry-failover-${id}`;
       const groupId = `failover-${id}`;
@@ -191,6 +152,7 @@ describe('cluster failover: Temporal server, worker and Kafka broker killed duri
 
         // Kafka records at a fixed rate, so the kills land mid-stream; half the readings over MQTT.
         const producing = produceTelemetry({ brokers: brokers(), topic, count: total, devices, startTime, rate: 1_000 });
+        producing.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
         const firstHalf = replayReadings({ url: mqttUrl, source: mqttSource, readings: readings.slice(0, half), window: 100 });
         const kafkaRows = () => count('SELECT count(*) AS n FROM ingest.modem_telemetry WHERE source = $1', [kafkaSource]);
         const mqttRows = () =>

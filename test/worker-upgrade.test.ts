@@ -70,7 +70,7 @@ describe('rolling upgrade with Worker Versioning', () => {
         );
       const readings = loadSensorFile('uci-occupancy', 'data/uci-occupancy/datatest.txt').slice(0, 3000);
       const device = readings[0]!.deviceId;
-      const launches = await startLaunchServer({ snapshotFile: LAUNCH_SNAPSHOTS['2024-03-30'], imageDelayMs: 400 });
+      const launches = await startLaunchServer({ snapshotFile: LAUNCH_SNAPSHOTS['2024-03-30'], imageDelayMs: 1500 });
       const build1 = await startCliWorker({ ...base, WORKER_BUILD_ID: 'build-1' });
       let build2: Awaited<ReturnType<typeof startCliWorker>> | undefined;
       const { client, close } = await connectClient(settings);
@@ -85,7 +85,7 @@ describe('rolling upgrade with Worker Versioning', () => {
         });
         await waitForSubscription(pool, source);
         await replayReadings({ url: mqttUrl(), source, readings: readings.slice(0, 1000), window: 100 });
-        // A pipeline run in flight across the switch: one image at a time, each answered after 400 ms.
+        // A pipeline run in flight across the switch: one image at a time, each answered after 1.5 s.
         const pinned = await client.workflow.start('launchImages', {
           workflowId: `upgrade-launches-old-${id}`,
           taskQueue: base.TASK_QUEUE,
@@ -99,6 +99,8 @@ describe('rolling upgrade with Worker Versioning', () => {
         build2 = await startCliWorker({ ...base, WORKER_BUILD_ID: 'build-2' });
         const during = replayReadings({ url: mqttUrl(), source, readings: readings.slice(1000, 2000), window: 100 });
         await makeCurrent('build-2');
+        // The switch happened while the pinned run was still downloading.
+        expect((await pinned.describe()).status.name).toBe('RUNNING');
         const fresh = await client.workflow.start('launchImages', {
           workflowId: `upgrade-launches-new-${id}`,
           taskQueue: base.TASK_QUEUE,

@@ -39,27 +39,26 @@ function intEnv(name: string, fallback: number): number {
 /** Port of the embedded PostgreSQL when `DATABASE_URL` is unset. @default 54329 */
 export const EMBEDDED_PG_PORT = intEnv('EMBEDDED_PG_PORT', 54329);
 
+/**
+ * `name`'s value, one of `allowed` (the first is the default when unset or empty).
+ * @throws Error naming the variable, its value and the allowed values.
+ */
+function choiceEnv<T extends string>(name: string, allowed: readonly [T, ...T[]]): T {
+  const raw = env(name, allowed[0]);
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new Error(`Environment variable ${name}=${JSON.stringify(raw)} is none of ${allowed.join(', ')}; unset it or fix it.`);
+  }
+  return raw as T;
+}
+
 /** How the stack runs Temporal: the dev server (SQLite) or a two-process cluster on PostgreSQL. */
 export type TemporalMode = 'dev' | 'cluster';
-
-function temporalModeEnv(): TemporalMode {
-  const raw = env('TEMPORAL_MODE', 'dev');
-  if (raw !== 'dev' && raw !== 'cluster') {
-    throw new Error(`Environment variable TEMPORAL_MODE=${JSON.stringify(raw)} is neither dev nor cluster; unset it or fix it.`);
-  }
-  return raw;
-}
 
 /** How the stack runs Kafka: one KRaft node, or three brokers (replication factor 3, `min.insync.replicas=2`). */
 export type KafkaMode = 'single' | 'cluster';
 
-function kafkaModeEnv(): KafkaMode {
-  const raw = env('KAFKA_MODE', 'single');
-  if (raw !== 'single' && raw !== 'cluster') {
-    throw new Error(`Environment variable KAFKA_MODE=${JSON.stringify(raw)} is neither single nor cluster; unset it or fix it.`);
-  }
-  return raw;
-}
+const temporalModeEnv = () => choiceEnv<TemporalMode>('TEMPORAL_MODE', ['dev', 'cluster']);
+const kafkaModeEnv = () => choiceEnv<KafkaMode>('KAFKA_MODE', ['single', 'cluster']);
 
 /** Brokers of the embedded Kafka in cluster mode. */
 export const KAFKA_CLUSTER_SIZE = 3;

@@ -99,6 +99,36 @@ async function partitionerFor(brokers: string[], topic: string): Promise<(r: Kaf
   }
 }
 
+/** How long a send is tried again after kafkajs's own retries gave up on a retriable error, ms. */
+export const SEND_RETRY_MS = 90_000;
+
+/** True for a kafkajs error worth sending again: retriable itself, or retries exhausted on a retriable cause. */
+function retriable(e: unknown): boolean {
+  const err = e as { name?: string; retriable?: boolean; cause?: { retriable?: boolean } };
+  return err.retriable === true || (err.name === 'KafkaJSNumberOfRetriesExceeded' && err.cause?.retriable === true);
+}
+
+/**
+ * Runs `send` until the brokers acknowledge it. kafkajs retries a send for about 20 s (8 retries,
+ * src/ingest/kafka-client.ts); a broker killed while it leads a partition is replaced as leader only
+ * after the controller's session timeout, and kafkajs keeps asking it until then, so a send can
+ * exhaust its retries during a failover. It is sent again (a record may then be in the topic twice;
+ * consumers here dedupe by the record's key) for up to {@link SEND_RETRY_MS}.
+ * @throws the last error when it is not retriable or the time is up.
+ */
+async function sendUntilAcked(send: () => Promise<unknown>): Promise<void> {
+  const deadline = Date.now() + SEND_RETRY_MS;
+  for (;;) {
+    try {
+      await send();
+      return;
+    } catch (e) {
+      if (!retriable(e) || Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  }
+}
+
 /**
  * Sends records from `next(i)` (undefined = end) in chunks at the requested rate.
  * @throws when the broker refuses a send after kafkajs's retries.
@@ -141,7 +171,9 @@ export async function produceRecords(o: ProduceOptions, next: (i: number) => Kaf
       byPartition.set(partition, list);
     }
     const compression = COMPRESSION_TYPES[o.compression ?? 'none'];
-    await Promise.all([...byPartition.values()].map((messages) => producer.send({ topic: o.topic, acks: -1, compression, messages })));
+    await Promise.all(
+      [...byPartition.values()].map((messages) => sendUntilAcked(() => producer.send({ topic: o.topic, acks: -1, compression, messages }))),
+    );
     sent += records.length;
     o.onProgress?.(sent);
   };
