@@ -22,6 +22,8 @@ import { prepareIsolatedCluster } from '../src/stack/isolated';
 import { WORKER_TUNING } from '../src/workers/worker';
 import { kafkaIngestWorkflowId } from '../src/workflows/kafka-ingest';
 import { runTrivialChainBench } from './latency';
+import type { BreakdownSummary } from './history-breakdown';
+import { breakdownTable } from './report';
 import type { Summary } from './stats';
 
 /** One ingest measurement. */
@@ -39,6 +41,8 @@ export interface ClusterIngestRow {
 export interface ClusterBenchResult {
   cpus: number;
   latency: { devServer: Summary; cluster: Summary };
+  /** Where the chain's time went on each, from the runs' histories. */
+  breakdown: { devServer: BreakdownSummary; cluster: BreakdownSummary };
   ingest: ClusterIngestRow[];
   markdown: string;
 }
@@ -179,7 +183,12 @@ export async function runClusterBench(o: { dev: Settings; records: number; warmu
         ingest.push(row);
       }
     }
-    const result = { cpus: os.cpus().length, latency: { devServer: devLatency.summary, cluster: clusterLatency.summary }, ingest };
+    const result = {
+      cpus: os.cpus().length,
+      latency: { devServer: devLatency.summary, cluster: clusterLatency.summary },
+      breakdown: { devServer: devLatency.breakdown, cluster: clusterLatency.breakdown },
+      ingest,
+    };
     return { ...result, markdown: renderCluster(result) };
   } finally {
     await exited(stack, 'SIGINT', 120_000);
@@ -199,6 +208,10 @@ export function renderCluster(r: Omit<ClusterBenchResult, 'markdown'>): string {
     '|---|---:|---:|---:|',
     `| dev server | ${r.latency.devServer.p50} | ${r.latency.devServer.p95} | ${r.latency.devServer.max} |`,
     `| cluster | ${r.latency.cluster.p50} | ${r.latency.cluster.p95} | ${r.latency.cluster.max} |`,
+    '',
+    ...breakdownTable('Where the chain’s time went on the dev server', r.breakdown.devServer),
+    '',
+    ...breakdownTable('… and on the cluster', r.breakdown.cluster),
     '',
     '| Kafka → PostgreSQL, topic filled first (6 partitions) | workers (= members) | records | s | records/s | CPU busy |',
     '|---|---:|---:|---:|---:|---:|',

@@ -38,7 +38,7 @@ export interface BenchResults {
 const n = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '–');
 const int = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '–');
 
-function breakdownTable(title: string, b: BreakdownSummary): string[] {
+export function breakdownTable(title: string, b: BreakdownSummary): string[] {
   const out = [
     `**${title}** — from ${b.runs} histories (server timestamps); server-side start → completed p50 ${n(b.serverTotal.p50, 1)} ms`,
     '',

@@ -23,12 +23,13 @@ import { createTopic, highWatermarks, withAdmin } from '../src/ingest/kafka-clie
 import { queryWorkflow } from '../src/client/query';
 import { status } from '../src/workflows/messages';
 import { loadSensorFile } from '../src/simulator/sensor-files';
-import { publishRaw, replayReadings } from '../src/simulator/sensor-replay';
+import { replayReadings } from '../src/simulator/sensor-replay';
 import { produceTelemetry } from '../src/simulator/kafka-producer';
 import { prepareIsolatedCluster, type IsolatedCluster } from '../src/stack/isolated';
 import { hostPort, isPortOpen } from '../src/stack/process';
 import { kafkaIngestWorkflowId } from '../src/workflows/kafka-ingest';
 import type { SensorPipelineResult } from '../src/workflows/sensor-pipeline';
+import { waitForSharedMembers } from './support/ingest';
 import { exitOf, killHard, spawnCli, startCliWorker, waitFor } from './support/processes';
 
 type Child = ChildProcess & { output: () => string };
@@ -134,19 +135,7 @@ describe('cluster failover: Temporal server, worker and Kafka broker killed duri
         });
 
         // Both shared-subscription sessions exist once probes land through each member.
-        let i = 0;
-        await waitFor(
-          'both MQTT members to subscribe',
-          async () => {
-            const ts = new Date(Date.UTC(2000, 0, 1, 0, i++)).toISOString();
-            await publishRaw(mqttUrl, [
-              { topic: `sensors/${mqttSource}/probe`, payload: JSON.stringify({ device_id: 'probe', ts, temperature: 0 }) },
-            ]);
-            return (await count('SELECT count(DISTINCT consumer) AS n FROM ingest.batches WHERE source = $1', [mqttSource])) >= 2;
-          },
-          120_000,
-          500,
-        ).catch((e: unknown) => {
+        await waitForSharedMembers(db!, mqttUrl, mqttSource, 2).catch((e: unknown) => {
           throw new Error(`${String(e)}; workers:\n${workers.map((w) => w.output().slice(-3000)).join('\n---\n')}`);
         });
 
@@ -224,8 +213,13 @@ describe('cluster failover: Temporal server, worker and Kafka broker killed duri
         ).toBeGreaterThanOrEqual(total);
 
         // A full restart of the cluster: the worker stops, then every service; then all start again.
+        // SIGTERM: a clean stop exits 0; a consumer still closing its client to the dead broker when the
+        // stop bound (40 s) is up exits 1, as the worker command promises (worker-shutdown.test.ts checks
+        // the clean case). Either way it is gone within the bound.
         workers[1]!.kill('SIGTERM');
-        expect(await exitOf(workers[1]!, 60_000)).toBe(0);
+        const code = await exitOf(workers[1]!, 60_000);
+        if (code !== 0) console.log(`[failover] the worker exited ${code}:\n${workers[1]!.output().slice(-2000)}`);
+        expect([0, 1]).toContain(code);
         await close();
         await stopStack();
         await startStack();

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ROOT_DIR } from '../src/config/env';
-import { KAFKA_PLAIN_USER, kafkaServerProperties } from '../src/stack/kafka';
+import { KAFKA_PLAIN_USER, kafkaNodes, kafkaServerProperties } from '../src/stack/kafka';
 
 /** The property an apache/kafka image environment variable sets. */
 function propertyOf(env: string): string {
@@ -53,5 +53,33 @@ describe('docker-compose.yml', () => {
     expect(props.get('listener.name.sasl.plain.sasl.jaas.config')).toContain(
       `user_${KAFKA_PLAIN_USER.username}="${KAFKA_PLAIN_USER.password}"`,
     );
+  });
+
+  it('the cluster profile runs three Kafka brokers as the stack’s KAFKA_MODE=cluster does: one quorum, the same replication settings', () => {
+    const all = parse(fs.readFileSync(path.join(ROOT_DIR, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+      services: Record<string, { profiles?: string[]; environment?: Record<string, string | number> }>;
+    };
+    const brokers = Object.entries(all.services).filter(([name, svc]) => /^kafka-\d$/.test(name) && svc.profiles?.includes('cluster'));
+    const nodes = kafkaNodes('cluster');
+    expect(brokers).toHaveLength(nodes.length);
+    const clusterProps = properties(kafkaServerProperties('/data', nodes[0], nodes));
+    for (const [name, svc] of brokers) {
+      const p = new Map(Object.entries(svc.environment ?? {}).map(([k, v]) => [propertyOf(k), String(v)]));
+      expect(p.get('controller.quorum.voters'), name).toBe(brokers.map(([n], i) => `${i + 1}@${n}:9093`).join(','));
+      expect(p.get('node.id'), name).toBe(name.slice('kafka-'.length));
+      expect(p.get('advertised.listeners'), name).toBe(`PLAINTEXT://${name}:9092`);
+      for (const key of [
+        'default.replication.factor',
+        'min.insync.replicas',
+        'offsets.topic.replication.factor',
+        'transaction.state.log.replication.factor',
+        'transaction.state.log.min.isr',
+        'replica.lag.time.max.ms',
+      ]) {
+        expect(p.get(key), `${name} ${key}`).toBe(clusterProps.get(key));
+      }
+    }
+    expect(new Set(brokers.map(([, svc]) => svc.environment?.CLUSTER_ID)).size).toBe(1);
+    expect(all.services['worker-cluster']?.environment?.KAFKA_BROKERS).toBe(brokers.map(([n]) => `${n}:9092`).join(','));
   });
 });

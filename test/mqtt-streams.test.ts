@@ -15,7 +15,7 @@ import { startMosquitto } from '../src/stack/mosquitto';
 import type { ServiceProcess } from '../src/stack/process';
 import { status } from '../src/workflows/messages';
 import { testPool, uniqueSuffix } from './support/db';
-import { countReadings } from './support/ingest';
+import { countReadings, waitForSharedMembers } from './support/ingest';
 import { freePort, killHard, spawnStreamWorker, waitFor } from './support/processes';
 
 const pool = testPool();
@@ -54,22 +54,7 @@ describe('MQTT streams', () => {
       });
       try {
         // Both persistent shared-subscription sessions exist once probes land through each member.
-        let i = 0;
-        await waitFor(
-          'both members to subscribe',
-          async () => {
-            const ts = new Date(Date.UTC(2000, 0, 1, 0, i++)).toISOString();
-            await publishRaw(url, [
-              { topic: `sensors/${source}/probe`, payload: JSON.stringify({ device_id: 'probe', ts, temperature: 0 }) },
-            ]);
-            const r = await pool.query<{ n: string }>('SELECT count(DISTINCT consumer) AS n FROM ingest.batches WHERE source = $1', [
-              source,
-            ]);
-            return Number(r.rows[0]?.n) >= 2;
-          },
-          120_000,
-          500,
-        );
+        await waitForSharedMembers(pool, url, source, 2);
         const first = replayReadings({ url, source, readings: readings.slice(0, half), speedup: 'max', window: 100 });
         await waitFor('a first part of the rows', async () => (await countReadings(pool, source, device)) >= 1000, 120_000, 50);
         await killHard(workers[0]!);
@@ -78,6 +63,7 @@ describe('MQTT streams', () => {
         await broker?.stop();
         broker = await startMosquitto(stackDir, port);
         workers[0] = await spawnStreamWorker(env);
+        let i = 0;
         await waitFor(
           'the surviving member to resubscribe after the restart',
           async () => {

@@ -100,7 +100,7 @@ async function partitionerFor(brokers: string[], topic: string): Promise<(r: Kaf
 }
 
 /** How long a send is tried again after kafkajs's own retries gave up on a retriable error, ms. */
-export const SEND_RETRY_MS = 90_000;
+export const SEND_RETRY_MS = 300_000;
 
 /** True for a kafkajs error worth sending again: retriable itself, or retries exhausted on a retriable cause. */
 function retriable(e: unknown): boolean {
@@ -109,10 +109,11 @@ function retriable(e: unknown): boolean {
 }
 
 /**
- * Runs `send` until the brokers acknowledge it. kafkajs retries a send for about 20 s (8 retries,
- * src/ingest/kafka-client.ts); a broker killed while it leads a partition is replaced as leader only
- * after the controller's session timeout, and kafkajs keeps asking it until then, so a send can
- * exhaust its retries during a failover. It is sent again (a record may then be in the topic twice;
+ * Runs `send` until the brokers acknowledge it. kafkajs retries a send 8 times
+ * (src/ingest/kafka-client.ts); during a broker failover a send can exhaust them: a killed leader is
+ * replaced only after the controller's session timeout (kafkajs keeps asking it until then), and an
+ * acks=all produce waits for a killed follower until it leaves the in-sync replicas, so attempts can
+ * also hit the 30 s request timeout. It is sent again (a record may then be in the topic twice;
  * consumers here dedupe by the record's key) for up to {@link SEND_RETRY_MS}.
  * @throws the last error when it is not retriable or the time is up.
  */

@@ -123,6 +123,9 @@ export function kafkaServerProperties(dataDir: string, self: KafkaNode = kafkaNo
     `transaction.state.log.min.isr=${minIsr}`,
     `share.coordinator.state.topic.replication.factor=${replicas}`,
     `share.coordinator.state.topic.min.isr=${minIsr}`,
+    // A dead broker leaves the in-sync replicas after 10 s instead of Kafka's 30 s: until then every
+    // acks=all produce to a partition it followed waits for it (and a client's 30 s request timeout fires).
+    ...(replicas > 1 ? ['replica.lag.time.max.ms=10000'] : []),
     'group.initial.rebalance.delay.ms=0',
     'auto.create.topics.enable=true',
     // A broker back from a crash takes its partitions' leadership back (the default, said for the reader).

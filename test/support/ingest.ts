@@ -33,6 +33,27 @@ export async function waitForSubscription(pool: Pool, source: string): Promise<v
   );
 }
 
+/**
+ * Publishes probe readings to `url` until `members` MQTT consumers of `source` (a shared subscription)
+ * have each committed a batch: every member's persistent session then exists, so nothing published
+ * afterwards is missed.
+ * @throws Error when they do not within 120 s.
+ */
+export async function waitForSharedMembers(db: Pick<Pool, 'query'>, url: string, source: string, members: number): Promise<void> {
+  let i = 0;
+  await waitFor(
+    `${members} MQTT members to subscribe`,
+    async () => {
+      const ts = new Date(Date.UTC(2000, 0, 1, 0, i++)).toISOString();
+      await publishRaw(url, [{ topic: `sensors/${source}/probe`, payload: JSON.stringify({ device_id: 'probe', ts, temperature: 0 }) }]);
+      const r = await db.query<{ n: string }>('SELECT count(DISTINCT consumer) AS n FROM ingest.batches WHERE source = $1', [source]);
+      return Number(r.rows[0]?.n) >= members;
+    },
+    120_000,
+    500,
+  );
+}
+
 /** A message as a test hands it to {@link ingestThrough}: its payload, where it came from and its dedupe key. */
 export interface TestMessage {
   payload: Uint8Array;
