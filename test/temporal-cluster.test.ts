@@ -24,6 +24,7 @@ import { createLaunchActivities } from '../src/activities/launches';
 import { createNotifier } from '../src/notify/index';
 import { LAUNCH_SNAPSHOTS, startLaunchServer, type LaunchServer } from '../src/simulator/launch-server';
 import type { launchImages, LaunchImagesResult } from '../src/workflows/launches';
+import { freePortBlock } from '../src/stack/isolated';
 import { isPortOpen, hostPort } from '../src/stack/process';
 import { findOrBuildTemporalCli } from '../src/stack/temporal';
 import {
@@ -47,15 +48,6 @@ let nodes: ClusterNode[] = [];
 let stackUp: (ChildProcess & { output: () => string }) | undefined;
 let launchServer: LaunchServer | undefined;
 const timings: Record<string, number> = {};
-
-/** A base port with the 20 ports the cluster takes (clusterNodes) free, in 20000–31999 (below MAX_MEMBERSHIP_PORT). */
-async function freePortBlock(): Promise<number> {
-  for (;;) {
-    const base = 20_000 + 20 * Math.floor(Math.random() * 600);
-    const open = await Promise.all(Array.from({ length: 20 }, (_, k) => isPortOpen('127.0.0.1', base + k)));
-    if (!open.some(Boolean)) return base;
-  }
-}
 
 /** Runs `stack up --services temporal,postgres` in cluster mode and waits until it says it is ready. */
 async function startCluster(): Promise<number> {
@@ -143,7 +135,7 @@ describe('Temporal cluster mode (two server processes on PostgreSQL)', () => {
       TEMPORAL_MODE: 'cluster',
       TEMPORAL_CLI_PATH: cli,
       TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`,
-      TEMPORAL_CLUSTER_PORT_BASE: String(await freePortBlock()),
+      TEMPORAL_CLUSTER_PORT_BASE: String(await freePortBlock(20_000, 20)), // the 20 ports of clusterNodes, below MAX_MEMBERSHIP_PORT
       TEMPORAL_NAMESPACE: NAMESPACE,
       EMBEDDED_PG_PORT: String(await freePort()),
       DATABASE_URL: '',
